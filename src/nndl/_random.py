@@ -1,0 +1,58 @@
+"""Random-state handling in scikit-learn's style.
+
+``random_state`` may be None (NumPy's global RNG, so ``np.random.seed`` works
+as in the assignment), an int (a fresh ``numpy.random.Generator``), or a
+Generator / RandomState (used as given).
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+
+def check_random_state(random_state):
+    """Return the RNG object ``random_state`` stands for (see module docstring)."""
+    if random_state is None:
+        return np.random  # the module's functions draw from the global RandomState
+    if isinstance(random_state, (np.random.Generator, np.random.RandomState)):
+        return random_state
+    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
+        if random_state < 0:
+            raise ValueError(f"random_state must be a non-negative int, got {random_state}")
+        return np.random.default_rng(int(random_state))
+    raise TypeError(
+        "random_state must be None, an int, a numpy.random.Generator or a "
+        f"numpy.random.RandomState, got {type(random_state).__name__}"
+    )
+
+
+def standard_normal(rng, shape):
+    """Float64 standard-normal draws of ``shape`` from any supported RNG."""
+    if isinstance(rng, np.random.Generator):
+        return rng.standard_normal(shape)
+    return rng.randn(*shape)
+
+
+def sample_indices(rng, n, size):
+    """``size`` indices drawn uniformly with replacement from ``range(n)``.
+
+    For the global RNG and RandomState this is ``choice(n, size)``, exactly the
+    assignment's draw.
+    """
+    if isinstance(rng, np.random.Generator):
+        return rng.integers(0, n, size)
+    return rng.choice(n, size)
+
+
+def permutation(rng, n):
+    """A random permutation of ``range(n)``."""
+    return rng.permutation(n)
+
+
+def uniform(rng, shape):
+    """Uniform [0, 1) draws of ``shape``."""
+    if isinstance(rng, np.random.Generator):
+        return rng.random(shape)
+    return rng.random_sample(shape)

@@ -1,0 +1,65 @@
+"""Argument checks that fail early with a message naming the argument."""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+
+def check_int(name, value, minimum=1):
+    """``value`` as an int >= ``minimum``; bools and floats are refused."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an int >= {minimum}, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value}")
+    return int(value)
+
+
+def check_float(name, value, minimum=0.0, maximum=math.inf, exclusive_max=False):
+    """``value`` as a finite float in [minimum, maximum] (or [minimum, maximum))."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    value = float(value)
+    too_big = value >= maximum if exclusive_max else value > maximum
+    if not math.isfinite(value) or value < minimum or too_big:
+        upper = ")" if exclusive_max else "]"
+        raise ValueError(f"{name} must be in [{minimum}, {maximum}{upper}, got {value}")
+    return value
+
+
+def check_X(X, width=None, name="X"):
+    """A 2-D array of finite numbers, ``width`` columns when given."""
+    X = np.asarray(X)
+    if X.ndim != 2:
+        raise ValueError(f"{name} must be 2-D (N, D), got shape {X.shape}")
+    if width is not None and X.shape[1] != width:
+        raise ValueError(f"{name} must have {width} columns (the input size), got shape {X.shape}")
+    if not np.issubdtype(X.dtype, np.number) or np.issubdtype(X.dtype, np.complexfloating):
+        raise TypeError(f"{name} must hold real numbers, got dtype {X.dtype}")
+    if np.issubdtype(X.dtype, np.floating) and not np.isfinite(X).all():
+        raise ValueError(f"{name} contains NaN or infinite values")
+    return X
+
+
+def check_y(y, n, num_classes, name="y"):
+    """A 1-D integer label array of length ``n`` with values in [0, num_classes)."""
+    y = np.asarray(y)
+    if y.ndim != 1 or y.shape[0] != n:
+        raise ValueError(f"{name} must have shape ({n},) to match X, got {y.shape}")
+    if not np.issubdtype(y.dtype, np.integer):
+        raise TypeError(f"{name} must hold integer class labels, got dtype {y.dtype}")
+    if n and (y.min() < 0 or y.max() >= num_classes):
+        raise ValueError(
+            f"{name} must hold labels in [0, {num_classes}), got values in [{y.min()}, {y.max()}]"
+        )
+    return y
+
+
+def check_float_dtype(dtype):
+    """``np.float32`` or ``np.float64`` as a NumPy dtype."""
+    dtype = np.dtype(dtype)
+    if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise ValueError(f"dtype must be float32 or float64, got {dtype}")
+    return dtype

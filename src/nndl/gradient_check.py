@@ -1,0 +1,79 @@
+"""Numerical gradients by centred differences, and the relative error."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def eval_numerical_gradient(f, x, verbose=True, h=1e-5):
+    """Gradient of the scalar function ``f`` at ``x`` (modified in place, then restored).
+
+    Parameters
+    ----------
+    f : callable taking ``x`` and returning a float
+    x : float ndarray of any shape
+    verbose : bool, print each coordinate's gradient
+    h : float, the step
+
+    Returns
+    -------
+    grad : ndarray shaped like ``x``
+    """
+    grad = np.zeros_like(x)
+    it = np.nditer(x, flags=["multi_index"], op_flags=["readwrite"])
+    while not it.finished:
+        ix = it.multi_index
+        old = x[ix]
+        x[ix] = old + h
+        fxph = f(x)
+        x[ix] = old - h
+        fxmh = f(x)
+        x[ix] = old
+        grad[ix] = (fxph - fxmh) / (2 * h)
+        if verbose:
+            print(ix, grad[ix])
+        it.iternext()
+    return grad
+
+
+def eval_numerical_gradient_array(f, x, df, h=1e-5):
+    """Numerical ``sum(df * f(x))`` gradient for an array-valued ``f``; ``x`` restored."""
+    grad = np.zeros_like(x)
+    it = np.nditer(x, flags=["multi_index"], op_flags=["readwrite"])
+    while not it.finished:
+        ix = it.multi_index
+        old = x[ix]
+        x[ix] = old + h
+        pos = f(x).copy()
+        x[ix] = old - h
+        neg = f(x).copy()
+        x[ix] = old
+        grad[ix] = np.sum((pos - neg) * df) / (2 * h)
+        it.iternext()
+    return grad
+
+
+def grad_check_sparse(f, x, analytic_grad, num_checks=10, h=1e-5, rng=None):
+    """Compare ``analytic_grad`` with centred differences at ``num_checks`` random
+    coordinates, printing each; returns the list of relative errors."""
+    rng = np.random if rng is None else rng
+    errors = []
+    for _ in range(num_checks):
+        ix = tuple(int(rng.randint(m)) for m in x.shape)
+        old = x[ix]
+        x[ix] = old + h
+        fxph = f(x)
+        x[ix] = old - h
+        fxmh = f(x)
+        x[ix] = old
+        numeric = (fxph - fxmh) / (2 * h)
+        analytic = analytic_grad[ix]
+        err = abs(numeric - analytic) / (abs(numeric) + abs(analytic) + 1e-300)
+        errors.append(err)
+        print(f"numerical: {numeric:f} analytic: {analytic:f}, relative error: {err:e}")
+    return errors
+
+
+def rel_error(x, y):
+    """Maximum relative error ``|x - y| / max(1e-8, |x| + |y|)``."""
+    return float(np.max(np.abs(x - y) / np.maximum(1e-8, np.abs(x) + np.abs(y))))

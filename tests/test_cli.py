@@ -1,0 +1,30 @@
+"""The ``nndl`` command run as a user runs it: in a subprocess."""
+
+import subprocess
+import sys
+
+
+def run_nndl(*args, timeout=600, env=None, cwd=None):
+    return subprocess.run([sys.executable, "-m", "nndl", *args], capture_output=True, text=True,
+                          timeout=timeout, env=env, cwd=cwd)
+
+
+def test_gradcheck_prints_table_and_passes():
+    result = run_nndl("gradcheck")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0].split() == ["check", "value", "tolerance", "pass"]
+    rows = [line for line in lines[1:] if line.rstrip().endswith(("yes", "NO"))]
+    assert len(rows) == 7 and all(r.rstrip().endswith("yes") for r in rows)
+
+
+def test_help_lists_commands():
+    result = run_nndl("--help")
+    assert result.returncode == 0
+    assert "gradcheck" in result.stdout
+
+
+def test_unknown_command_is_a_usage_error():
+    result = run_nndl("no-such-command")
+    assert result.returncode == 2
+    assert "invalid choice" in result.stderr
