@@ -28,6 +28,46 @@ def cmd_gradcheck(args):
     print(f"all {len(results)} checks passed")
 
 
+def cmd_data_download(args):
+    from nndl.data.download import download_cifar10
+    from nndl.data.location import data_root
+
+    folder = download_cifar10(data_root(args.root), url=args.url, md5=args.md5,
+                              progress=not args.quiet)
+    print(f"CIFAR-10 is in {folder}")
+
+
+def cmd_data_info(args):
+    from nndl.data.info import describe, format_lines
+
+    print(format_lines(describe(args.path)))
+
+
+def add_data_commands(sub):
+    data = sub.add_parser("data", help="download and inspect data sets",
+                          description="Download CIFAR-10, or describe a data set on disk.")
+    data_sub = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
+    p = data_sub.add_parser(
+        "download", help="download CIFAR-10 (md5-checked, resumable)",
+        description="Download the official CIFAR-10 python-version tarball, check its md5 "
+        "before extracting, and extract it to ROOT/cifar-10-batches-py. An interrupted "
+        "download resumes when run again. ROOT defaults to $NNDL_DATA, else the user cache.")
+    p.add_argument("dataset", choices=["cifar10"], help="the data set (only cifar10)")
+    p.add_argument("--root", help="data root folder (default: $NNDL_DATA, else the user cache)")
+    p.add_argument("--url", help="download from this URL instead of the official one "
+                   "(also $NNDL_CIFAR10_URL)")
+    p.add_argument("--md5", help="expected md5 of the tarball (default: the official one)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_data_download)
+    p = data_sub.add_parser(
+        "info", help="describe a data set: format, splits, shapes, classes, checksums",
+        description="Describe what PATH holds: a CIFAR-10 copy (python or binary folder, "
+        "tarball, or a data root holding one), an .npz with X and y, or an image folder "
+        "(PATH/<class>/*.png|jpg).")
+    p.add_argument("path", help="file or folder to describe")
+    p.set_defaults(func=cmd_data_info)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="nndl",
@@ -41,6 +81,7 @@ def build_parser():
                        "numerical gradients, a 100-iteration training run) and print a table. "
                        "Exits non-zero when any check fails.")
     p.set_defaults(func=cmd_gradcheck)
+    add_data_commands(sub)
     return parser
 
 

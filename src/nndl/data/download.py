@@ -1,0 +1,141 @@
+"""Verified, resumable, atomic download of the CIFAR-10 tarball, and safe extraction."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tarfile
+import tempfile
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from nndl.data.cifar10 import PY_FOLDER, TARBALL_MD5, TARBALL_NAME, TARBALL_URL
+from nndl.data.errors import ChecksumError, DataError
+
+ENV_URL = "NNDL_CIFAR10_URL"
+_CHUNK = 1 << 20
+
+
+def md5sum(path):
+    digest = hashlib.md5()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(_CHUNK), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def download_file(url, dest, md5, *, progress=True, timeout=30):
+    """Download ``url`` to ``dest``, resuming a previous partial download.
+
+    Bytes go to ``dest + '.part'``; an interrupted transfer leaves that file
+    for the next call to resume (HTTP Range). Only when the md5 matches is it
+    renamed to ``dest``; on a mismatch it is deleted and ChecksumError raised.
+    """
+    dest = Path(dest)
+    if dest.is_file() and md5sum(dest) == md5:
+        return dest
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = dest.with_name(dest.name + ".part")
+    have = part.stat().st_size if part.is_file() else 0
+    request = urllib.request.Request(url, headers={"Range": f"bytes={have}-"} if have else {})
+    expected = None
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            if have and response.status != 206:
+                have = 0  # the server ignored the range: start over
+            length = response.headers.get("Content-Length")
+            expected = have + int(length) if length is not None else None
+            with open(part, "ab" if have else "wb") as out, _bar(progress, expected, have) as bar:
+                for block in iter(lambda: response.read(_CHUNK), b""):
+                    out.write(block)
+                    bar.update(len(block))
+    except urllib.error.HTTPError as exc:
+        if exc.code == 416 and have:  # the part file already holds everything
+            pass
+        else:
+            raise DataError(f"download of {url} failed: HTTP {exc.code} {exc.reason}") from exc
+    except (urllib.error.URLError, OSError) as exc:
+        raise DataError(
+            f"download of {url} was interrupted or failed ({getattr(exc, 'reason', exc)})"
+            + ("; run the command again to resume" if part.is_file() else "")
+        ) from exc
+    got = part.stat().st_size
+    if expected is not None and got < expected:
+        raise DataError(f"download of {url} stopped at {got} of {expected} bytes; "
+                        "run the command again to resume")
+    actual = md5sum(part)
+    if actual != md5:
+        part.unlink()
+        raise ChecksumError(f"{url}: md5 {actual} does not match the expected {md5}; "
+                            "the partial file was deleted")
+    os.replace(part, dest)
+    return dest
+
+
+def _bar(progress, total, initial):
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        progress = False
+    if not progress:
+        return _NoBar()
+    return tqdm(total=total, initial=initial, unit="B", unit_scale=True, desc="CIFAR-10")
+
+
+class _NoBar:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def update(self, n):
+        pass
+
+
+def safe_extract(tarball, dest):
+    """Extract ``tarball`` into ``dest`` refusing absolute paths, ``..``, links out of
+    ``dest`` and special files (``tarfile``'s ``data`` filter)."""
+    dest = Path(dest)
+    with tarfile.open(tarball) as tar:
+        if hasattr(tarfile, "data_filter"):
+            try:
+                tar.extractall(dest, filter="data")
+            except tarfile.FilterError as exc:
+                raise DataError(f"{tarball}: refusing unsafe archive member ({exc})") from exc
+            return
+        for member in tar.getmembers():  # Pythons without extraction filters
+            target = (dest / member.name).resolve()
+            if not (member.isfile() or member.isdir()) or not target.is_relative_to(dest.resolve()):
+                raise DataError(f"{tarball}: refusing unsafe archive member {member.name!r}")
+        tar.extractall(dest)
+
+
+def download_cifar10(root, *, url=None, md5=None, progress=True):
+    """Download and extract CIFAR-10 (python version) into ``root/cifar-10-batches-py``.
+
+    The folder appears only once complete: extraction goes to a temporary
+    folder beside it, then is renamed. The tarball is removed afterwards.
+    ``url`` defaults to ``$NNDL_CIFAR10_URL``, else the official one; ``md5`` to
+    the official tarball's.
+    """
+    root = Path(root)
+    md5 = md5 or TARBALL_MD5
+    url = url or os.environ.get(ENV_URL) or TARBALL_URL
+    final = root / PY_FOLDER
+    if final.is_dir():
+        return final
+    tarball = download_file(url, root / TARBALL_NAME, md5, progress=progress)
+    staging = Path(tempfile.mkdtemp(prefix=".extract-", dir=root))
+    try:
+        safe_extract(tarball, staging)
+        extracted = staging / PY_FOLDER
+        if not extracted.is_dir():
+            raise DataError(f"{tarball}: the archive has no {PY_FOLDER}/ folder")
+        os.replace(extracted, final)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    tarball.unlink()
+    return final

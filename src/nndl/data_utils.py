@@ -1,0 +1,107 @@
+"""The assignment's data functions, with its names and results.
+
+``load_CIFAR10(root)`` and ``get_CIFAR10_data(...)`` behave as in the
+assignment; the real work lives in :mod:`nndl.data` and :mod:`nndl.transforms`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from nndl._validation import check_float_dtype, check_int
+from nndl.data import load_cifar10
+from nndl.transforms import Pipeline
+
+
+def load_CIFAR10(root):  # noqa: N802 - the assignment's name
+    """``(X_train, y_train, X_test, y_test)``: X float64 (50000, 32, 32, 3) and
+    (10000, 32, 32, 3), y int64 labels. ``root`` may be the python- or binary-version
+    folder, the tarball, or a data root holding one of them."""
+    data = load_cifar10(root, download=False)
+    return (data.X_train.astype(np.float64), data.y_train.astype(np.int64),
+            data.X_test.astype(np.float64), data.y_test.astype(np.int64))
+
+
+class CIFAR10Split(tuple):
+    """``(X_train, y_train, X_val, y_val, X_test, y_test)`` — unpacks like the
+    assignment's 6-tuple — with the extras as attributes:
+
+    ``mean_image`` (32, 32, 3) float64 (None without mean subtraction),
+    ``transform`` (the fitted :class:`~nndl.transforms.Pipeline`),
+    ``class_names``.
+    """
+
+    def __new__(cls, arrays, transform, class_names):
+        self = super().__new__(cls, arrays)
+        self.transform, self.class_names = transform, class_names
+        mean = next((s.mean_ for s in transform.steps if s.name == "mean"), None)
+        self.mean_image = None if mean is None else mean.reshape(32, 32, 3)
+        return self
+
+
+def split_cifar10(data, num_training=49000, num_validation=1000, num_test=1000):
+    """The assignment's split of uint8 :class:`~nndl.data.CIFAR10Arrays`: validation is
+    training images ``num_training .. num_training + num_validation``, test the first
+    ``num_test`` test images. Returns six arrays (images keep their shape)."""
+    num_training = check_int("num_training", num_training)
+    num_validation = check_int("num_validation", num_validation, minimum=0)
+    num_test = check_int("num_test", num_test, minimum=0)
+    if num_training + num_validation > len(data.X_train):
+        raise ValueError(f"num_training + num_validation must be at most {len(data.X_train)}, "
+                         f"got {num_training + num_validation}")
+    if num_test > len(data.X_test):
+        raise ValueError(f"num_test must be at most {len(data.X_test)}, got {num_test}")
+    val = slice(num_training, num_training + num_validation)
+    return (data.X_train[:num_training], data.y_train[:num_training],
+            data.X_train[val], data.y_train[val], data.X_test[:num_test], data.y_test[:num_test])
+
+
+def get_CIFAR10_data(num_training=49000, num_validation=1000, num_test=1000,  # noqa: N802
+                     subtract_mean=True, *, root=None, dtype=np.float64, full_test=False,
+                     preprocessing=None, download=True):
+    """The assignment's data: split, mean image subtracted, rows flattened to 3,072.
+
+    Parameters
+    ----------
+    num_training, num_validation, num_test : int
+        The assignment's 49,000 / 1,000 / 1,000 by default.
+    subtract_mean : bool
+        Subtract the training split's mean image from all three splits.
+    root : path or None
+        Where CIFAR-10 is (see :func:`nndl.data.load_cifar10`).
+    dtype : float64 (default) or float32
+    full_test : bool
+        Use all 10,000 test images (overrides ``num_test``).
+    preprocessing : None, str, list of str, or Pipeline
+        Transforms beyond (or instead of) mean subtraction: "mean", "standardize",
+        "pca", "zca"; fit on the training split only.
+    download : bool
+        Download CIFAR-10 when it is not found.
+
+    Returns
+    -------
+    CIFAR10Split
+        Unpacks as ``X_train, y_train, X_val, y_val, X_test, y_test``; X rows of
+        shape (N, D), y int64.
+    """
+    dtype = check_float_dtype(dtype)
+    data = load_cifar10(root, download=download)
+    parts = split_cifar10(data, num_training, num_validation,
+                          len(data.X_test) if full_test else num_test)
+    pipeline = build_pipeline(subtract_mean, preprocessing)
+    rows = [x.reshape(len(x), -1).astype(dtype) for x in parts[0::2]]
+    X_train = pipeline.fit_transform(rows[0]) if pipeline.steps else rows[0]
+    X_val, X_test = (pipeline.transform(r) for r in rows[1:])
+    labels = [y.astype(np.int64) for y in parts[1::2]]
+    return CIFAR10Split((X_train, labels[0], X_val, labels[1], X_test, labels[2]),
+                        pipeline, data.class_names)
+
+
+def build_pipeline(subtract_mean=True, preprocessing=None):
+    """The preprocessing pipeline that ``subtract_mean`` and ``preprocessing`` describe."""
+    if isinstance(preprocessing, Pipeline):
+        return preprocessing
+    names = [preprocessing] if isinstance(preprocessing, str) else list(preprocessing or [])
+    if subtract_mean and not names:
+        names = ["mean"]
+    return Pipeline(names)

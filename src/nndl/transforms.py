@@ -1,0 +1,153 @@
+"""Preprocessing fit on training rows only, and saved with a model.
+
+Each transform maps rows (N, D) to rows (N, D') and exposes its fitted state
+as plain arrays (``state()``), so a model file can store it without pickle
+and ``make_transform(name, **state)`` can rebuild it. A :class:`Pipeline`
+composes them. Rows of images are flattened (height, width, channel).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+PREPROCESSING = ("mean", "standardize", "pca", "zca")
+
+
+class _Fitted:
+    name = ""
+    _state_keys: tuple = ()
+
+    def fit_transform(self, X):
+        return self.fit(X).transform(X)
+
+    def state(self):
+        return {k: getattr(self, k) for k in self._state_keys}
+
+    def _cast(self, X):
+        return np.asarray(X, dtype=X.dtype if np.issubdtype(X.dtype, np.floating) else np.float64)
+
+
+class MeanImage(_Fitted):
+    """Subtract the training mean (the assignment's mean image), ``mean_`` (D,)."""
+
+    name, _state_keys = "mean", ("mean_",)
+
+    def __init__(self, mean_=None):
+        self.mean_ = mean_
+
+    def fit(self, X):
+        self.mean_ = np.mean(X, axis=0, dtype=np.float64)
+        return self
+
+    def transform(self, X):
+        X = self._cast(X)
+        return X - self.mean_.astype(X.dtype, copy=False)
+
+
+class Standardize(_Fitted):
+    """Per-feature standardization: ``(x - mean_) / scale_``; ``scale_`` is the training
+    standard deviation (features with none are left unscaled)."""
+
+    name, _state_keys = "standardize", ("mean_", "scale_")
+
+    def __init__(self, mean_=None, scale_=None):
+        self.mean_, self.scale_ = mean_, scale_
+
+    def fit(self, X):
+        self.mean_ = np.mean(X, axis=0, dtype=np.float64)
+        std = np.std(X, axis=0, dtype=np.float64)
+        self.scale_ = np.where(std > 0, std, 1.0)
+        return self
+
+    def transform(self, X):
+        X = self._cast(X)
+        return (X - self.mean_.astype(X.dtype)) / self.scale_.astype(X.dtype)
+
+
+class PCAWhiten(_Fitted):
+    """Project onto the top ``n_components`` principal components, each scaled to unit
+    variance: ``(x - mean_) @ components_.T / scale_``.
+
+    ``epsilon`` (relative to the mean eigenvalue) regularizes small eigenvalues.
+    """
+
+    name, _state_keys = "pca", ("mean_", "components_", "scale_")
+
+    def __init__(self, n_components=None, epsilon=1e-2, mean_=None, components_=None,
+                 scale_=None):
+        self.n_components, self.epsilon = n_components, epsilon
+        self.mean_, self.components_, self.scale_ = mean_, components_, scale_
+
+    def fit(self, X):
+        self.mean_ = np.mean(X, axis=0, dtype=np.float64)
+        centred = np.asarray(X, dtype=np.float64) - self.mean_
+        cov = centred.T @ centred / max(len(X) - 1, 1)
+        eigvals, eigvecs = np.linalg.eigh(cov)
+        order = np.argsort(eigvals)[::-1][: self.n_components or len(eigvals)]
+        eigvals, eigvecs = np.clip(eigvals[order], 0, None), eigvecs[:, order]
+        self.components_ = eigvecs.T
+        self.scale_ = np.sqrt(eigvals + self.epsilon * eigvals.mean())
+        return self
+
+    def transform(self, X):
+        X = self._cast(X)
+        centred = X - self.mean_.astype(X.dtype)
+        return (centred @ self.components_.T.astype(X.dtype)) / self.scale_.astype(X.dtype)
+
+
+class ZCAWhiten(PCAWhiten):
+    """PCA whitening rotated back to pixel space (D' = D): ``whiten(x) @ components_``."""
+
+    name = "zca"
+
+    def transform(self, X):
+        white = super().transform(X)
+        return white @ self.components_.astype(white.dtype)
+
+
+_REGISTRY = {cls.name: cls for cls in (MeanImage, Standardize, PCAWhiten, ZCAWhiten)}
+
+
+def make_transform(name, **kwargs):
+    """A transform by name (one of :data:`PREPROCESSING`), from options or saved state."""
+    if name not in _REGISTRY:
+        raise ValueError(f"preprocessing must be one of {PREPROCESSING}, got {name!r}")
+    return _REGISTRY[name](**kwargs)
+
+
+class Pipeline:
+    """Transforms applied in order, each fit on the previous one's training output."""
+
+    def __init__(self, steps=()):
+        self.steps = [make_transform(s) if isinstance(s, str) else s for s in steps]
+
+    @property
+    def names(self):
+        return [s.name for s in self.steps]
+
+    def fit_transform(self, X):
+        for step in self.steps:
+            X = step.fit_transform(X)
+        return X
+
+    def transform(self, X):
+        for step in self.steps:
+            X = step.transform(X)
+        return X
+
+    def __call__(self, X):
+        return self.transform(X)
+
+    def to_arrays(self):
+        """(names, {"<i>.<key>": array}) for storage without pickle."""
+        arrays = {f"{i}.{k}": np.asarray(v) for i, s in enumerate(self.steps)
+                  for k, v in s.state().items()}
+        return self.names, arrays
+
+    @classmethod
+    def from_arrays(cls, names, arrays):
+        steps = []
+        for i, name in enumerate(names):
+            state = {k.split(".", 1)[1]: v for k, v in arrays.items() if k.startswith(f"{i}.")}
+            steps.append(make_transform(name, **state))
+        return cls(steps)

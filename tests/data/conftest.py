@@ -1,0 +1,62 @@
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """Serves ``server.payload`` at any path, honouring ``Range: bytes=N-``.
+
+    When ``server.cut_after`` is set, the first full response sends only that
+    many bytes and then drops the connection (a cut mid-way).
+    """
+
+    def do_GET(self):  # noqa: N802
+        payload = self.server.payload
+        self.server.requests.append(self.headers.get("Range"))
+        start = 0
+        rng = self.headers.get("Range")
+        if rng and rng.startswith("bytes="):
+            start = int(rng[6:].split("-")[0])
+            if start >= len(payload):
+                self.send_response(416)
+                self.end_headers()
+                return
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {start}-{len(payload) - 1}/{len(payload)}")
+        else:
+            self.send_response(200)
+        body = payload[start:]
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        cut = self.server.cut_after
+        if cut is not None and start == 0:
+            self.server.cut_after = None
+            self.wfile.write(body[:cut])
+            self.wfile.flush()
+            self.close_connection = True
+            return
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def http_server():
+    """A real HTTP server on 127.0.0.1; set ``.payload`` (bytes) and ``.cut_after``."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    server.payload, server.cut_after, server.requests = b"", None, []
+    server.url = f"http://127.0.0.1:{server.server_address[1]}/cifar-10-python.tar.gz"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(tmp_path, monkeypatch):
+    """Each test gets its own user cache and no $NNDL_DATA."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("NNDL_DATA", raising=False)

@@ -1,0 +1,80 @@
+"""The download path end to end against a real HTTP server on 127.0.0.1."""
+
+import hashlib
+import io
+import tarfile
+
+import pytest
+
+from nndl.data import ChecksumError, DataError, DataNotFoundError, load_cifar10
+from nndl.data.download import download_cifar10, download_file, safe_extract
+from tests.fakecifar import make_arrays, tarball_bytes
+
+
+@pytest.fixture
+def tarball():
+    data = tarball_bytes(make_arrays(per_batch=50))
+    return data, hashlib.md5(data).hexdigest()
+
+
+def test_download_verifies_and_extracts(tmp_path, http_server, tarball):
+    http_server.payload, md5 = tarball
+    folder = download_cifar10(tmp_path, url=http_server.url, md5=md5, progress=False)
+    assert folder == tmp_path / "cifar-10-batches-py"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cifar-10-batches-py"]
+    data = load_cifar10(tmp_path, download=False)
+    assert data.X_train.shape == (250, 32, 32, 3)
+
+
+def test_wrong_md5_leaves_nothing_that_looks_complete(tmp_path, http_server, tarball):
+    http_server.payload, _ = tarball
+    with pytest.raises(ChecksumError, match="does not match"):
+        download_cifar10(tmp_path, url=http_server.url, md5="0" * 32, progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cut_connection_then_resume(tmp_path, http_server, tarball):
+    http_server.payload, md5 = tarball
+    http_server.cut_after = len(tarball[0]) // 3
+    dest = tmp_path / "cifar-10-python.tar.gz"
+    with pytest.raises(DataError, match="run the command again to resume"):
+        download_file(http_server.url, dest, md5, progress=False)
+    part = tmp_path / "cifar-10-python.tar.gz.part"
+    assert not dest.exists() and part.stat().st_size == len(tarball[0]) // 3
+    download_file(http_server.url, dest, md5, progress=False)
+    assert http_server.requests[-1] == f"bytes={len(tarball[0]) // 3}-"
+    assert dest.read_bytes() == tarball[0] and not part.exists()
+
+
+def test_automatic_download_when_missing(tmp_path, http_server, tarball, monkeypatch):
+    http_server.payload, md5 = tarball
+    monkeypatch.setenv("NNDL_DATA", str(tmp_path / "root"))
+    monkeypatch.setenv("NNDL_CIFAR10_URL", http_server.url)
+    monkeypatch.setattr("nndl.data.download.TARBALL_MD5", md5)
+    data = load_cifar10(progress=False)
+    assert data.X_test.shape == (50, 32, 32, 3)
+    assert (tmp_path / "root" / "cifar-10-batches-py" / "test_batch").is_file()
+
+
+def test_offline_message_says_where_it_looked(tmp_path, monkeypatch):
+    monkeypatch.setenv("NNDL_DATA", str(tmp_path / "nowhere"))
+    monkeypatch.setenv("NNDL_CIFAR10_URL", "http://127.0.0.1:9/cifar-10-python.tar.gz")
+    with pytest.raises(DataNotFoundError) as info:
+        load_cifar10(progress=False)
+    message = str(info.value)
+    assert str(tmp_path / "nowhere") in message and "$NNDL_DATA" in message
+    assert "user cache" in message and "nndl data download cifar10" in message
+
+
+def test_extraction_refuses_path_traversal(tmp_path):
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        info = tarfile.TarInfo("../escaped")
+        info.size = 3
+        tar.addfile(info, io.BytesIO(b"bad"))
+    evil = tmp_path / "evil.tar.gz"
+    evil.write_bytes(buf.getvalue())
+    (tmp_path / "out").mkdir()
+    with pytest.raises(DataError, match="unsafe archive member"):
+        safe_extract(evil, tmp_path / "out")
+    assert not (tmp_path / "escaped").exists()
