@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 from nndl import __version__
 
@@ -68,6 +69,130 @@ def add_data_commands(sub):
     p.set_defaults(func=cmd_data_info)
 
 
+def cmd_reproduce(args):
+    from nndl.reproduce import ReproducePlan, reproduce
+
+    plan = (ReproducePlan.quick if args.quick else ReproducePlan.full)(args.data, args.seed)
+    folder = reproduce(plan, out=args.out, progress=not args.no_progress)
+    _print_summary(folder)
+
+
+def _print_summary(folder):
+    import json
+
+    metrics = json.loads((folder / "metrics.json").read_text())
+    print(f"\nrun folder: {folder}")
+    for name, net in metrics.get("networks", {}).items():
+        print(f"  {name:<8} validation {100 * net['val_accuracy']:.1f}%   test "
+              f"{100 * net['test_accuracy']:.1f}% ({net['test_size']} images)")
+    print(f"  report:  {folder / 'report.html'}")
+
+
+def cmd_train(args):
+    from nndl.config import config_from_args
+    from nndl.workflow import run_train
+
+    cfg = config_from_args(args)
+    folder, metrics = run_train(cfg, out=args.out, progress=not args.no_progress)
+    print(f"validation accuracy {100 * metrics['val_accuracy']:.2f}%, test accuracy "
+          f"{100 * metrics['test_accuracy']:.2f}% ({metrics['test_size']} images), "
+          f"{metrics['train_seconds']:.1f} s of training")
+    print(f"run folder: {folder}")
+
+
+def cmd_evaluate(args):
+    from nndl.evaluation import evaluate_model_file
+
+    result = evaluate_model_file(args.model, data=args.data, num_test=args.num_test,
+                                 split=args.split, out=args.out)
+    print(result["text"])
+    print(f"confusion matrix: {result['png']}")
+
+
+def cmd_visualize(args):
+    from nndl.model_io import load_model
+    from nndl.vis_utils import plot_weight_grids
+
+    model = load_model(args.model)
+    out = args.out or Path(args.model).with_name(Path(args.model).stem + "_weights.png")
+    plot_weight_grids([("W1", model.net.params["W1"])], out, model.image_shape)
+    print(f"wrote {out}")
+
+
+def cmd_predict(args):
+    import numpy as np
+
+    from nndl.data.formats import read_image
+    from nndl.model_io import load_model
+
+    model = load_model(args.model)
+    height, width = model.image_shape[:2]
+    images = np.stack([read_image(p, size=(width, height)) for p in args.images])
+    probs = model.predict_proba_images(images)
+    for path, row in zip(args.images, probs):
+        top = np.argsort(row)[::-1][: args.top]
+        ranked = ", ".join(f"{model.class_names[i]} {row[i]:.3f}" for i in top)
+        print(f"{path}: {ranked}")
+
+
+def add_workflow_commands(sub):
+    from nndl.config import add_config_arguments
+
+    p = sub.add_parser(
+        "reproduce", help="run the whole assignment and write a report",
+        description="Run the assignment end to end on CIFAR-10: toy and gradient checks, the "
+        "default network, a hyperparameter search at hidden size 50 (target: 50%% validation "
+        "accuracy), first-layer weights, test accuracy. Writes a run folder with "
+        "metrics.json, plots, models and report.html. Ctrl-C leaves a partial folder marked "
+        "'interrupted'.")
+    p.add_argument("--out", help="run folder to create (default: runs/reproduce-<time>)")
+    p.add_argument("--data", help="CIFAR-10 location (default: $NNDL_DATA, else the user "
+                   "cache; downloaded if absent)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--quick", action="store_true",
+                   help="a seconds-long smoke run on 800 images (not the assignment's numbers)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_reproduce)
+
+    p = sub.add_parser(
+        "train", help="train one network and write a run folder",
+        description="Train a two-layer network on CIFAR-10 and write a run folder (model.npz, "
+        "metrics.json, loss/accuracy/weight plots, report.html). Every option is a flag or a "
+        "key of a TOML file given with --config; flags win.")
+    add_config_arguments(p)
+    p.add_argument("--out", help="run folder to create (default: runs/train-<time>)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser(
+        "evaluate", help="accuracy, per-class accuracy and confusion matrix of a model",
+        description="Evaluate a model file on CIFAR-10 (the saved preprocessing is applied): "
+        "accuracy, per-class accuracy, and the confusion matrix as text and PNG.")
+    p.add_argument("model", help="model file (.npz written by nndl)")
+    p.add_argument("--data", help="CIFAR-10 location (default: $NNDL_DATA, else the user cache)")
+    p.add_argument("--split", choices=["test", "val"], default="test",
+                   help="test images, or the validation images 49,000..49,999 (default: test)")
+    p.add_argument("--num-test", type=int, default=None,
+                   help="evaluate on the first N test images (default: all 10,000)")
+    p.add_argument("--out", help="folder for confusion_matrix.png/.txt (default: "
+                   "runs/evaluate-<time>)")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("visualize", help="draw a model's first-layer weights as an image grid",
+                       description="Draw the first-layer weights of a model as an image grid.")
+    p.add_argument("model", help="model file")
+    p.add_argument("--out", help="PNG to write (default: <model>_weights.png beside it)")
+    p.set_defaults(func=cmd_visualize)
+
+    p = sub.add_parser("predict", help="classify PNG/JPEG images with a model",
+                       description="Classify image files of any size (resized to the model's "
+                       "input size) and print the most probable classes.")
+    p.add_argument("model", help="model file")
+    p.add_argument("images", nargs="+", metavar="IMAGE", help="PNG or JPEG files")
+    p.add_argument("--top", type=int, default=3, help="classes to show per image (default: 3)")
+    p.set_defaults(func=cmd_predict)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="nndl",
@@ -81,6 +206,7 @@ def build_parser():
                        "numerical gradients, a 100-iteration training run) and print a table. "
                        "Exits non-zero when any check fails.")
     p.set_defaults(func=cmd_gradcheck)
+    add_workflow_commands(sub)
     add_data_commands(sub)
     return parser
 

@@ -151,3 +151,44 @@ class Pipeline:
             state = {k.split(".", 1)[1]: v for k, v in arrays.items() if k.startswith(f"{i}.")}
             steps.append(make_transform(name, **state))
         return cls(steps)
+
+
+# -- augmentation: drawn per minibatch and per image --------------------------------
+def random_flip(images, rng):
+    """Mirror each image (N, H, W, C) left-right with probability 1/2."""
+    from nndl._random import uniform
+
+    flip = uniform(rng, (len(images),)) < 0.5
+    out = images.copy()
+    out[flip] = images[flip, :, ::-1]
+    return out
+
+
+def random_translate(images, rng, max_shift):
+    """Shift each image (N, H, W, C) by up to ``max_shift`` pixels in each direction,
+    filling with the edge pixels (a padded random crop)."""
+    from nndl._random import sample_indices
+
+    n, h, w, _ = images.shape
+    padded = np.pad(images, ((0, 0), (max_shift, max_shift), (max_shift, max_shift), (0, 0)),
+                    mode="edge")
+    dy = sample_indices(rng, 2 * max_shift + 1, n)
+    dx = sample_indices(rng, 2 * max_shift + 1, n)
+    rows = dy[:, None] + np.arange(h)[None, :]
+    cols = dx[:, None] + np.arange(w)[None, :]
+    return padded[np.arange(n)[:, None, None], rows[:, :, None], cols[:, None, :]]
+
+
+def make_batch_transform(pipeline, dtype, flip=False, translate=0):
+    """``(images (B, H, W, C), rng) -> rows (B, D')``: augmentation, flattening, then the
+    fitted preprocessing — what the training loop applies to each minibatch."""
+
+    def transform(images, rng):
+        if flip:
+            images = random_flip(images, rng)
+        if translate:
+            images = random_translate(images, rng, translate)
+        rows = images.reshape(len(images), -1).astype(dtype)
+        return pipeline.transform(rows) if pipeline.steps else rows
+
+    return transform

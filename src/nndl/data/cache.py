@@ -13,7 +13,7 @@ import json
 
 import numpy as np
 
-from nndl.data._atomic import atomic_path
+from nndl._atomic import atomic_path
 from nndl.data.cifar10 import CIFAR10Arrays, read_source
 from nndl.data.location import user_cache_dir
 

@@ -1,0 +1,32 @@
+"""Evaluating a saved model on CIFAR-10: accuracy, per-class accuracy, confusion matrix."""
+
+from __future__ import annotations
+
+from nndl.data import load_cifar10
+from nndl.metrics import accuracy, confusion_matrix, format_confusion
+from nndl.model_io import load_model
+from nndl.runs import new_run_dir
+from nndl.vis_utils import plot_confusion_matrix
+
+
+def evaluate_model_file(model_path, data=None, num_test=None, split="test", out=None):
+    """Evaluate; writes confusion_matrix.png/.txt to a new folder. Returns a dict with
+    ``accuracy``, ``matrix``, ``text`` and ``png``."""
+    model = load_model(model_path)
+    cifar = load_cifar10(data)
+    if split == "val":
+        images, labels = cifar.X_train[49000:50000], cifar.y_train[49000:50000]
+    else:
+        n = len(cifar.X_test) if num_test is None else num_test
+        if not 1 <= n <= len(cifar.X_test):
+            raise ValueError(f"--num-test must be in 1..{len(cifar.X_test)}, got {n}")
+        images, labels = cifar.X_test[:n], cifar.y_test[:n]
+    predicted = model.predict_images(images)
+    matrix = confusion_matrix(labels, predicted, len(model.class_names))
+    acc = accuracy(labels, predicted)
+    text = (f"{split} accuracy: {100 * acc:.2f}% on {len(labels)} images\n\n"
+            + format_confusion(matrix, model.class_names))
+    folder = new_run_dir(out, "evaluate")
+    (folder / "confusion_matrix.txt").write_text(text + "\n")
+    png = plot_confusion_matrix(matrix, model.class_names, folder / "confusion_matrix.png")
+    return {"accuracy": acc, "matrix": matrix, "text": text, "png": png}

@@ -1,0 +1,150 @@
+"""Training runs end to end: data -> network -> training -> evaluation -> run folder.
+
+The CLI's ``train`` and the reproduce workflow arrange these pieces; nothing
+here parses arguments.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from nndl.config import RunConfig
+from nndl.data import load_cifar10
+from nndl.data_utils import build_pipeline, split_cifar10
+from nndl.metrics import accuracy
+from nndl.model_io import SavedModel, save_model
+from nndl.neural_net import TwoLayerNet
+from nndl.report import Report, pct
+from nndl.runs import RunRecorder, new_run_dir
+from nndl.transforms import make_batch_transform
+from nndl.vis_utils import plot_accuracy_history, plot_loss_history, plot_weight_grids
+
+
+@dataclass
+class PreparedData:
+    """Preprocessed rows for validation and test, training images or rows, and the
+    fitted preprocessing. ``train_images`` is set when training augments."""
+
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_val: np.ndarray
+    y_val: np.ndarray
+    X_test: np.ndarray
+    y_test: np.ndarray
+    transform: object
+    class_names: tuple
+    train_images: np.ndarray | None = None
+
+
+def prepare_data(cfg, data=None):
+    """Split, preprocess (fit on training rows) and cast CIFAR-10 as ``cfg`` says."""
+    data = data if data is not None else load_cifar10(cfg.data)
+    num_test = len(data.X_test) if cfg.full_test else cfg.num_test
+    Xtr, ytr, Xv, yv, Xte, yte = split_cifar10(data, cfg.num_training, cfg.num_validation,
+                                               num_test)
+    pipeline = build_pipeline(False, cfg.preprocessing_steps)
+    rows = [x.reshape(len(x), -1).astype(cfg.dtype) for x in (Xtr, Xv, Xte)]
+    train_rows = pipeline.fit_transform(rows[0]) if pipeline.steps else rows[0]
+    val_rows, test_rows = ((pipeline.transform(r) if pipeline.steps else r) for r in rows[1:])
+    augment = cfg.flip or cfg.translate
+    return PreparedData(train_rows, ytr.astype(np.int64), val_rows, yv.astype(np.int64),
+                        test_rows, yte.astype(np.int64), pipeline, data.class_names,
+                        train_images=Xtr if augment else None)
+
+
+def fit(cfg, prepared, progress=True, callback=None, soft_targets=None):
+    """Train a network as ``cfg`` says; returns (SavedModel, history, seconds)."""
+    input_size = prepared.X_train.shape[1]
+    net = TwoLayerNet(input_size, cfg.hidden_size, len(prepared.class_names), std=cfg.std,
+                      random_state=cfg.seed, dtype=np.dtype(cfg.dtype))
+    kwargs = {}
+    X = prepared.X_train
+    if prepared.train_images is not None:
+        X = prepared.train_images
+        kwargs["batch_transform"] = make_batch_transform(prepared.transform, net.dtype,
+                                                         cfg.flip, cfg.translate)
+    start = time.perf_counter()
+    history = net.train(X, prepared.y_train, prepared.X_val, prepared.y_val,
+                        progress=progress, callback=callback, soft_targets=soft_targets,
+                        **kwargs, **_loop_options(cfg))
+    seconds = time.perf_counter() - start
+    model = SavedModel(net, prepared.transform, prepared.class_names, cfg.to_dict(),
+                       {k: history[k] for k in ("loss_history", "train_acc_history",
+                                                "val_acc_history")},
+                       tuple(prepared.train_images.shape[1:]) if prepared.train_images
+                       is not None else (32, 32, 3))
+    return model, history, seconds
+
+
+def _loop_options(cfg):
+    opts = cfg.train.to_dict()
+    return {"learning_rate": opts.pop("learning_rate"),
+            "learning_rate_decay": opts.pop("learning_rate_decay"), "reg": opts.pop("reg"),
+            "num_iters": opts.pop("num_iters"), "batch_size": opts.pop("batch_size"), **opts}
+
+
+def network_metrics(model, prepared, seconds, cfg):
+    """val/test accuracy, sizes, time and the configuration, for metrics.json."""
+    net = model.net
+    return {
+        "val_accuracy": accuracy(prepared.y_val, net._predict(prepared.X_val)),
+        "test_accuracy": accuracy(prepared.y_test, net._predict(prepared.X_test)),
+        "test_size": int(len(prepared.y_test)),
+        "val_size": int(len(prepared.y_val)),
+        "hidden_size": cfg.hidden_size,
+        "train_seconds": round(seconds, 3),
+        "config": cfg.to_dict(),
+    }
+
+
+def write_network_artifacts(folder, model, history, name="model"):
+    """model.npz, loss.png, accuracy.png in ``folder``; returns their paths."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    return {
+        "model": save_model(folder / f"{name}.npz", model),
+        "loss": plot_loss_history(history, folder / "loss.png"),
+        "accuracy": plot_accuracy_history(history, folder / "accuracy.png"),
+    }
+
+
+def run_train(cfg, out=None, progress=True):
+    """``nndl train``: train, evaluate and write a run folder; returns (folder, metrics)."""
+    folder = new_run_dir(out, "train")
+    recorder = RunRecorder(folder, "train", cfg.to_dict())
+    try:
+        prepared = prepare_data(cfg)
+        model, history, seconds = fit(cfg, prepared, progress=progress)
+        metrics = network_metrics(model, prepared, seconds, cfg)
+        model.metrics = metrics
+        paths = write_network_artifacts(folder, model, history)
+        paths["weights"] = plot_weight_grids([("W1", model.net.params["W1"])],
+                                             folder / "weights.png", model.image_shape)
+        recorder.update(**{k: v for k, v in metrics.items() if k != "config"})
+        report = Report("nndl train")
+        report.section("Result").table(
+            ["validation accuracy", "test accuracy", "test images", "hidden size", "seconds"],
+            [[pct(metrics["val_accuracy"]), pct(metrics["test_accuracy"]),
+              metrics["test_size"], cfg.hidden_size, f"{seconds:.1f}"]])
+        report.section("Configuration").table(["option", "value"], sorted(cfg.to_dict().items()))
+        report.section("Training").figure(paths["loss"], "Training loss per iteration")
+        report.figure(paths["accuracy"], "Train (minibatch) and validation accuracy per epoch")
+        report.section("First-layer weights").figure(paths["weights"], "W1 as images")
+        report.write(folder / "report.html")
+        recorder.finish()
+    except KeyboardInterrupt:
+        recorder.finish("interrupted")
+        raise
+    except Exception as exc:
+        recorder.update(error=str(exc))
+        recorder.finish("failed")
+        raise
+    return folder, recorder.metrics
+
+
+__all__ = ["PreparedData", "RunConfig", "fit", "network_metrics", "prepare_data", "run_train",
+           "write_network_artifacts"]
