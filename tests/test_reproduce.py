@@ -11,15 +11,10 @@ def test_ctrl_c_leaves_a_marked_usable_partial_folder(tmp_path, monkeypatch):
     write_python_folder(tmp_path / "data" / "cifar-10-batches-py", make_arrays(per_batch=200))
     import nndl.reproduce as module
 
-    real_fit, calls = module.fit, []
+    def interrupt(*args, **kwargs):  # Ctrl-C during the search step
+        raise KeyboardInterrupt
 
-    def fit_then_interrupt(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == 2:  # the first search trial
-            raise KeyboardInterrupt
-        return real_fit(*args, **kwargs)
-
-    monkeypatch.setattr(module, "fit", fit_then_interrupt)
+    monkeypatch.setattr(module, "run_search", interrupt)
     out = tmp_path / "run"
     with pytest.raises(KeyboardInterrupt):
         reproduce(ReproducePlan.quick(data=str(tmp_path / "data")), out=out, progress=False,

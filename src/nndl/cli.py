@@ -193,6 +193,82 @@ def add_workflow_commands(sub):
     p.set_defaults(func=cmd_predict)
 
 
+def cmd_search(args):
+    if args.action == "status":
+        return cmd_search_status(args)
+    if args.action == "worker":
+        from nndl.search import run_worker
+
+        return run_worker(args.storage, args.study, args.out or ".", args.worker_index)
+    from nndl.config import RunConfig, config_from_args
+    from nndl.search import SearchSettings, default_space, load_space, run_search
+
+    space = load_space(args.space) if args.space else default_space()
+    base = config_from_args(args, RunConfig(dtype="float32"))
+    given = {k for k, v in vars(args).items() if v is not None}
+    fixed = {k for k in base.to_dict() if k in given}
+    space = {k: v for k, v in space.items() if k not in fixed}  # a given flag fixes its option
+    settings = SearchSettings(sampler=args.sampler, pruner=args.pruner, trials=args.trials,
+                              population=args.population, seed=args.seed_search,
+                              study=args.study)
+    folder = run_search(space, base, settings, out=args.out, storage_url=args.storage,
+                        workers=args.workers, resume=args.resume)
+    print(f"run folder: {folder}")
+
+
+def cmd_search_status(args):
+    import optuna
+
+    from nndl.search.results import format_trials
+    from nndl.search.storage import open_storage
+
+    storage = open_storage(args.storage, args.out)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        study = optuna.load_study(study_name=args.study, storage=storage)
+    except KeyError:
+        raise CommandError(f"no study {args.study!r} in that storage") from None
+    print(format_trials(study))
+
+
+def add_search_command(sub):
+    from nndl.config import add_config_arguments
+    from nndl.search.settings import PRUNERS, SAMPLERS
+
+    p = sub.add_parser(
+        "search", help="hyperparameter search (Optuna), population training, workers",
+        description="Search hyperparameters by validation accuracy. Trials that share a batch "
+        "size and iterations train together as one population (one big matrix product). "
+        "The space defaults to the assignment's (learning rate, reg, batch size, iterations, "
+        "decay, init std at hidden size 50); --space TOML replaces it, and any training flag "
+        "given here (e.g. --num-iters 490) fixes that option for every trial. Writes a run "
+        "folder with trials.csv, best/model.npz, plots, metrics.json and report.html. "
+        "'nndl search status' prints a study's trials; 'nndl search worker' joins a study "
+        "from another process or machine.")
+    p.add_argument("action", nargs="?", choices=["run", "status", "worker"], default="run",
+                   help="run a search (default), print a study's trials, or join as a worker")
+    p.add_argument("--sampler", choices=SAMPLERS, default="tpe", help="default: tpe")
+    p.add_argument("--pruner", choices=PRUNERS, default="halving",
+                   help="prunes hopeless trials from per-epoch validation accuracy "
+                   "(default: halving = successive halving)")
+    p.add_argument("--trials", type=int, default=32, help="trials to finish (default: 32)")
+    p.add_argument("--population", type=int, default=None,
+                   help="trials trained together (1 = one by one; default: up to 32)")
+    p.add_argument("--workers", type=int, default=1, help="local worker processes (default: 1)")
+    p.add_argument("--storage", help="study storage URL, e.g. postgresql://user@host/db "
+                   "(default: a journal file in the run folder)")
+    p.add_argument("--study", default="nndl", help="study name (default: nndl)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the study of --out (or --storage/--study) where it stopped")
+    p.add_argument("--space", metavar="TOML", help="search space file (see the docs)")
+    p.add_argument("--seed-search", type=int, default=0, metavar="N",
+                   help="seed of the sampler and of the trials' initializations (default: 0)")
+    p.add_argument("--worker-index", type=int, default=0, help=argparse.SUPPRESS)
+    p.add_argument("--out", help="run folder (default: runs/search-<time>)")
+    add_config_arguments(p)
+    p.set_defaults(func=cmd_search)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="nndl",
@@ -207,6 +283,7 @@ def build_parser():
                        "Exits non-zero when any check fails.")
     p.set_defaults(func=cmd_gradcheck)
     add_workflow_commands(sub)
+    add_search_command(sub)
     add_data_commands(sub)
     return parser
 

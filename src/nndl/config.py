@@ -41,7 +41,7 @@ _TRAIN_HELP = {
     "schedule": "epoch_decay | step | cosine | one_cycle | constant",
     "step_epochs": "epochs between decays (schedule step)",
     "warmup_iters": "linear learning-rate warmup iterations",
-    "sampler": "replacement (the assignment's) | shuffle (epoch permutations)",
+    "batch_sampler": "replacement (the assignment's) | shuffle (epoch permutations)",
     "dropout": "probability of dropping a hidden unit while training",
     "label_smoothing": "label smoothing of the cross-entropy targets",
     "early_stopping": "stop after N epochs without a better validation accuracy and "

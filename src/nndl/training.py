@@ -38,7 +38,7 @@ class TrainOptions:
     ``optimizer``: sgd | momentum | nesterov | adam | adamw.
     ``schedule``: epoch_decay (the assignment's, using ``learning_rate_decay``) |
     step | cosine | one_cycle | constant; ``warmup_iters`` adds a linear warmup.
-    ``sampler``: replacement (the assignment's ``choice(N, batch_size)``) |
+    ``batch_sampler``: replacement (the assignment's ``choice(N, batch_size)``) |
     shuffle (each epoch a fresh permutation, cut into consecutive batches).
     ``early_stopping``: patience in epochs without a better validation
     accuracy (0 = off); the best weights are restored at the end.
@@ -55,7 +55,7 @@ class TrainOptions:
     schedule: str = "epoch_decay"
     step_epochs: float = 10.0
     warmup_iters: int = 0
-    sampler: str = "replacement"
+    batch_sampler: str = "replacement"
     dropout: float = 0.0
     label_smoothing: float = 0.0
     early_stopping: int = 0
@@ -72,8 +72,8 @@ class TrainOptions:
         check_float("dropout", self.dropout, 0.0, 1.0, exclusive_max=True)
         check_float("label_smoothing", self.label_smoothing, 0.0, 1.0, exclusive_max=True)
         check_int("early_stopping", self.early_stopping, minimum=0)
-        if self.sampler not in SAMPLERS:
-            raise ValueError(f"sampler must be one of {SAMPLERS}, got {self.sampler!r}")
+        if self.batch_sampler not in SAMPLERS:
+            raise ValueError(f"batch_sampler must be one of {SAMPLERS}, got {self.batch_sampler!r}")
         make_optimizer(self.optimizer)  # validates the name
         make_schedule(self.schedule, num_iters=1, iterations_per_epoch=1)
 
@@ -147,7 +147,7 @@ def train_network(net, X, y, X_val, y_val, options=None, *, rng=None, verbose=Fa
         decay=opts.learning_rate_decay, step_epochs=opts.step_epochs,
         warmup_iters=opts.warmup_iters,
     )
-    sample = _MinibatchSampler(opts.sampler, rng, num_train, opts.batch_size)
+    sample = _MinibatchSampler(opts.batch_sampler, rng, num_train, opts.batch_size)
     history = {"loss_history": [], "train_acc_history": [], "val_acc_history": [],
                "epoch_iterations": []}
 

@@ -1,0 +1,131 @@
+"""``run_search`` and ``run_worker``: studies, resuming, local worker processes.
+
+The study keeps its own definition (space, base configuration, settings) in
+its user attributes, so any worker that can reach its storage — a local
+process or ``nndl search worker`` on another machine — runs the same search.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from nndl.config import RunConfig
+from nndl.search.engine import Worker, make_pruner, make_sampler
+from nndl.search.settings import SearchSettings
+from nndl.search.space import Dimension, default_space, grid_of, load_space
+from nndl.search.storage import fail_stale_running_trials, open_storage
+
+__all__ = ["Dimension", "SearchSettings", "default_space", "load_space", "open_study",
+           "run_search", "run_worker"]
+
+
+def _space_to_json(space):
+    return {name: vars(dim) for name, dim in space.items()}
+
+
+def open_study(storage, settings, space=None, base=None, create=True, worker_index=0):
+    """Create (``create``) or load the study; its definition lives in user attributes."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if create:
+        names = optuna.get_all_study_names(storage)
+        if settings.study in names:
+            raise ValueError(f"study {settings.study!r} already exists in this storage; use "
+                             "--resume to continue it or --study to name a new one")
+        study = optuna.create_study(storage=storage, study_name=settings.study,
+                                    direction="maximize", sampler=make_sampler(settings, space),
+                                    pruner=make_pruner(settings.pruner))
+        study.set_user_attr("nndl_space", _space_to_json(space))
+        study.set_user_attr("nndl_base", base.to_dict())
+        study.set_user_attr("nndl_settings", vars(settings))
+        return study, space, base, settings
+    try:
+        attrs = optuna.load_study(study_name=settings.study, storage=storage).user_attrs
+    except KeyError:
+        raise ValueError(f"no study {settings.study!r} in this storage") from None
+    if "nndl_space" not in attrs:
+        raise ValueError(f"study {settings.study!r} was not created by nndl search")
+    space = {n: Dimension(**d) for n, d in attrs["nndl_space"].items()}
+    base = RunConfig.from_dict(attrs["nndl_base"])
+    stored = SearchSettings(**attrs["nndl_settings"])
+    worker_settings = SearchSettings(**{**vars(stored), "seed": stored.seed + worker_index})
+    study = optuna.load_study(study_name=settings.study, storage=storage,
+                              sampler=make_sampler(worker_settings, space),
+                              pruner=make_pruner(stored.pruner))
+    return study, space, base, stored
+
+
+def run_worker(storage_url, study_name, out_dir, worker_index=0, log=print):
+    """Join an existing study as one more worker (``nndl search worker``)."""
+    storage = open_storage(storage_url, out_dir)
+    study, space, base, settings = open_study(storage, SearchSettings(study=study_name),
+                                              create=False, worker_index=worker_index)
+    Worker(study, space, base, settings, out_dir, log).run()
+
+
+def run_search(space, base, settings, out=None, storage_url=None, workers=1, resume=False,
+               log=print):
+    """Run (or resume) a search; returns the run folder (see :mod:`nndl.search.results`)."""
+    from nndl.runs import RunRecorder, new_run_dir
+    from nndl.search.results import finish_search
+
+    if settings.sampler == "grid":
+        grid_size = 1
+        for values in grid_of(space).values():
+            grid_size *= len(values)
+        settings.trials = min(settings.trials, grid_size)
+    if resume:
+        if out is None:
+            raise ValueError("--resume needs --out: the run folder of the study to continue")
+        folder = Path(out)
+        if not folder.is_dir():
+            raise ValueError(f"--resume: no run folder {folder}")
+    else:
+        folder = new_run_dir(out, "search")
+    storage = open_storage(storage_url, folder)
+    if resume:
+        study, space, base, settings = open_study(storage, settings, create=False)
+        fail_stale_running_trials(study)
+    else:
+        study, space, base, settings = open_study(storage, settings, space, base)
+    recorder = RunRecorder(folder, "search", {"settings": vars(settings), "base": base.to_dict(),
+                                              "space": _space_to_json(space),
+                                              "storage": storage_url or "journal file",
+                                              "workers": workers})
+    try:
+        if workers <= 1:
+            Worker(study, space, base, settings, folder, log).run()
+        else:
+            _run_local_workers(storage_url, settings.study, folder, workers)
+        finish_search(study, folder, recorder, log)
+    except KeyboardInterrupt:
+        recorder.finish("interrupted")
+        raise
+    except Exception as exc:
+        recorder.update(error=str(exc))
+        recorder.finish("failed")
+        raise
+    return folder
+
+
+def _run_local_workers(storage_url, study_name, folder, workers):
+    """Start ``workers`` processes of ``nndl search worker`` and wait for them all.
+
+    BLAS threads are shared out so that the workers do not oversubscribe the cores.
+    """
+    threads = str(max(1, (os.cpu_count() or 1) // workers))
+    env = {**os.environ, "OMP_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads,
+           "MKL_NUM_THREADS": threads}
+    storage = storage_url or str(Path(folder) / "study.journal")
+    procs = [subprocess.Popen([sys.executable, "-m", "nndl", "search", "worker", "--storage",
+                               storage, "--study", study_name, "--out", str(folder),
+                               "--worker-index", str(i)], env=env)
+             for i in range(workers)]
+    codes = [p.wait() for p in procs]
+    if any(codes):
+        raise RuntimeError(f"search workers exited with {codes}")
+

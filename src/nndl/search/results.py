@@ -1,0 +1,145 @@
+"""What a finished search leaves in its run folder: trials.csv, the best model,
+its test accuracy, Optuna's plots, metrics.json and report.html."""
+
+from __future__ import annotations
+
+import csv
+
+from nndl.config import RunConfig
+from nndl.metrics import accuracy
+from nndl.model_io import load_model, save_model
+from nndl.report import Report, pct
+from nndl.workflow import fit, prepare_data
+
+
+def trial_rows(study):
+    """One dict per trial: number, state, parameters, validation accuracy, seconds, reason."""
+    params = sorted({p for t in study.get_trials(deepcopy=False) for p in t.params})
+    rows = []
+    for t in study.get_trials(deepcopy=False):
+        row = {"number": t.number, "state": t.state.name}
+        row.update({p: t.params.get(p, "") for p in params})
+        row["val_accuracy"] = "" if t.value is None else t.value
+        row["seconds"] = t.user_attrs.get("seconds", "")
+        row["population_size"] = t.user_attrs.get("population_size", "")
+        row["reason"] = t.user_attrs.get("reason", "")
+        rows.append(row)
+    return rows
+
+
+def write_trials_csv(study, path):
+    rows = trial_rows(study)
+    if not rows:
+        return
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def format_trials(study):
+    """The trial table as text (``nndl search status``)."""
+    rows = trial_rows(study)
+    if not rows:
+        return "no trials yet"
+    columns = [c for c in rows[0] if c != "reason"]
+    cells = [[_fmt(r[c]) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths))]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in cells]
+    return "\n".join(lines)
+
+
+def _fmt(value):
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def best_model(study, folder):
+    """The best trial's model: the file its worker saved, else retrained from its config."""
+    best = study.best_trial
+    saved = folder / "trials" / f"trial-{best.number}.npz"
+    if saved.is_file():
+        return best, load_model(saved)
+    cfg = RunConfig.from_dict(study.user_attrs["nndl_base"]).replace(
+        **best.params, seed=best.user_attrs.get("init_seed", 0))
+    model, _, _ = fit(cfg, prepare_data(cfg), progress=False)
+    return best, model
+
+
+def finish_search(study, folder, recorder, log=print):
+    """Write the run folder's results; returns the metrics dict."""
+    from optuna.trial import TrialState
+
+    write_trials_csv(study, folder / "trials.csv")
+    counts = {s.name: len(study.get_trials(deepcopy=False, states=(s,))) for s in
+              (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)}
+    if not counts["COMPLETE"]:
+        raise RuntimeError("no trial completed; see trials.csv for the reasons")
+    best, model = best_model(study, folder)
+    cfg = RunConfig.from_dict(model.hyperparameters)
+    prepared = prepare_data(cfg)
+    metrics = {
+        "val_accuracy": best.value,
+        "test_accuracy": accuracy(prepared.y_test, model.net._predict(prepared.X_test)),
+        "test_size": len(prepared.y_test), "hidden_size": cfg.hidden_size,
+        "trial": best.number, "config": cfg.to_dict(),
+    }
+    model.metrics = metrics
+    (folder / "best").mkdir(exist_ok=True)
+    save_model(folder / "best" / "model.npz", model)
+    plots = _plots(study, folder)
+    recorder.update(best=metrics, trials=counts,
+                    seconds=sum(t.user_attrs.get("seconds", 0) or 0
+                                for t in study.get_trials(deepcopy=False)))
+    recorder.finish()
+    _report(study, folder, metrics, counts, plots)
+    log(f"best trial {best.number}: validation {pct(best.value)}, test "
+        f"{pct(metrics['test_accuracy'])} on {metrics['test_size']} images")
+    return metrics
+
+
+def _plots(study, folder):
+    """Optuna's optimization history and parameter importances, where they apply."""
+    import warnings
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from optuna.visualization import matplotlib as ovm
+
+    made = {}
+    for name, plot in (("optimization_history", ovm.plot_optimization_history),
+                       ("param_importances", ovm.plot_param_importances)):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                ax = plot(study)
+            fig = ax.figure if hasattr(ax, "figure") else ax.flat[0].figure
+            fig.tight_layout()
+            fig.savefig(folder / f"{name}.png")
+            matplotlib.pyplot.close(fig)
+            made[name] = folder / f"{name}.png"
+        except (ValueError, RuntimeError, ZeroDivisionError):
+            continue  # e.g. importances need two completed trials with varying parameters
+    return made
+
+
+def _report(study, folder, metrics, counts, plots):
+    report = Report("nndl search")
+    report.section("Best trial", "best").table(
+        ["trial", "validation accuracy", "test accuracy", "test images", "hidden size"],
+        [[metrics["trial"], pct(metrics["val_accuracy"]), pct(metrics["test_accuracy"]),
+          metrics["test_size"], metrics["hidden_size"]]])
+    report.table(["parameter", "value"], sorted(study.best_trial.params.items()))
+    report.section("Trials", "trials").paragraph(
+        ", ".join(f"{n} {state.lower()}" for state, n in counts.items()) +
+        ". Every trial is in trials.csv.")
+    for name, caption in (("optimization_history", "Optimization history"),
+                          ("param_importances", "Parameter importances")):
+        if name in plots:
+            report.figure(plots[name], caption)
+    report.write(folder / "report.html")
+
+

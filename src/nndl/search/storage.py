@@ -1,0 +1,67 @@
+"""Where a study lives.
+
+* default: an Optuna journal file in the run folder (``study.journal``), safe
+  for several processes on one machine;
+* ``postgresql://...`` (or any SQLAlchemy URL): Optuna's RDBStorage with
+  heartbeats, so a killed worker's trial is marked FAIL instead of hanging.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+# Seconds between heartbeats of a running trial, and without one before it counts as dead.
+# $NNDL_HEARTBEAT_INTERVAL / $NNDL_GRACE_PERIOD override them (the tests use short ones).
+HEARTBEAT_INTERVAL = int(os.environ.get("NNDL_HEARTBEAT_INTERVAL", 5))
+GRACE_PERIOD = int(os.environ.get("NNDL_GRACE_PERIOD", 20))
+
+
+def open_storage(url=None, run_dir=None):
+    """An Optuna storage for ``url``, or the journal file of ``run_dir``."""
+    import optuna
+    from optuna.storages import JournalStorage, RDBStorage
+    from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
+
+    if url is None:
+        if run_dir is None:
+            raise ValueError("a study needs --storage or a run folder for its journal file")
+        path = str(Path(run_dir) / "study.journal")
+        return JournalStorage(JournalFileBackend(path, lock_obj=JournalFileOpenLock(path)))
+    if url.endswith(".journal"):
+        return JournalStorage(JournalFileBackend(url, lock_obj=JournalFileOpenLock(url)))
+    engine = {"pool_pre_ping": True}
+    if not url.startswith("sqlite"):
+        engine.update(pool_size=1, max_overflow=1, pool_recycle=1800)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return RDBStorage(url, engine_kwargs=engine, heartbeat_interval=HEARTBEAT_INTERVAL,
+                      grace_period=GRACE_PERIOD)
+
+
+def backend(storage):
+    """The storage behind Optuna's in-process cache wrapper (``study._storage``)."""
+    return getattr(storage, "_backend", storage)
+
+
+def has_heartbeat(storage):
+    from optuna.storages import RDBStorage
+
+    inner = backend(storage)
+    return isinstance(inner, RDBStorage) and inner.heartbeat_interval is not None
+
+
+def fail_stale_running_trials(study):
+    """Mark RUNNING trials FAIL: with heartbeats, only those whose worker stopped beating;
+    without (journal), all of them — call this only when no worker of the study runs
+    (``--resume``)."""
+    import optuna
+    from optuna.trial import TrialState
+
+    storage = study._storage
+    if has_heartbeat(storage):
+        return optuna.storages.fail_stale_trials(study)
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        storage.set_trial_user_attr(trial._trial_id, "reason",
+                                    "its worker stopped before it finished (resumed study)")
+        storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+    return None

@@ -1,0 +1,52 @@
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.fakecifar import make_arrays, write_python_folder
+
+
+@pytest.fixture(scope="module")
+def search_env(tmp_path_factory):
+    """A small CIFAR-format data set and a private cache, as environment variables."""
+    root = tmp_path_factory.mktemp("data")
+    write_python_folder(root / "cifar-10-batches-py", make_arrays(per_batch=200))
+    return {**os.environ, "NNDL_DATA": str(root),
+            "XDG_CACHE_HOME": str(tmp_path_factory.mktemp("cache")), "MPLBACKEND": "Agg",
+            "NNDL_HEARTBEAT_INTERVAL": "1", "NNDL_GRACE_PERIOD": "3"}
+
+
+SMALL = ["--num-training", "800", "--num-validation", "200", "--num-test", "100",
+         "--batch-size", "100"]
+
+
+def nndl(*args, env, **kwargs):
+    return subprocess.run([sys.executable, "-m", "nndl", *args], env=env, capture_output=True,
+                          text=True, timeout=600, **kwargs)
+
+
+def start_nndl(*args, env):
+    return subprocess.Popen([sys.executable, "-m", "nndl", *args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def wait_for(predicate, timeout=120, interval=0.2):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError("condition not reached in time")
+
+
+@pytest.fixture
+def postgres_url():
+    url = os.environ.get("NNDL_TEST_POSTGRES_URL")
+    if not url:
+        if os.environ.get("CI"):
+            pytest.fail("CI=true but NNDL_TEST_POSTGRES_URL is not set (.ci/services)")
+        pytest.skip("no PostgreSQL server: source .ci/services to start one")
+    return url

@@ -1,0 +1,67 @@
+import json
+import signal
+
+import optuna
+from optuna.trial import TrialState
+
+from nndl.search.storage import open_storage
+from tests.search.conftest import SMALL, nndl, start_nndl, wait_for
+
+
+def load(folder, url=None, name="nndl"):
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna.load_study(study_name=name, storage=open_storage(url, folder))
+
+
+def test_search_writes_run_folder_and_prunes_divergence(tmp_path, search_env):
+    space = tmp_path / "space.toml"
+    space.write_text("[learning_rate]\nchoices = [1e-3, 1e7]\n[reg]\nchoices = [0.1]\n")
+    out = tmp_path / "run"
+    result = nndl("search", "--sampler", "grid", "--space", str(space), "--num-iters", "40",
+                  *SMALL, "--out", str(out), env=search_env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    study = load(out)
+    states = sorted(t.state.name for t in study.trials)
+    assert states == ["COMPLETE", "PRUNED"]
+    pruned = next(t for t in study.trials if t.state == TrialState.PRUNED)
+    assert pruned.params["learning_rate"] == 1e7
+    assert pruned.user_attrs["reason"].startswith("diverged: loss became")
+    rows = (out / "trials.csv").read_text().splitlines()
+    assert rows[0].startswith("number,state,learning_rate,reg,val_accuracy,seconds")
+    assert len(rows) == 3
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["status"] == "complete" and metrics["best"]["hidden_size"] == 50
+    assert metrics["best"]["config"]["learning_rate"] == 1e-3
+    assert (out / "best" / "model.npz").is_file()
+    status = nndl("search", "status", "--out", str(out), env=search_env)
+    assert status.returncode == 0 and "PRUNED" in status.stdout and "COMPLETE" in status.stdout
+
+
+def test_interrupted_study_resumes_without_losing_or_repeating(tmp_path, search_env):
+    out = tmp_path / "run"
+    args = ["search", "--sampler", "random", "--trials", "6", "--population", "1",
+            "--num-iters", "3000", "--pruner", "none", *SMALL, "--out", str(out)]
+    proc = start_nndl(*args, env=search_env)
+    journal = out / "study.journal"
+
+    def two_done():
+        if not journal.is_file():
+            return False
+        done = [t for t in load(out).trials if t.state == TrialState.COMPLETE]
+        return len(done) >= 2
+
+    wait_for(two_done)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    before = {t.number: (t.params, t.value) for t in load(out).trials
+              if t.state == TrialState.COMPLETE}
+    assert len(before) < 6
+    result = nndl(*args, "--resume", env=search_env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    after = load(out).trials
+    finished = [t for t in after if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    assert len(finished) == 6
+    for number, (params, value) in before.items():  # nothing lost, nothing re-run
+        assert (after[number].params, after[number].value) == (params, value)
+    assert all(t.state != TrialState.RUNNING for t in after)
+    assert json.loads((out / "metrics.json").read_text())["status"] == "complete"
