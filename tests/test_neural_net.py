@@ -105,12 +105,46 @@ def test_learning_rate_decays_once_per_epoch(blobs, monkeypatch):
         def step(self, params, grads, lr):
             seen.append(lr)
 
+    # the general (layer-by-layer) path hands the scheduled rate to its optimizer
     monkeypatch.setattr("nndl.training.make_optimizer", lambda *a, **k: Recorder())
     TwoLayerNet(8, 4, 3, random_state=0).train(X, y, Xv, yv, learning_rate=1.0,
                                                learning_rate_decay=0.5, num_iters=8,
-                                               batch_size=80)
+                                               batch_size=80, optimizer="momentum")
     # 240 / 80 = 3 iterations per epoch; decay after it = 0, 3, 6
     assert seen == [1.0, 0.5, 0.5, 0.5, 0.25, 0.25, 0.25, 0.125]
+
+
+def test_fused_and_general_paths_agree(blobs):
+    X, y, Xv, yv = blobs
+    fused = TwoLayerNet(8, 10, 3, std=0.1, random_state=0)
+    fused.train(X, y, Xv, yv, learning_rate=0.1, reg=0.01, num_iters=30, batch_size=40)
+    general = TwoLayerNet(8, 10, 3, std=0.1, random_state=0)
+    general.train(X, y, Xv, yv, learning_rate=0.1, reg=0.01, num_iters=30, batch_size=40,
+                  optimizer="momentum", momentum=0.0)
+    for name in fused.params:
+        np.testing.assert_allclose(fused.params[name], general.params[name], rtol=1e-10,
+                                   atol=1e-12)
+
+
+@pytest.mark.parametrize("sampler", ["shuffle", "blocks"])
+def test_epoch_samplers_see_each_row_once_per_epoch(sampler):
+    from nndl.training import _MinibatchSampler
+
+    sample = _MinibatchSampler(sampler, np.random.default_rng(0), 100, 20)
+    seen = []
+    for _ in range(5):
+        idx = sample()
+        seen.extend(range(100)[idx] if isinstance(idx, slice) else idx.tolist())
+    assert sorted(seen) == list(range(100))
+
+
+def test_early_stopping_restores_the_best_weights(blobs):
+    X, y, Xv, yv = blobs
+    net = TwoLayerNet(8, 10, 3, std=0.1, random_state=0)
+    stats = net.train(X, y, Xv, yv, learning_rate=0.1, num_iters=400, batch_size=40,
+                      early_stopping=2)
+    assert stats["stopped_early"]
+    assert (net.predict(Xv) == yv).mean() == max(stats["val_acc_history"])
 
 
 def test_float32_end_to_end(blobs):

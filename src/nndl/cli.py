@@ -297,6 +297,7 @@ def main(argv=None):
         print("interrupted", file=sys.stderr)
         return 130
     except (CommandError, ValueError, TypeError, OSError, RuntimeError, ImportError) as exc:
+        # BackendUnavailable is a RuntimeError: "no GPU" is reported in one line too
         if os.environ.get("NNDL_DEBUG"):
             raise
         print(f"nndl {args.command}: error: {exc}", file=sys.stderr)

@@ -46,6 +46,9 @@ _TRAIN_HELP = {
     "label_smoothing": "label smoothing of the cross-entropy targets",
     "early_stopping": "stop after N epochs without a better validation accuracy and "
                       "restore the best weights (0 = off)",
+    "backend": "array backend for plain SGD: numpy | torch | cupy | auto",
+    "device": "cpu or cuda (a GPU through torch or cupy; with the numpy backend, "
+              "cuda picks whichever is installed)",
 }
 
 

@@ -90,8 +90,8 @@ def get_CIFAR10_data(num_training=49000, num_validation=1000, num_test=1000,  # 
                           len(data.X_test) if full_test else num_test)
     pipeline = build_pipeline(subtract_mean, preprocessing)
     rows = [x.reshape(len(x), -1).astype(dtype) for x in parts[0::2]]
-    X_train = pipeline.fit_transform(rows[0]) if pipeline.steps else rows[0]
-    X_val, X_test = (pipeline.transform(r) for r in rows[1:])
+    X_train = pipeline.fit_transform(rows[0], copy=False)  # fresh copies: in place
+    X_val, X_test = (pipeline.transform(r, copy=False) for r in rows[1:])
     labels = [y.astype(np.int64) for y in parts[1::2]]
     return CIFAR10Split((X_train, labels[0], X_val, labels[1], X_test, labels[2]),
                         pipeline, data.class_names)

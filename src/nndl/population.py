@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from nndl._validation import check_float
+from nndl.backend import NUMPY
 from nndl.neural_net import TwoLayerNet
 from nndl.training import _iterations, _MinibatchSampler, iterations_per_epoch
 
@@ -55,96 +56,158 @@ class MemberResult:
 
 
 class Population:
-    """Stacked parameters of the active members.
+    """Stacked parameters of the active members, on any array backend.
 
     The first layers are kept transposed and scaled: column block k of
     ``V`` (D, K*H) times ``scale`` (K*H,) is member k's ``W1.T``; the scale
     absorbs weight decay, so decay never sweeps the big matrix. ``b1`` (K*H,),
-    ``W2`` (K, C, H), ``b2`` (K, C).
+    ``W2`` (K, C, H), ``b2`` (K, C). Only array-API operations are used, so
+    the same code runs on NumPy, PyTorch and CuPy arrays; on NumPy the large
+    products write into preallocated buffers.
     """
 
-    def __init__(self, members, input_size, hidden_size, num_classes, dtype=np.float32):
+    def __init__(self, params, dtype=np.float32, backend=NUMPY):
+        """``params``: one dict per member with ``W1`` (H, D), ``b1``, ``W2`` (C, H), ``b2``
+        (NumPy arrays, the assignment's layout), copied onto ``backend``."""
+        self.bk, self.xp = backend, backend.xp
         self.dtype = np.dtype(dtype)
-        self.H = hidden_size
+        K = len(params)
+        self.H, self.C = params[0]["W1"].shape[0], params[0]["W2"].shape[0]
+        put = lambda a: backend.asarray(a, self.dtype)  # noqa: E731
+        self.V = put(np.ascontiguousarray(np.concatenate([p["W1"] for p in params]).T))
+        self.scale = put(np.ones(K * self.H))
+        self.b1 = put(np.concatenate([p["b1"] for p in params]))
+        self.W2 = put(np.stack([p["W2"] for p in params]))
+        self.b2 = put(np.stack([p["b2"] for p in params]))
+        self.eye = put(np.eye(self.C))
+        self.active = list(range(K))  # member index of each stacked slot
+        self._buffers = {}
+        self._scale_min = 1.0  # a lower bound of min(scale), tracked on the host
+
+    @classmethod
+    def from_members(cls, members, input_size, hidden_size, num_classes, dtype=np.float32,
+                     backend=NUMPY):
+        """Fresh members, each initialized like ``TwoLayerNet(..., std, random_state=seed)``."""
         nets = [TwoLayerNet(input_size, hidden_size, num_classes, std=m.std,
-                            random_state=m.seed, dtype=self.dtype) for m in members]
-        self.V = np.ascontiguousarray(np.concatenate([n.params["W1"] for n in nets]).T)
-        self.scale = np.ones(len(members) * hidden_size, dtype=self.dtype)
-        self.b1 = np.zeros(len(members) * hidden_size, dtype=self.dtype)
-        self.W2 = np.stack([n.params["W2"] for n in nets])
-        self.b2 = np.zeros((len(members), num_classes), dtype=self.dtype)
-        self.active = list(range(len(members)))  # member index of each stacked slot
+                            random_state=m.seed, dtype=dtype) for m in members]
+        return cls([n.params for n in nets], dtype, backend)
 
     @property
     def K(self):
         return len(self.active)
 
+    def gather(self, X, idx):
+        """Rows ``idx`` of the backend array X (into a reused buffer on NumPy)."""
+        if self.bk.name == "numpy":
+            return np.take(X, idx, axis=0, out=self._buffer("batch", (len(idx), X.shape[1])))
+        return self.xp.take(X, self.bk.asarray(idx), axis=0)
+
     def member_params(self, slot):
+        """Member ``slot``'s parameters as NumPy arrays in the assignment's layout."""
         h = slice(slot * self.H, (slot + 1) * self.H)
-        return {"W1": (self.V[:, h] * self.scale[h]).T.copy(), "b1": self.b1[h].copy(),
-                "W2": self.W2[slot].copy(), "b2": self.b2[slot].copy()}
+        get = self.bk.to_numpy
+        return {"W1": np.ascontiguousarray((get(self.V[:, h]) * get(self.scale[h])).T),
+                "b1": get(self.b1[h]).copy(), "W2": get(self.W2[slot]).copy(),
+                "b2": get(self.b2[slot]).copy()}
 
     def keep(self, slots):
         """Drop every stacked slot not in ``slots``."""
         cols = (np.concatenate([np.arange(s * self.H, (s + 1) * self.H) for s in slots])
                 if slots else np.zeros(0, dtype=np.int64))
-        self.V, self.scale, self.b1 = self.V[:, cols], self.scale[cols], self.b1[cols]
-        self.W2, self.b2 = self.W2[slots], self.b2[slots]
+        xp = self.xp
+        cols_x = self.bk.asarray(cols)
+        slots_x = self.bk.asarray(np.array(slots, dtype=np.int64))
+        self.V = xp.take(self.V, cols_x, axis=1)
+        if self.bk.name == "numpy":  # take() on axis 1 leaves a non-C-ordered array
+            self.V = np.ascontiguousarray(self.V)
+        self.scale, self.b1 = xp.take(self.scale, cols_x), xp.take(self.b1, cols_x)
+        self.W2, self.b2 = xp.take(self.W2, slots_x, axis=0), xp.take(self.b2, slots_x, axis=0)
         self.active = [self.active[s] for s in slots]
+        self._buffers = {}
+
+    def gather_labels(self, y, idx):
+        return y[idx] if self.bk.name == "numpy" else self.xp.take(y, self.bk.asarray(idx))
+
+    def _buffer(self, name, shape):
+        """A reusable NumPy work array (None on other backends: they allocate)."""
+        if self.bk.name != "numpy":
+            return None
+        buf = self._buffers.get(name)
+        if buf is None or buf.shape != shape:
+            buf = self._buffers[name] = np.empty(shape, dtype=self.dtype)
+        return buf
+
+    def _matmul(self, a, b, name):
+        out = self._buffer(name, (a.shape[0], b.shape[1]))
+        return a @ b if out is None else np.matmul(a, b, out=out)
 
     def _hidden(self, X):
-        hidden = X @ self.V
+        hidden = self._matmul(X, self.V, "hidden")
         hidden *= self.scale
         hidden += self.b1
-        return np.maximum(hidden, 0, out=hidden)  # (N, K*H)
+        return self.xp.maximum(hidden, self.xp.zeros_like(hidden[:1])) \
+            if self.bk.name != "numpy" else np.maximum(hidden, 0, out=hidden)  # (N, K*H)
 
     def scores(self, X):
         """Scores (K, N, C) of every active member for rows X (N, D)."""
-        hidden = self._hidden(X).reshape(len(X), self.K, self.H).transpose(1, 0, 2)
-        return hidden @ self.W2.transpose(0, 2, 1) + self.b2[:, None, :]
+        xp = self.xp
+        hidden = xp.permute_dims(xp.reshape(self._hidden(X), (X.shape[0], self.K, self.H)),
+                                 (1, 0, 2))
+        return hidden @ xp.permute_dims(self.W2, (0, 2, 1)) + self.b2[:, None, :]
 
     def step(self, X, y, lr, reg):
-        """One SGD step on rows X (B, D), labels y (B,) with per-member learning rates
-        ``lr`` (K,) and L2 strengths ``reg`` (K,); returns the losses (K,) before it.
+        """One SGD step on rows X (B, D) and labels y (B,) (backend arrays) with
+        per-member learning rates ``lr`` and L2 strengths ``reg`` (NumPy (K,));
+        returns the losses (NumPy (K,)) before the step.
 
         ``W <- W * (1 - lr * reg) - lr * dW_data``: the learning rate is folded into
         the small (B, K*H) hidden gradient before the big product, and the decay
         into ``scale``.
         """
-        n, K, H = len(X), self.K, self.H
-        dtype = self.dtype
+        xp, bk, numpy_backend = self.xp, self.bk, self.bk.name == "numpy"
+        n, K, H = X.shape[0], self.K, self.H
         hidden_flat = self._hidden(X)
-        hidden = hidden_flat.reshape(n, K, H).transpose(1, 0, 2)  # (K, B, H)
-        scores = hidden @ self.W2.transpose(0, 2, 1) + self.b2[:, None, :]  # (K, B, C)
-        scores -= scores.max(axis=2, keepdims=True)
-        log_probs = scores - np.log(np.exp(scores).sum(axis=2, keepdims=True))
-        rows = np.arange(n)
-        col_sq = np.einsum("ij,ij->j", self.V, self.V) * self.scale**2
-        w1_sq = col_sq.reshape(K, H).sum(axis=1)
-        w2_sq = np.einsum("kch,kch->k", self.W2, self.W2)
-        losses = -log_probs[:, rows, y].sum(axis=1) / n + 0.5 * reg * (w1_sq + w2_sq)
-        dscores = np.exp(log_probs)
-        dscores[:, rows, y] -= 1
-        dscores *= (lr / n).astype(dtype)[:, None, None]  # lr * dL/dscores
-        step_W2 = dscores.transpose(0, 2, 1) @ hidden
-        dhidden = (dscores @ self.W2).transpose(1, 0, 2).reshape(n, K * H)
-        dhidden *= hidden_flat > 0
-        shrink = (1 - lr * reg).astype(dtype)
-        self.scale *= np.repeat(shrink, H)
+        hidden = xp.permute_dims(xp.reshape(hidden_flat, (n, K, H)), (1, 0, 2))  # (K, B, H)
+        scores = hidden @ xp.permute_dims(self.W2, (0, 2, 1)) + self.b2[:, None, :]
+        scores = scores - xp.max(scores, axis=2, keepdims=True)  # (K, B, C)
+        log_probs = scores - xp.log(xp.sum(xp.exp(scores), axis=2, keepdims=True))
+        onehot = xp.take(self.eye, y, axis=0)  # (B, C)
+        reg_x, lr_x = bk.asarray(reg, self.dtype), bk.asarray(lr, self.dtype)
+        if numpy_backend:  # no (D, K*H) temporary
+            col_sq = np.einsum("ij,ij->j", self.V, self.V)
+        else:
+            col_sq = xp.sum(self.V * self.V, axis=0)
+        w1_sq = xp.sum(xp.reshape(col_sq * self.scale * self.scale, (K, H)), axis=1)
+        w2_sq = xp.sum(xp.reshape(self.W2 * self.W2, (K, -1)), axis=1)
+        losses = (-xp.sum(xp.sum(log_probs * onehot, axis=2), axis=1) / n
+                  + 0.5 * reg_x * (w1_sq + w2_sq))
+        dscores = (xp.exp(log_probs) - onehot) * (lr_x / n)[:, None, None]  # lr * dL/dscores
+        step_W2 = xp.permute_dims(dscores, (0, 2, 1)) @ hidden
+        dhidden = xp.reshape(xp.permute_dims(dscores @ self.W2, (1, 0, 2)), (n, K * H))
+        shrink = 1 - lr_x * reg_x
+        shrink_cols = xp.reshape(xp.broadcast_to(shrink[:, None], (K, H)), (K * H,))
+        self.scale *= shrink_cols
         self.W2 *= shrink[:, None, None]
-        self.b1 -= dhidden.sum(axis=0)
-        self.b2 -= dscores.sum(axis=1)
+        self.b2 -= xp.sum(dscores, axis=1)
         self.W2 -= step_W2
+        if numpy_backend:
+            np.multiply(dhidden, hidden_flat > 0, out=dhidden)
+        else:
+            dhidden = xp.where(hidden_flat > 0, dhidden, xp.zeros_like(dhidden[:1]))
+        self.b1 -= xp.sum(dhidden, axis=0)
         dhidden /= self.scale  # V absorbs the step in unscaled units
-        self.V -= X.T @ dhidden
-        if self.scale.min() < 1e-2:  # fold the scale back before it loses precision
+        self.V -= self._matmul(xp.permute_dims(X, (1, 0)), dhidden, "grad")
+        self._scale_min *= float(np.min(1 - np.asarray(lr) * np.asarray(reg))) if K else 1.0
+        if self._scale_min < 1e-2:  # fold the scale back before it loses precision
             self.V *= self.scale
-            self.scale[:] = 1
-        return losses
+            self.scale = xp.ones_like(self.scale)
+            self._scale_min = 1.0
+        return bk.to_numpy(losses).astype(np.float64)
 
 
 def train_population(members, X, y, X_val, y_val, *, hidden_size, num_iters, batch_size,
-                     stream_seed=0, dtype=np.float32, on_epoch=None, progress=False):
+                     stream_seed=0, dtype=np.float32, on_epoch=None, progress=False,
+                     backend=NUMPY):
     """Train ``members`` in lockstep; returns one :class:`MemberResult` per member.
 
     Parameters
@@ -158,11 +221,14 @@ def train_population(members, X, y, X_val, y_val, *, hidden_size, num_iters, bat
     on_epoch : callable ``(member_index, epoch, val_acc) -> str | None``
         Called for every active member after each epoch's bookkeeping; returning a
         reason (e.g. "pruned by the pruner") makes the member leave as pruned.
+    backend : nndl.backend.Backend
+        Where to compute (NumPy by default; PyTorch or CuPy, CPU or GPU).
     """
-    X = np.asarray(X, dtype=dtype)
-    X_val = np.asarray(X_val, dtype=dtype)
     num_classes = int(max(y.max(), y_val.max())) + 1
-    pop = Population(members, X.shape[1], hidden_size, num_classes, dtype)
+    pop = Population.from_members(members, X.shape[1], hidden_size, num_classes, dtype,
+                                  backend)
+    X_dev, y_dev = backend.asarray(X, dtype), backend.asarray(y)
+    X_val_dev = backend.asarray(X_val, dtype)
     ipe = iterations_per_epoch(len(X), batch_size)
     sample = _MinibatchSampler("replacement", np.random.default_rng(stream_seed), len(X),
                                batch_size)
@@ -186,7 +252,7 @@ def train_population(members, X, y, X_val, y_val, *, hidden_size, num_iters, bat
             if pop.K == 0:
                 break
             idx = sample()
-            Xb, yb = X[idx], y[idx]
+            Xb, yb = pop.gather(X_dev, idx), pop.gather_labels(y_dev, idx)
             members_now = np.array(pop.active)
             epochs_done = 0 if it == 0 else (it - 1) // ipe + 1
             lr = base_lr[members_now] * decay[members_now] ** epochs_done
@@ -198,14 +264,14 @@ def train_population(members, X, y, X_val, y_val, *, hidden_size, num_iters, bat
                     gone[slot] = ("diverged", f"loss became {loss} at iteration {it} (learning "
                                   f"rate {lr[slot]:.3g}); try a smaller learning_rate")
             if it % ipe == 0:
-                train_pred = pop.scores(Xb).argmax(axis=2)
-                val_pred = pop.scores(X_val).argmax(axis=2)
+                train_pred = backend.to_numpy(backend.xp.argmax(pop.scores(Xb), axis=2))
+                val_pred = backend.to_numpy(backend.xp.argmax(pop.scores(X_val_dev), axis=2))
                 for slot in range(pop.K):
                     if slot in gone:
                         continue
                     i = pop.active[slot]
                     h = histories[i]
-                    h["train_acc_history"].append(float((train_pred[slot] == yb).mean()))
+                    h["train_acc_history"].append(float((train_pred[slot] == y[idx]).mean()))
                     h["val_acc_history"].append(float((val_pred[slot] == y_val).mean()))
                     h["epoch_iterations"].append(it)
                     reason = on_epoch(i, len(h["val_acc_history"]) - 1,

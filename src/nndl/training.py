@@ -14,10 +14,11 @@ import numpy as np
 
 from nndl import _random
 from nndl._validation import check_float, check_int
+from nndl.backend import BACKENDS, NUMPY, get_backend
 from nndl.optim import make_optimizer
 from nndl.schedules import make_schedule
 
-SAMPLERS = ("replacement", "shuffle")
+SAMPLERS = ("replacement", "shuffle", "blocks")
 
 
 class TrainingDivergedError(FloatingPointError):
@@ -39,7 +40,12 @@ class TrainOptions:
     ``schedule``: epoch_decay (the assignment's, using ``learning_rate_decay``) |
     step | cosine | one_cycle | constant; ``warmup_iters`` adds a linear warmup.
     ``batch_sampler``: replacement (the assignment's ``choice(N, batch_size)``) |
-    shuffle (each epoch a fresh permutation, cut into consecutive batches).
+    shuffle (each epoch a fresh permutation, cut into consecutive batches) |
+    blocks (each epoch the aligned blocks of ``batch_size`` consecutive rows in a
+    random order: no gathering, each batch a view; assumes the rows' order carries no
+    structure, true of CIFAR-10's official order).
+    ``backend`` / ``device``: where plain SGD runs: numpy (default), torch (cpu or
+    cuda), cupy (cuda), or auto with device cuda (see :mod:`nndl.backend`).
     ``early_stopping``: patience in epochs without a better validation
     accuracy (0 = off); the best weights are restored at the end.
     """
@@ -59,6 +65,8 @@ class TrainOptions:
     dropout: float = 0.0
     label_smoothing: float = 0.0
     early_stopping: int = 0
+    backend: str = "numpy"
+    device: str = "cpu"
 
     def __post_init__(self):
         check_float("learning_rate", self.learning_rate)
@@ -75,6 +83,12 @@ class TrainOptions:
         if self.batch_sampler not in SAMPLERS:
             raise ValueError(f"batch_sampler must be one of {SAMPLERS}, got {self.batch_sampler!r}")
         make_optimizer(self.optimizer)  # validates the name
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {BACKENDS}, got {self.backend!r}")
+        if self.device not in ("cpu", "cuda") and not self.device.startswith("cuda:"):
+            raise ValueError(f"device must be cpu or cuda[:N], got {self.device!r}")
+        if (self.backend, self.device) != ("numpy", "cpu"):
+            resolve_backend(self)  # fail now, before any data is loaded
         make_schedule(self.schedule, num_iters=1, iterations_per_epoch=1)
 
     def to_dict(self):
@@ -98,11 +112,105 @@ class _MinibatchSampler:
     def __call__(self):
         if self.kind == "replacement":
             return _random.sample_indices(self.rng, self.n, self.batch_size)
+        if self.kind == "blocks":
+            blocks = max(self.n // self.batch_size, 1)
+            if self._perm is None or self._pos >= blocks:
+                self._perm, self._pos = _random.permutation(self.rng, blocks), 0
+            start = int(self._perm[self._pos]) * self.batch_size
+            self._pos += 1
+            return slice(start, min(start + self.batch_size, self.n))
         if self._pos + self.batch_size > self.n:
             self._perm, self._pos = _random.permutation(self.rng, self.n), 0
         idx = self._perm[self._pos : self._pos + self.batch_size]
         self._pos += self.batch_size
         return idx
+
+
+class _GeneralStep:
+    """Any update rule, dropout, label smoothing, distillation: layer-by-layer gradients,
+    then the optimizer (NumPy)."""
+
+    def __init__(self, net, X, opts, rng, soft_targets):
+        self.net, self.X, self.opts, self.rng = net, X, opts, rng
+        self.soft_targets = soft_targets
+        self.optimizer = make_optimizer(opts.optimizer, opts.momentum, opts.weight_decay)
+
+    def batch(self, idx, y, transform):
+        X_batch = self.X[idx]
+        self.targets = None if self.soft_targets is None else self.soft_targets[idx]
+        return (X_batch if transform is None else transform(X_batch)), y[idx]
+
+    def step(self, X_batch, y_batch, lr):
+        targets = self.targets
+        loss, grads = self.net._loss_and_grads(
+            X_batch, y_batch, self.opts.reg, dropout=self.opts.dropout, rng=self.rng,
+            label_smoothing=self.opts.label_smoothing, soft_targets=targets)
+        if math.isfinite(loss):
+            self.optimizer.step(self.net.params, grads, lr)
+        return loss
+
+    def host(self, X_batch):
+        return X_batch
+
+    def sync(self):
+        pass
+
+
+class _FusedSGD:
+    """Plain SGD through the array-API core (:class:`nndl.population.Population` with one
+    member): fused update, reused buffers, any backend. ``sync`` writes the weights back
+    to ``net.params`` (NumPy, the assignment's layout)."""
+
+    def __init__(self, net, X, opts, backend, transform=False):
+        from nndl.population import Population
+
+        self.net, self.opts, self.bk = net, opts, backend
+        self.pop = Population([net.params], net.dtype, backend)
+        self.on_host = backend.name == "numpy"
+        self.X_raw = X  # images for a batch transform; else rows, put on the backend below
+        if not transform:
+            self.X = np.asarray(X, dtype=net.dtype) if self.on_host else \
+                backend.asarray(X, net.dtype)
+        self.reg = np.array([opts.reg])
+
+    def batch(self, idx, y, transform):
+        if transform is not None:  # augmentation and preprocessing run on the host
+            return self.bk.asarray(transform(self.X_raw[idx]), self.net.dtype), \
+                self._labels(y, idx)
+        if isinstance(idx, slice):  # blocks: a view, nothing gathered
+            return self.X[idx], self._labels(y, idx)
+        return self.pop.gather(self.X, idx), self._labels(y, idx)
+
+    def _labels(self, y, idx):
+        return y[idx] if self.on_host else self.bk.asarray(y[idx])
+
+    def step(self, X_batch, y_batch, lr):
+        return float(self.pop.step(X_batch, y_batch, np.array([lr]), self.reg)[0])
+
+    def host(self, X_batch):
+        return X_batch if self.on_host else self.bk.to_numpy(X_batch)
+
+    def sync(self):
+        self.net.params.update(self.pop.member_params(0))
+
+
+def resolve_backend(opts):
+    """The :class:`~nndl.backend.Backend` of ``opts`` (device cuda with the numpy backend
+    means: whichever GPU backend is installed)."""
+    name = "auto" if opts.backend == "numpy" and opts.device != "cpu" else opts.backend
+    return NUMPY if name == "numpy" else get_backend(name, opts.device)
+
+
+def _make_stepper(net, X, opts, rng, soft_targets, batch_transform):
+    plain = (opts.optimizer == "sgd" and opts.dropout == 0 and opts.label_smoothing == 0
+             and soft_targets is None)
+    backend = resolve_backend(opts)
+    if plain:
+        return _FusedSGD(net, X, opts, backend, transform=batch_transform is not None)
+    if backend is not NUMPY:
+        raise ValueError("only plain SGD (no momentum/Adam, dropout, label smoothing or "
+                         "distillation) runs on the torch and cupy backends")
+    return _GeneralStep(net, X, opts, rng, soft_targets)
 
 
 def train_network(net, X, y, X_val, y_val, options=None, *, rng=None, verbose=False,
@@ -123,12 +231,17 @@ def train_network(net, X, y, X_val, y_val, options=None, *, rng=None, verbose=Fa
         Print the loss every 100 iterations, as the assignment does.
     batch_transform : callable ``(X_batch, rng) -> (B, D)`` or None
         Augmentation and preprocessing applied to each minibatch.
-    soft_targets : callable ``(X_rows) -> (B, C)`` probabilities, or None
-        A teacher for distillation, applied to each transformed minibatch.
+    soft_targets : ndarray (N, C) of target probabilities, or None
+        Distillation targets for the training rows (e.g. a teacher's softened
+        probabilities mixed with the labels, see :func:`distillation_targets`);
+        each minibatch uses the rows of its indices.
     callback : callable ``(epoch, record) -> bool`` or None
         Called after each epoch's bookkeeping; returning True stops training.
     progress : bool
         Show a progress bar (tqdm) when it is installed.
+
+    Plain SGD (the default) runs through the fused array-API core on the chosen
+    backend; other options use layer-by-layer gradients and :mod:`nndl.optim`.
 
     Returns
     -------
@@ -141,46 +254,43 @@ def train_network(net, X, y, X_val, y_val, options=None, *, rng=None, verbose=Fa
     rng = _random.check_random_state(None) if rng is None else rng
     num_train = X.shape[0]
     ipe = iterations_per_epoch(num_train, opts.batch_size)
-    optimizer = make_optimizer(opts.optimizer, opts.momentum, opts.weight_decay)
     schedule = make_schedule(
         opts.schedule, num_iters=opts.num_iters, iterations_per_epoch=ipe,
         decay=opts.learning_rate_decay, step_epochs=opts.step_epochs,
         warmup_iters=opts.warmup_iters,
     )
     sample = _MinibatchSampler(opts.batch_sampler, rng, num_train, opts.batch_size)
+    stepper = _make_stepper(net, X, opts, rng, soft_targets, batch_transform)
+    transform = None if batch_transform is None else (lambda rows: batch_transform(rows, rng))
     history = {"loss_history": [], "train_acc_history": [], "val_acc_history": [],
                "epoch_iterations": []}
-
     with np.errstate(over="ignore", invalid="ignore"):  # divergence is checked below
-        _loop(net, X, y, X_val, y_val, opts, history, rng=rng, ipe=ipe, sample=sample,
-              optimizer=optimizer, schedule=schedule, verbose=verbose,
-              batch_transform=batch_transform, soft_targets=soft_targets, callback=callback,
-              progress=progress)
+        try:
+            _loop(net, y, X_val, y_val, opts, history, ipe=ipe, sample=sample,
+                  stepper=stepper, schedule=schedule, verbose=verbose, transform=transform,
+                  callback=callback, progress=progress)
+        except BaseException:
+            stepper.sync()  # leave net.params at the last step (e.g. after Ctrl-C)
+            raise
     return history
 
 
-def _loop(net, X, y, X_val, y_val, opts, history, *, rng, ipe, sample, optimizer, schedule,
-          verbose, batch_transform, soft_targets, callback, progress):
+def _loop(net, y, X_val, y_val, opts, history, *, ipe, sample, stepper, schedule, verbose,
+          transform, callback, progress):
     best_acc, best_params, stale, stopped = -1.0, None, 0, False
     for it in _iterations(opts.num_iters, progress):
         idx = sample()
-        X_batch, y_batch = X[idx], y[idx]
-        if batch_transform is not None:
-            X_batch = batch_transform(X_batch, rng)
-        targets = soft_targets(X_batch) if soft_targets is not None else None
+        X_batch, y_batch = stepper.batch(idx, y, transform)
         lr = opts.learning_rate * schedule(it)
-        loss, grads = net._loss_and_grads(
-            X_batch, y_batch, opts.reg, dropout=opts.dropout, rng=rng,
-            label_smoothing=opts.label_smoothing, soft_targets=targets,
-        )
+        loss = stepper.step(X_batch, y_batch, lr)
         if not math.isfinite(loss):
             raise TrainingDivergedError(it, loss, lr)
         history["loss_history"].append(loss)
-        optimizer.step(net.params, grads, lr)
         if verbose and it % 100 == 0:
             print(f"iteration {it} / {opts.num_iters}: loss {loss:f}")
         if it % ipe == 0:
-            train_acc = float((net._predict(X_batch) == y_batch).mean())
+            stepper.sync()
+            train_acc = float((net._predict(stepper.host(X_batch)) == y[idx]).mean())
             val_acc = float((net._predict(X_val) == y_val).mean())
             history["train_acc_history"].append(train_acc)
             history["val_acc_history"].append(val_acc)
@@ -200,11 +310,23 @@ def _loop(net, X, y, X_val, y_val, opts, history, *, rng, ipe, sample, optimizer
             if opts.early_stopping and stale >= opts.early_stopping:
                 stopped = True
                 break
+    stepper.sync()
     if best_params is not None:
-        for k, v in best_params.items():
-            net.params[k][...] = v
+        net.params.update(best_params)
     history["best_val_acc"] = best_acc
     history["stopped_early"] = stopped
+
+
+def distillation_targets(teacher_scores, y, temperature=2.0, weight=0.7):
+    """Ba & Caruana-style soft targets: ``weight * softmax(teacher_scores / T) +
+    (1 - weight) * one_hot(y)``; rows of shape (N, C) summing to 1."""
+    from nndl.layers import softmax
+
+    check_float("temperature", temperature, 1e-6)
+    check_float("weight", weight, 0.0, 1.0)
+    probs = softmax(np.asarray(teacher_scores, dtype=np.float64) / temperature)
+    onehot = np.eye(probs.shape[1])[np.asarray(y)]
+    return weight * probs + (1 - weight) * onehot
 
 
 def _iterations(num_iters, progress):

@@ -17,8 +17,8 @@ class _Fitted:
     name = ""
     _state_keys: tuple = ()
 
-    def fit_transform(self, X):
-        return self.fit(X).transform(X)
+    def fit_transform(self, X, copy=True):
+        return self.fit(X).transform(X, copy=copy)
 
     def state(self):
         return {k: getattr(self, k) for k in self._state_keys}
@@ -39,9 +39,13 @@ class MeanImage(_Fitted):
         self.mean_ = np.mean(X, axis=0, dtype=np.float64)
         return self
 
-    def transform(self, X):
+    def transform(self, X, copy=True):
+        """``X - mean_``; with ``copy=False`` a float ``X`` is changed in place."""
         X = self._cast(X)
-        return X - self.mean_.astype(X.dtype, copy=False)
+        if copy or not np.issubdtype(X.dtype, np.floating):
+            return X - self.mean_.astype(X.dtype, copy=False)
+        X -= self.mean_.astype(X.dtype, copy=False)
+        return X
 
 
 class Standardize(_Fitted):
@@ -59,9 +63,14 @@ class Standardize(_Fitted):
         self.scale_ = np.where(std > 0, std, 1.0)
         return self
 
-    def transform(self, X):
+    def transform(self, X, copy=True):
+        """``(X - mean_) / scale_``; with ``copy=False`` a float ``X`` is changed in place."""
         X = self._cast(X)
-        return (X - self.mean_.astype(X.dtype)) / self.scale_.astype(X.dtype)
+        if copy or not np.issubdtype(X.dtype, np.floating):
+            return (X - self.mean_.astype(X.dtype)) / self.scale_.astype(X.dtype)
+        X -= self.mean_.astype(X.dtype)
+        X /= self.scale_.astype(X.dtype)
+        return X
 
 
 class PCAWhiten(_Fitted):
@@ -89,7 +98,7 @@ class PCAWhiten(_Fitted):
         self.scale_ = np.sqrt(eigvals + self.epsilon * eigvals.mean())
         return self
 
-    def transform(self, X):
+    def transform(self, X, copy=True):
         X = self._cast(X)
         centred = X - self.mean_.astype(X.dtype)
         return (centred @ self.components_.T.astype(X.dtype)) / self.scale_.astype(X.dtype)
@@ -100,7 +109,7 @@ class ZCAWhiten(PCAWhiten):
 
     name = "zca"
 
-    def transform(self, X):
+    def transform(self, X, copy=True):
         white = super().transform(X)
         return white @ self.components_.astype(white.dtype)
 
@@ -125,14 +134,16 @@ class Pipeline:
     def names(self):
         return [s.name for s in self.steps]
 
-    def fit_transform(self, X):
+    def fit_transform(self, X, copy=True):
+        """Fit each step on the previous one's output; ``copy=False`` lets steps work
+        in place on a float ``X`` the caller owns (saves a copy of the data)."""
         for step in self.steps:
-            X = step.fit_transform(X)
+            X = step.fit_transform(X, copy=copy)
         return X
 
-    def transform(self, X):
+    def transform(self, X, copy=True):
         for step in self.steps:
-            X = step.transform(X)
+            X = step.transform(X, copy=copy)
         return X
 
     def __call__(self, X):

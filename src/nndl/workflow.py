@@ -47,9 +47,10 @@ def prepare_data(cfg, data=None):
     Xtr, ytr, Xv, yv, Xte, yte = split_cifar10(data, cfg.num_training, cfg.num_validation,
                                                num_test)
     pipeline = build_pipeline(False, cfg.preprocessing_steps)
+    # fresh float copies, preprocessed in place: the training matrix exists once
     rows = [x.reshape(len(x), -1).astype(cfg.dtype) for x in (Xtr, Xv, Xte)]
-    train_rows = pipeline.fit_transform(rows[0]) if pipeline.steps else rows[0]
-    val_rows, test_rows = ((pipeline.transform(r) if pipeline.steps else r) for r in rows[1:])
+    train_rows = pipeline.fit_transform(rows[0], copy=False)
+    val_rows, test_rows = (pipeline.transform(r, copy=False) for r in rows[1:])
     augment = cfg.flip or cfg.translate
     return PreparedData(train_rows, ytr.astype(np.int64), val_rows, yv.astype(np.int64),
                         test_rows, yte.astype(np.int64), pipeline, data.class_names,

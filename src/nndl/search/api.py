@@ -97,11 +97,14 @@ def run_search(space, base, settings, out=None, storage_url=None, workers=1, res
                                               "storage": storage_url or "journal file",
                                               "workers": workers})
     try:
+        prepare = None
         if workers <= 1:
-            Worker(study, space, base, settings, folder, log).run()
+            worker = Worker(study, space, base, settings, folder, log)
+            worker.run()
+            prepare = worker.prepared  # reuse its preprocessed data for the final evaluation
         else:
             _run_local_workers(storage_url, settings.study, folder, workers)
-        finish_search(study, folder, recorder, log)
+        finish_search(study, folder, recorder, log, prepare=prepare)
     except KeyboardInterrupt:
         recorder.finish("interrupted")
         raise

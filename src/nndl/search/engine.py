@@ -155,7 +155,8 @@ class Worker:
         trial.set_user_attr("init_seed", seed)
         return cfg.replace(seed=seed)
 
-    def _prepared(self, cfg):
+    def prepared(self, cfg):
+        """The preprocessed data for ``cfg``'s data settings, prepared once per worker."""
         key = tuple(getattr(cfg, k) for k in _DATA_KEYS)
         if key not in self._data:
             self._data[key] = prepare_data(cfg)
@@ -163,7 +164,7 @@ class Worker:
 
     def _train_group(self, members):
         cfg0 = members[0][1]
-        prepared = self._prepared(cfg0)
+        prepared = self.prepared(cfg0)
         stream_seed = self.settings.seed * 1_000_003 + 500_000 + members[0][0].number
         for trial, _ in members:
             trial.set_user_attr("stream_seed", stream_seed)
@@ -190,7 +191,7 @@ class Worker:
                 self._tell_pruned(trial, f"{result.state}: {result.reason}", seconds)
 
     def _train_alone(self, trial, cfg):
-        prepared = self._prepared(cfg)
+        prepared = self.prepared(cfg)
         trial.set_user_attr("population_size", 1)
 
         def callback(epoch, record):

@@ -56,7 +56,7 @@ def _fmt(value):
     return str(value)
 
 
-def best_model(study, folder):
+def best_model(study, folder, prepare=prepare_data):
     """The best trial's model: the file its worker saved, else retrained from its config."""
     best = study.best_trial
     saved = folder / "trials" / f"trial-{best.number}.npz"
@@ -64,12 +64,14 @@ def best_model(study, folder):
         return best, load_model(saved)
     cfg = RunConfig.from_dict(study.user_attrs["nndl_base"]).replace(
         **best.params, seed=best.user_attrs.get("init_seed", 0))
-    model, _, _ = fit(cfg, prepare_data(cfg), progress=False)
+    model, _, _ = fit(cfg, prepare(cfg), progress=False)
     return best, model
 
 
-def finish_search(study, folder, recorder, log=print):
-    """Write the run folder's results; returns the metrics dict."""
+def finish_search(study, folder, recorder, log=print, prepare=None):
+    """Write the run folder's results; returns the metrics dict. ``prepare(cfg)`` gives the
+    preprocessed data (default: :func:`nndl.workflow.prepare_data`)."""
+    prepare = prepare or prepare_data
     from optuna.trial import TrialState
 
     write_trials_csv(study, folder / "trials.csv")
@@ -77,9 +79,9 @@ def finish_search(study, folder, recorder, log=print):
               (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)}
     if not counts["COMPLETE"]:
         raise RuntimeError("no trial completed; see trials.csv for the reasons")
-    best, model = best_model(study, folder)
+    best, model = best_model(study, folder, prepare)
     cfg = RunConfig.from_dict(model.hyperparameters)
-    prepared = prepare_data(cfg)
+    prepared = prepare(cfg)
     metrics = {
         "val_accuracy": best.value,
         "test_accuracy": accuracy(prepared.y_test, model.net._predict(prepared.X_test)),
