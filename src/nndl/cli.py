@@ -92,8 +92,14 @@ def cmd_train(args):
     from nndl.config import config_from_args
     from nndl.workflow import run_train
 
-    cfg = config_from_args(args)
-    folder, metrics = run_train(cfg, out=args.out, progress=not args.no_progress)
+    recipe = None
+    if args.recipe:
+        from nndl.recipes import get_recipe
+
+        recipe = get_recipe(args.recipe)
+    cfg = config_from_args(args, recipe.config if recipe else None)
+    folder, metrics = run_train(cfg, out=args.out, progress=not args.no_progress,
+                                recipe=recipe)
     print(f"validation accuracy {100 * metrics['val_accuracy']:.2f}%, test accuracy "
           f"{100 * metrics['test_accuracy']:.2f}% ({metrics['test_size']} images), "
           f"{metrics['train_seconds']:.1f} s of training")
@@ -160,6 +166,8 @@ def add_workflow_commands(sub):
         "metrics.json, loss/accuracy/weight plots, report.html). Every option is a flag or a "
         "key of a TOML file given with --config; flags win.")
     add_config_arguments(p)
+    p.add_argument("--recipe", choices=["h50-best", "h50-distilled", "wide-best"],
+                   help="start from a named recipe (see the README); flags override it")
     p.add_argument("--out", help="run folder to create (default: runs/train-<time>)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train)

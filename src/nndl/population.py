@@ -156,9 +156,10 @@ class Population:
         return hidden @ xp.permute_dims(self.W2, (0, 2, 1)) + self.b2[:, None, :]
 
     def step(self, X, y, lr, reg):
-        """One SGD step on rows X (B, D) and labels y (B,) (backend arrays) with
-        per-member learning rates ``lr`` and L2 strengths ``reg`` (NumPy (K,));
-        returns the losses (NumPy (K,)) before the step.
+        """One SGD step on rows X (B, D) and labels y (B,) — or target distributions
+        y (B, C), e.g. for distillation — (backend arrays) with per-member learning
+        rates ``lr`` and L2 strengths ``reg`` (NumPy (K,)); returns the losses (NumPy
+        (K,)) before the step.
 
         ``W <- W * (1 - lr * reg) - lr * dW_data``: the learning rate is folded into
         the small (B, K*H) hidden gradient before the big product, and the decay
@@ -171,7 +172,7 @@ class Population:
         scores = hidden @ xp.permute_dims(self.W2, (0, 2, 1)) + self.b2[:, None, :]
         scores = scores - xp.max(scores, axis=2, keepdims=True)  # (K, B, C)
         log_probs = scores - xp.log(xp.sum(xp.exp(scores), axis=2, keepdims=True))
-        onehot = xp.take(self.eye, y, axis=0)  # (B, C)
+        onehot = xp.take(self.eye, y, axis=0) if y.ndim == 1 else y  # (B, C) targets
         reg_x, lr_x = bk.asarray(reg, self.dtype), bk.asarray(lr, self.dtype)
         if numpy_backend:  # no (D, K*H) temporary
             col_sq = np.einsum("ij,ij->j", self.V, self.V)
@@ -207,7 +208,7 @@ class Population:
 
 def train_population(members, X, y, X_val, y_val, *, hidden_size, num_iters, batch_size,
                      stream_seed=0, dtype=np.float32, on_epoch=None, progress=False,
-                     backend=NUMPY):
+                     backend=NUMPY, schedule=None, batch_transform=None, soft_targets=None):
     """Train ``members`` in lockstep; returns one :class:`MemberResult` per member.
 
     Parameters
@@ -223,15 +224,27 @@ def train_population(members, X, y, X_val, y_val, *, hidden_size, num_iters, bat
         reason (e.g. "pruned by the pruner") makes the member leave as pruned.
     backend : nndl.backend.Backend
         Where to compute (NumPy by default; PyTorch or CuPy, CPU or GPU).
+    schedule : callable ``it -> multiplier`` or None
+        A learning-rate schedule shared by all members (see :mod:`nndl.schedules`);
+        None means each member's per-epoch decay.
+    soft_targets : ndarray (N, C) or None
+        Target distributions of the training rows (distillation) instead of ``y``.
+    batch_transform : callable ``(images, rng) -> rows`` or None
+        Augmentation and preprocessing of each minibatch (shared by the members);
+        X then holds the raw images. Its random draws come from the stream's RNG.
     """
     num_classes = int(max(y.max(), y_val.max())) + 1
-    pop = Population.from_members(members, X.shape[1], hidden_size, num_classes, dtype,
+    input_size = X.shape[1] if batch_transform is None else \
+        batch_transform(X[:1], np.random.default_rng(0)).shape[1]
+    pop = Population.from_members(members, input_size, hidden_size, num_classes, dtype,
                                   backend)
-    X_dev, y_dev = backend.asarray(X, dtype), backend.asarray(y)
+    stream = np.random.default_rng(stream_seed)
+    X_dev = backend.asarray(X, dtype) if batch_transform is None else X
+    y_dev = backend.asarray(y)
+    targets_dev = None if soft_targets is None else backend.asarray(soft_targets, dtype)
     X_val_dev = backend.asarray(X_val, dtype)
     ipe = iterations_per_epoch(len(X), batch_size)
-    sample = _MinibatchSampler("replacement", np.random.default_rng(stream_seed), len(X),
-                               batch_size)
+    sample = _MinibatchSampler("replacement", stream, len(X), batch_size)
     histories = [{"loss_history": [], "train_acc_history": [], "val_acc_history": [],
                   "epoch_iterations": []} for _ in members]
     results = [None] * len(members)
@@ -242,7 +255,7 @@ def train_population(members, X, y, X_val, y_val, *, hidden_size, num_iters, bat
     def leave(slot_reasons):
         for slot, (state, reason) in slot_reasons.items():
             i = pop.active[slot]
-            net = _member_net(pop, slot, X.shape[1], hidden_size, num_classes, dtype)
+            net = _member_net(pop, slot, input_size, hidden_size, num_classes, dtype)
             results[i] = MemberResult(net, histories[i], state, reason)
         pop.keep([s for s in range(pop.K) if s not in slot_reasons])
 
@@ -252,10 +265,17 @@ def train_population(members, X, y, X_val, y_val, *, hidden_size, num_iters, bat
             if pop.K == 0:
                 break
             idx = sample()
-            Xb, yb = pop.gather(X_dev, idx), pop.gather_labels(y_dev, idx)
+            if batch_transform is None:
+                Xb = pop.gather(X_dev, idx)
+            else:
+                Xb = backend.asarray(batch_transform(X[idx], stream), dtype)
+            yb = pop.gather_labels(y_dev if soft_targets is None else targets_dev, idx)
             members_now = np.array(pop.active)
-            epochs_done = 0 if it == 0 else (it - 1) // ipe + 1
-            lr = base_lr[members_now] * decay[members_now] ** epochs_done
+            if schedule is None:
+                epochs_done = 0 if it == 0 else (it - 1) // ipe + 1
+                lr = base_lr[members_now] * decay[members_now] ** epochs_done
+            else:
+                lr = base_lr[members_now] * schedule(it)
             losses = pop.step(Xb, yb, lr, reg[members_now])
             gone = {}
             for slot, loss in enumerate(losses):

@@ -161,7 +161,7 @@ class _FusedSGD:
     member): fused update, reused buffers, any backend. ``sync`` writes the weights back
     to ``net.params`` (NumPy, the assignment's layout)."""
 
-    def __init__(self, net, X, opts, backend, transform=False):
+    def __init__(self, net, X, opts, backend, transform=False, soft_targets=None):
         from nndl.population import Population
 
         self.net, self.opts, self.bk = net, opts, backend
@@ -172,6 +172,8 @@ class _FusedSGD:
             self.X = np.asarray(X, dtype=net.dtype) if self.on_host else \
                 backend.asarray(X, net.dtype)
         self.reg = np.array([opts.reg])
+        self.soft_targets = None if soft_targets is None else \
+            np.asarray(soft_targets, dtype=net.dtype)
 
     def batch(self, idx, y, transform):
         if transform is not None:  # augmentation and preprocessing run on the host
@@ -182,7 +184,9 @@ class _FusedSGD:
         return self.pop.gather(self.X, idx), self._labels(y, idx)
 
     def _labels(self, y, idx):
-        return y[idx] if self.on_host else self.bk.asarray(y[idx])
+        """Labels (B,), or the distillation targets (B, C) of the batch's rows."""
+        source = y if self.soft_targets is None else self.soft_targets
+        return source[idx] if self.on_host else self.bk.asarray(source[idx])
 
     def step(self, X_batch, y_batch, lr):
         return float(self.pop.step(X_batch, y_batch, np.array([lr]), self.reg)[0])
@@ -202,11 +206,11 @@ def resolve_backend(opts):
 
 
 def _make_stepper(net, X, opts, rng, soft_targets, batch_transform):
-    plain = (opts.optimizer == "sgd" and opts.dropout == 0 and opts.label_smoothing == 0
-             and soft_targets is None)
+    plain = opts.optimizer == "sgd" and opts.dropout == 0 and opts.label_smoothing == 0
     backend = resolve_backend(opts)
     if plain:
-        return _FusedSGD(net, X, opts, backend, transform=batch_transform is not None)
+        return _FusedSGD(net, X, opts, backend, transform=batch_transform is not None,
+                         soft_targets=soft_targets)
     if backend is not NUMPY:
         raise ValueError("only plain SGD (no momentum/Adam, dropout, label smoothing or "
                          "distillation) runs on the torch and cupy backends")

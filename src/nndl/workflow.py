@@ -20,6 +20,7 @@ from nndl.model_io import SavedModel, save_model
 from nndl.neural_net import TwoLayerNet
 from nndl.report import Report, pct
 from nndl.runs import RunRecorder, new_run_dir
+from nndl.training import distillation_targets
 from nndl.transforms import make_batch_transform
 from nndl.vis_utils import plot_accuracy_history, plot_loss_history, plot_weight_grids
 
@@ -113,14 +114,35 @@ def write_network_artifacts(folder, model, history, name="model"):
     }
 
 
-def run_train(cfg, out=None, progress=True):
-    """``nndl train``: train, evaluate and write a run folder; returns (folder, metrics)."""
+def train_teacher(recipe, cfg, prepared, progress=True):
+    """Train ``recipe``'s teacher on ``prepared`` and return (its metrics, the student's soft
+    targets (N, C) for the training rows)."""
+    teacher_cfg = recipe.teacher.replace(data=cfg.data, seed=cfg.seed)
+    model, _, seconds = fit(teacher_cfg, prepared, progress=progress)
+    scores = model.net.loss(prepared.X_train)
+    targets = distillation_targets(scores, prepared.y_train, **recipe.distill)
+    return network_metrics(model, prepared, seconds, teacher_cfg), targets
+
+
+def run_train(cfg, out=None, progress=True, recipe=None):
+    """``nndl train``: train (a recipe's teacher first, if it has one), evaluate and write
+    a run folder; returns (folder, metrics)."""
     folder = new_run_dir(out, "train")
     recorder = RunRecorder(folder, "train", cfg.to_dict())
     try:
+        start = time.perf_counter()
         prepared = prepare_data(cfg)
-        model, history, seconds = fit(cfg, prepared, progress=progress)
+        soft_targets = None
+        if recipe is not None:
+            recorder.update(recipe=recipe.name, recipe_description=recipe.description)
+            if recipe.teacher is not None:
+                teacher, soft_targets = train_teacher(recipe, cfg, prepared, progress)
+                recorder.update(teacher={k: v for k, v in teacher.items() if k != "config"},
+                                teacher_config=teacher["config"])
+        model, history, seconds = fit(cfg, prepared, progress=progress,
+                                      soft_targets=soft_targets)
         metrics = network_metrics(model, prepared, seconds, cfg)
+        metrics["total_seconds"] = round(time.perf_counter() - start, 3)
         model.metrics = metrics
         paths = write_network_artifacts(folder, model, history)
         paths["weights"] = plot_weight_grids([("W1", model.net.params["W1"])],
