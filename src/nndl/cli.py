@@ -166,7 +166,9 @@ def add_workflow_commands(sub):
         "metrics.json, loss/accuracy/weight plots, report.html). Every option is a flag or a "
         "key of a TOML file given with --config; flags win.")
     add_config_arguments(p)
-    p.add_argument("--recipe", choices=["h50-best", "h50-distilled", "wide-best"],
+    from nndl.recipes import RECIPES
+
+    p.add_argument("--recipe", choices=sorted(RECIPES),
                    help="start from a named recipe (see the README); flags override it")
     p.add_argument("--out", help="run folder to create (default: runs/train-<time>)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

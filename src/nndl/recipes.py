@@ -26,36 +26,36 @@ class Recipe:
     distill: dict = field(default_factory=lambda: {"temperature": 2.0, "weight": 0.7})
 
 
+def _augmented(hidden_size, learning_rate, epochs):
+    """Standardized pixels, random flips and 2-pixel translations, one-cycle plain SGD at
+    batch 200 (245 iterations = one epoch of 49,000 images), full test set."""
+    return RunConfig(hidden_size=hidden_size, std=1e-2, dtype="float32",
+                     preprocessing="standardize", flip=True, translate=2, full_test=True,
+                     train=TrainOptions(learning_rate=learning_rate, reg=1e-3,
+                                        num_iters=epochs * 245, batch_size=200,
+                                        schedule="one_cycle"))
+
+
 def _h50_best():
-    return Recipe(
-        "h50-best",
-        "One hidden layer of 50 ReLU units; standardized pixels, random flips and 2-pixel "
-        "translations, a one-cycle learning rate, 40 epochs of plain SGD.",
-        RunConfig(hidden_size=50, std=1e-2, dtype="float32", preprocessing="standardize",
-                  flip=True, translate=2, full_test=True,
-                  train=TrainOptions(learning_rate=0.1, reg=1e-3, num_iters=40 * 245,
-                                     batch_size=200, schedule="one_cycle")))
+    return Recipe("h50-best", "One hidden layer of 50 ReLU units; standardized pixels, random "
+                  "flips and 2-pixel translations, a one-cycle learning rate, 40 epochs of "
+                  "plain SGD.", _augmented(50, 0.1, 40))
 
 
 def _h50_distilled():
     """Kept for measurement: distillation from a 1,000-unit teacher did not beat
-    ``h50-best`` here (54.2% against 55.0% on the full test set)."""
+    ``h50-best`` here (54.2% against 54.9% on the full test set)."""
     recipe = _h50_best()
     recipe.name = "h50-distilled"
     recipe.description += " Distilled from a 1,000-unit teacher trained the same way."
-    recipe.teacher = recipe.config.replace(hidden_size=1000, num_iters=20 * 245)
+    recipe.teacher = _augmented(1000, 0.1, 20)
     return recipe
 
 
 def _wide_best():
-    return Recipe(
-        "wide-best",
-        "One hidden layer of 2,000 ReLU units; standardized pixels, random flips and 2-pixel "
-        "translations, a one-cycle learning rate.",
-        RunConfig(hidden_size=2000, std=1e-2, dtype="float32", preprocessing="standardize",
-                  flip=True, translate=2, full_test=True,
-                  train=TrainOptions(learning_rate=0.05, reg=1e-3, num_iters=60 * 245,
-                                     batch_size=200, schedule="one_cycle")))
+    return Recipe("wide-best", "One hidden layer of 2,000 ReLU units; standardized pixels, "
+                  "random flips and 2-pixel translations, a one-cycle learning rate, 60 "
+                  "epochs.", _augmented(2000, 0.05, 60))
 
 
 RECIPES = {"h50-best": _h50_best, "h50-distilled": _h50_distilled, "wide-best": _wide_best}

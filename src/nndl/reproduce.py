@@ -85,16 +85,12 @@ def reproduce(plan, out=None, progress=True, log=print):
     recorder.update(assignment=ASSIGNMENT, networks={})
     state = {"folder": folder, "recorder": recorder, "plan": plan}
     try:
-        _run_steps(state, progress, log)
-        recorder.finish()
+        with recorder.running():
+            _run_steps(state, progress, log)
+            recorder.finish()
     except KeyboardInterrupt:
-        recorder.finish("interrupted")
         _write_report(state)
         log(f"interrupted: partial results in {folder} (metrics.json status 'interrupted')")
-        raise
-    except Exception as exc:
-        recorder.update(error=str(exc))
-        recorder.finish("failed")
         raise
     _write_report(state)
     return folder

@@ -8,6 +8,7 @@ the run completes, so a partial folder is obvious in a listing too.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from pathlib import Path
@@ -72,6 +73,20 @@ class RunRecorder:
 
     def save(self):
         write_json(self.folder / "metrics.json", self.metrics)
+
+    @contextlib.contextmanager
+    def running(self):
+        """Mark the run ``interrupted`` (Ctrl-C) or ``failed`` (any other error, recorded
+        in ``error``) if the block raises; the exception propagates."""
+        try:
+            yield self
+        except KeyboardInterrupt:
+            self.finish("interrupted")
+            raise
+        except Exception as exc:
+            self.update(error=str(exc))
+            self.finish("failed")
+            raise
 
     def finish(self, status="complete"):
         self.metrics["status"] = status

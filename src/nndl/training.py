@@ -342,7 +342,3 @@ def _iterations(num_iters, progress):
         return trange(num_iters, desc="training", unit="it", leave=False)
     return range(num_iters)
 
-
-def as_rows(X, dtype):
-    """``X`` cast once to ``dtype`` (no copy when it already is)."""
-    return np.asarray(X, dtype=dtype)

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 
-from nndl.config import RunConfig
 from nndl.data import load_cifar10
 from nndl.data_utils import build_pipeline, split_cifar10
 from nndl.metrics import accuracy
@@ -129,7 +128,7 @@ def run_train(cfg, out=None, progress=True, recipe=None):
     a run folder; returns (folder, metrics)."""
     folder = new_run_dir(out, "train")
     recorder = RunRecorder(folder, "train", cfg.to_dict())
-    try:
+    with recorder.running():
         start = time.perf_counter()
         prepared = prepare_data(cfg)
         soft_targets = None
@@ -159,15 +158,8 @@ def run_train(cfg, out=None, progress=True, recipe=None):
         report.section("First-layer weights").figure(paths["weights"], "W1 as images")
         report.write(folder / "report.html")
         recorder.finish()
-    except KeyboardInterrupt:
-        recorder.finish("interrupted")
-        raise
-    except Exception as exc:
-        recorder.update(error=str(exc))
-        recorder.finish("failed")
-        raise
     return folder, recorder.metrics
 
 
-__all__ = ["PreparedData", "RunConfig", "fit", "network_metrics", "prepare_data", "run_train",
-           "write_network_artifacts"]
+__all__ = ["PreparedData", "fit", "network_metrics", "prepare_data", "run_train",
+           "train_teacher", "write_network_artifacts"]

@@ -96,7 +96,7 @@ def run_search(space, base, settings, out=None, storage_url=None, workers=1, res
                                               "space": _space_to_json(space),
                                               "storage": storage_url or "journal file",
                                               "workers": workers})
-    try:
+    with recorder.running():
         prepare = None
         if workers <= 1:
             worker = Worker(study, space, base, settings, folder, log)
@@ -105,13 +105,6 @@ def run_search(space, base, settings, out=None, storage_url=None, workers=1, res
         else:
             _run_local_workers(storage_url, settings.study, folder, workers)
         finish_search(study, folder, recorder, log, prepare=prepare)
-    except KeyboardInterrupt:
-        recorder.finish("interrupted")
-        raise
-    except Exception as exc:
-        recorder.update(error=str(exc))
-        recorder.finish("failed")
-        raise
     return folder
 
 
