@@ -222,7 +222,8 @@ def cmd_search(args):
                               population=args.population, seed=args.seed_search,
                               study=args.study)
     folder = run_search(space, base, settings, out=args.out, storage_url=args.storage,
-                        workers=args.workers, resume=args.resume)
+                        workers=args.workers, resume=args.resume,
+                        progress=not args.no_progress)
     print(f"run folder: {folder}")
 
 
@@ -274,6 +275,7 @@ def add_search_command(sub):
     p.add_argument("--seed-search", type=int, default=0, metavar="N",
                    help="seed of the sampler and of the trials' initializations (default: 0)")
     p.add_argument("--worker-index", type=int, default=0, help=argparse.SUPPRESS)
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--out", help="run folder (default: runs/search-<time>)")
     add_config_arguments(p)
     p.set_defaults(func=cmd_search)

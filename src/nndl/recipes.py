@@ -55,7 +55,7 @@ def _h50_distilled():
 def _wide_best():
     return Recipe("wide-best", "One hidden layer of 2,000 ReLU units; standardized pixels, "
                   "random flips and 2-pixel translations, a one-cycle learning rate, 60 "
-                  "epochs.", _augmented(2000, 0.05, 60))
+                  "epochs.", _augmented(2000, 0.1, 60))
 
 
 RECIPES = {"h50-best": _h50_best, "h50-distilled": _h50_distilled, "wide-best": _wide_best}

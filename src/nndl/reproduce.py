@@ -116,7 +116,8 @@ def _run_steps(state, progress, log):
         f"({plan.grid_size} grid trials, trained together as one population)")
     state["trials"], best = [], None
     for round_ in range(1, plan.max_rounds + 1):
-        metrics, search_dir = _search_round(plan, folder, round_, state["trials"], log)
+        metrics, search_dir = _search_round(plan, folder, round_, state["trials"], log,
+                                            progress)
         if best is None or metrics["val_accuracy"] > best[0]["val_accuracy"]:
             best = (metrics, search_dir)
         if best[0]["val_accuracy"] >= TARGET_VAL:
@@ -144,7 +145,7 @@ def _run_steps(state, progress, log):
         f"{metrics['test_size']} images")
 
 
-def _search_round(plan, folder, round_, trials, log):
+def _search_round(plan, folder, round_, trials, log, progress):
     """One grid round through the search engine; round r uses seed + r - 1 and
     (r - 1) * 1,000 more iterations. Appends its trials; returns (best metrics, folder)."""
     base = plan.base.replace(seed=plan.base.seed + round_ - 1,
@@ -153,7 +154,7 @@ def _search_round(plan, folder, round_, trials, log):
     search_dir = run_search(plan.search_space, base,
                             SearchSettings(sampler="grid", pruner="none", trials=plan.grid_size,
                                            seed=base.seed, study=f"reproduce-{round_}"),
-                            out=out, log=lambda m: log(f"    {m}"))
+                            out=out, log=lambda m: log(f"    {m}"), progress=progress)
     with open(search_dir / "trials.csv", newline="") as f:
         trials.extend(dict(row, round=round_, num_iters=base.train.num_iters)
                       for row in csv.DictReader(f))

@@ -68,8 +68,9 @@ def run_worker(storage_url, study_name, out_dir, worker_index=0, log=print):
 
 
 def run_search(space, base, settings, out=None, storage_url=None, workers=1, resume=False,
-               log=print):
-    """Run (or resume) a search; returns the run folder (see :mod:`nndl.search.results`)."""
+               log=print, progress=False):
+    """Run (or resume) a search; returns the run folder (see :mod:`nndl.search.results`).
+    ``progress`` shows a bar per population or trial (in-process workers only)."""
     from nndl.runs import RunRecorder, new_run_dir
     from nndl.search.results import finish_search
 
@@ -99,7 +100,7 @@ def run_search(space, base, settings, out=None, storage_url=None, workers=1, res
     with recorder.running():
         prepare = None
         if workers <= 1:
-            worker = Worker(study, space, base, settings, folder, log)
+            worker = Worker(study, space, base, settings, folder, log, progress)
             worker.run()
             prepare = worker.prepared  # reuse its preprocessed data for the final evaluation
         else:

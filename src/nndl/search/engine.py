@@ -96,9 +96,9 @@ class _Heartbeat:
 class Worker:
     """Runs trials of ``study`` until the study has ``settings.trials`` finished ones."""
 
-    def __init__(self, study, space, base, settings, out_dir, log=print):
+    def __init__(self, study, space, base, settings, out_dir, log=print, progress=False):
         self.study, self.space, self.base, self.settings = study, space, base, settings
-        self.out_dir, self.log = Path(out_dir), log
+        self.out_dir, self.log, self.progress = Path(out_dir), log, progress
         self._data = {}
         self.heartbeat = None
         if has_heartbeat(study._storage):
@@ -182,7 +182,7 @@ class Worker:
             prepared.X_train, prepared.y_train, prepared.X_val, prepared.y_val,
             hidden_size=cfg0.hidden_size, num_iters=cfg0.train.num_iters,
             batch_size=cfg0.train.batch_size, stream_seed=stream_seed,
-            dtype=prepared.X_train.dtype, on_epoch=on_epoch)
+            dtype=prepared.X_train.dtype, on_epoch=on_epoch, progress=self.progress)
         seconds = (time.perf_counter() - start) / len(members)
         for (trial, cfg), result in zip(members, results):
             if result.state == "complete":
@@ -200,7 +200,7 @@ class Worker:
 
         start = time.perf_counter()
         try:
-            model, history, _ = fit(cfg, prepared, progress=False, callback=callback)
+            model, history, _ = fit(cfg, prepared, progress=self.progress, callback=callback)
         except TrainingDivergedError as exc:
             self._tell_pruned(trial, f"diverged: {exc}", time.perf_counter() - start)
             return

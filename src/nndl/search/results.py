@@ -114,14 +114,14 @@ def _plots(study, folder):
     made = {}
     for name, plot in (("optimization_history", ovm.plot_optimization_history),
                        ("param_importances", ovm.plot_param_importances)):
-        try:
-            with warnings.catch_warnings():
+        try:  # Optuna's plots set a global style: keep it inside this context
+            with warnings.catch_warnings(), matplotlib.rc_context():
                 warnings.simplefilter("ignore")
                 ax = plot(study)
-            fig = ax.figure if hasattr(ax, "figure") else ax.flat[0].figure
-            fig.tight_layout()
-            fig.savefig(folder / f"{name}.png")
-            matplotlib.pyplot.close(fig)
+                fig = ax.figure if hasattr(ax, "figure") else ax.flat[0].figure
+                fig.tight_layout()
+                fig.savefig(folder / f"{name}.png")
+                matplotlib.pyplot.close(fig)
             made[name] = folder / f"{name}.png"
         except (ValueError, RuntimeError, ZeroDivisionError):
             continue  # e.g. importances need two completed trials with varying parameters
