@@ -109,13 +109,15 @@ def load_model(path):
         raise ModelFileError(f"{path}: model format version {version} is newer than this nndl "
                              f"reads ({FORMAT_VERSION}); upgrade nndl")
     arch = metadata["architecture"]
-    net = TwoLayerNet(arch["input_size"], arch["hidden_size"], arch["output_size"],
-                      random_state=0, dtype=np.dtype(arch["dtype"]))
-    for name in net.params:
+    D, H, C = arch["input_size"], arch["hidden_size"], arch["output_size"]
+    shapes = {"W1": (H, D), "b1": (H,), "W2": (C, H), "b2": (C,)}
+    params = {}
+    for name, shape in shapes.items():
         value = arrays.get(f"param.{name}")
-        if value is None or value.shape != net.params[name].shape:
+        if value is None or value.shape != shape:
             raise ModelFileError(f"{path}: parameter {name} missing or of the wrong shape")
-        net.params[name] = value.astype(net.dtype)
+        params[name] = value.astype(arch["dtype"])
+    net = TwoLayerNet.from_params(params, random_state=0)
     transform = Pipeline.from_arrays(
         metadata["transform"],
         {k[len("transform."):]: v for k, v in arrays.items() if k.startswith("transform.")})

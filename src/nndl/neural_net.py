@@ -66,6 +66,16 @@ class TwoLayerNet:
             "b2": np.zeros(output_size, dtype=self.dtype),
         }
 
+    @classmethod
+    def from_params(cls, params, random_state=None):
+        """A network holding ``params`` (``W1`` (H, D), ``b1``, ``W2`` (C, H), ``b2``), its
+        dtype theirs; nothing is drawn."""
+        net = cls.__new__(cls)
+        net.dtype = check_float_dtype(params["W1"].dtype)
+        net.rng = _random.check_random_state(random_state)
+        net.params = {k: np.asarray(params[k], dtype=net.dtype) for k in ("W1", "b1", "W2", "b2")}
+        return net
+
     @property
     def input_size(self):
         return self.params["W1"].shape[1]
@@ -112,7 +122,7 @@ class TwoLayerNet:
         assignment's whenever ``batch_size`` divides N; the assignment's float
         modulo otherwise records (and decays) only once, at it = 0.
 
-        Extra keyword options (``optimizer``, ``schedule``, ``sampler``,
+        Extra keyword options (``optimizer``, ``schedule``, ``batch_sampler``,
         ``dropout``, ``label_smoothing``, ``early_stopping``, ...) are those of
         :class:`nndl.training.TrainOptions`; ``progress=True`` shows a bar.
 

@@ -255,7 +255,7 @@ def train_population(members, X, y, X_val, y_val, *, hidden_size, num_iters, bat
     def leave(slot_reasons):
         for slot, (state, reason) in slot_reasons.items():
             i = pop.active[slot]
-            net = _member_net(pop, slot, input_size, hidden_size, num_classes, dtype)
+            net = TwoLayerNet.from_params(pop.member_params(slot))
             results[i] = MemberResult(net, histories[i], state, reason)
         pop.keep([s for s in range(pop.K) if s not in slot_reasons])
 
@@ -302,14 +302,6 @@ def train_population(members, X, y, X_val, y_val, *, hidden_size, num_iters, bat
                 leave(gone)
     leave({slot: ("complete", "") for slot in range(pop.K)})
     return results
-
-
-def _member_net(pop, slot, input_size, hidden_size, num_classes, dtype):
-    net = TwoLayerNet(input_size, hidden_size, num_classes, random_state=0, dtype=dtype)
-    net.params = pop.member_params(slot)
-    return net
-
-
 
 
 __all__ = ["Member", "MemberResult", "Population", "train_population"]

@@ -117,7 +117,7 @@ def _run_steps(state, progress, log):
     state["trials"], best = [], None
     for round_ in range(1, plan.max_rounds + 1):
         metrics, search_dir = _search_round(plan, folder, round_, state["trials"], log,
-                                            progress)
+                                            progress, prepared)
         if best is None or metrics["val_accuracy"] > best[0]["val_accuracy"]:
             best = (metrics, search_dir)
         if best[0]["val_accuracy"] >= TARGET_VAL:
@@ -140,12 +140,11 @@ def _run_steps(state, progress, log):
     plot_weight_grids([("default network", state["default_model"].net.params["W1"]),
                        ("best network", model.net.params["W1"])], folder / "weights.png")
 
-
     log(f"5/5 test accuracy of the best network: {pct(metrics['test_accuracy'])} on "
         f"{metrics['test_size']} images")
 
 
-def _search_round(plan, folder, round_, trials, log, progress):
+def _search_round(plan, folder, round_, trials, log, progress, prepared):
     """One grid round through the search engine; round r uses seed + r - 1 and
     (r - 1) * 1,000 more iterations. Appends its trials; returns (best metrics, folder)."""
     base = plan.base.replace(seed=plan.base.seed + round_ - 1,
@@ -154,7 +153,8 @@ def _search_round(plan, folder, round_, trials, log, progress):
     search_dir = run_search(plan.search_space, base,
                             SearchSettings(sampler="grid", pruner="none", trials=plan.grid_size,
                                            seed=base.seed, study=f"reproduce-{round_}"),
-                            out=out, log=lambda m: log(f"    {m}"), progress=progress)
+                            out=out, log=lambda m: log(f"    {m}"), progress=progress,
+                            prepared=prepared)
     with open(search_dir / "trials.csv", newline="") as f:
         trials.extend(dict(row, round=round_, num_iters=base.train.num_iters)
                       for row in csv.DictReader(f))
@@ -169,8 +169,6 @@ def _train_network(subfolder, cfg, prepared, progress, recorder, name):
     recorder.metrics["networks"][name] = metrics
     recorder.save()
     return model, metrics
-
-
 
 
 def _write_report(state):

@@ -130,15 +130,15 @@ class _GeneralStep:
     """Any update rule, dropout, label smoothing, distillation: layer-by-layer gradients,
     then the optimizer (NumPy)."""
 
-    def __init__(self, net, X, opts, rng, soft_targets):
-        self.net, self.X, self.opts, self.rng = net, X, opts, rng
+    def __init__(self, net, X, y, opts, rng, soft_targets):
+        self.net, self.X, self.y, self.opts, self.rng = net, X, y, opts, rng
         self.soft_targets = soft_targets
         self.optimizer = make_optimizer(opts.optimizer, opts.momentum, opts.weight_decay)
 
-    def batch(self, idx, y, transform):
+    def batch(self, idx, transform):
         X_batch = self.X[idx]
         self.targets = None if self.soft_targets is None else self.soft_targets[idx]
-        return (X_batch if transform is None else transform(X_batch)), y[idx]
+        return (X_batch if transform is None else transform(X_batch)), self.y[idx]
 
     def step(self, X_batch, y_batch, lr):
         targets = self.targets
@@ -161,7 +161,7 @@ class _FusedSGD:
     member): fused update, reused buffers, any backend. ``sync`` writes the weights back
     to ``net.params`` (NumPy, the assignment's layout)."""
 
-    def __init__(self, net, X, opts, backend, transform=False, soft_targets=None):
+    def __init__(self, net, X, y, opts, backend, transform=False, soft_targets=None):
         from nndl.population import Population
 
         self.net, self.opts, self.bk = net, opts, backend
@@ -172,21 +172,21 @@ class _FusedSGD:
             self.X = np.asarray(X, dtype=net.dtype) if self.on_host else \
                 backend.asarray(X, net.dtype)
         self.reg = np.array([opts.reg])
-        self.soft_targets = None if soft_targets is None else \
-            np.asarray(soft_targets, dtype=net.dtype)
+        # labels (N,), or distillation targets (N, C), put on the backend once
+        self.targets = backend.asarray(y) if soft_targets is None else \
+            backend.asarray(soft_targets, net.dtype)
 
-    def batch(self, idx, y, transform):
-        if transform is not None:  # augmentation and preprocessing run on the host
-            return self.bk.asarray(transform(self.X_raw[idx]), self.net.dtype), \
-                self._labels(y, idx)
-        if isinstance(idx, slice):  # blocks: a view, nothing gathered
-            return self.X[idx], self._labels(y, idx)
-        return self.pop.gather(self.X, idx), self._labels(y, idx)
-
-    def _labels(self, y, idx):
-        """Labels (B,), or the distillation targets (B, C) of the batch's rows."""
-        source = y if self.soft_targets is None else self.soft_targets
-        return source[idx] if self.on_host else self.bk.asarray(source[idx])
+    def batch(self, idx, transform):
+        if isinstance(idx, slice):  # blocks: nothing gathered
+            targets = self.targets[idx]
+            if transform is None:
+                return self.X[idx], targets
+        else:
+            targets = self.pop.gather_labels(self.targets, idx)
+            if transform is None:
+                return self.pop.gather(self.X, idx), targets
+        # augmentation and preprocessing run on the host
+        return self.bk.asarray(transform(self.X_raw[idx]), self.net.dtype), targets
 
     def step(self, X_batch, y_batch, lr):
         return float(self.pop.step(X_batch, y_batch, np.array([lr]), self.reg)[0])
@@ -205,16 +205,16 @@ def resolve_backend(opts):
     return NUMPY if name == "numpy" else get_backend(name, opts.device)
 
 
-def _make_stepper(net, X, opts, rng, soft_targets, batch_transform):
+def _make_stepper(net, X, y, opts, rng, soft_targets, batch_transform):
     plain = opts.optimizer == "sgd" and opts.dropout == 0 and opts.label_smoothing == 0
     backend = resolve_backend(opts)
     if plain:
-        return _FusedSGD(net, X, opts, backend, transform=batch_transform is not None,
+        return _FusedSGD(net, X, y, opts, backend, transform=batch_transform is not None,
                          soft_targets=soft_targets)
     if backend is not NUMPY:
-        raise ValueError("only plain SGD (no momentum/Adam, dropout, label smoothing or "
-                         "distillation) runs on the torch and cupy backends")
-    return _GeneralStep(net, X, opts, rng, soft_targets)
+        raise ValueError("only plain SGD (no momentum/Adam, dropout or label smoothing) runs "
+                         "on the torch and cupy backends")
+    return _GeneralStep(net, X, y, opts, rng, soft_targets)
 
 
 def train_network(net, X, y, X_val, y_val, options=None, *, rng=None, verbose=False,
@@ -264,7 +264,7 @@ def train_network(net, X, y, X_val, y_val, options=None, *, rng=None, verbose=Fa
         warmup_iters=opts.warmup_iters,
     )
     sample = _MinibatchSampler(opts.batch_sampler, rng, num_train, opts.batch_size)
-    stepper = _make_stepper(net, X, opts, rng, soft_targets, batch_transform)
+    stepper = _make_stepper(net, X, y, opts, rng, soft_targets, batch_transform)
     transform = None if batch_transform is None else (lambda rows: batch_transform(rows, rng))
     history = {"loss_history": [], "train_acc_history": [], "val_acc_history": [],
                "epoch_iterations": []}
@@ -284,7 +284,7 @@ def _loop(net, y, X_val, y_val, opts, history, *, ipe, sample, stepper, schedule
     best_acc, best_params, stale, stopped = -1.0, None, 0, False
     for it in _iterations(opts.num_iters, progress):
         idx = sample()
-        X_batch, y_batch = stepper.batch(idx, y, transform)
+        X_batch, y_batch = stepper.batch(idx, transform)
         lr = opts.learning_rate * schedule(it)
         loss = stepper.step(X_batch, y_batch, lr)
         if not math.isfinite(loss):

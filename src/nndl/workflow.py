@@ -71,7 +71,7 @@ def fit(cfg, prepared, progress=True, callback=None, soft_targets=None):
     start = time.perf_counter()
     history = net.train(X, prepared.y_train, prepared.X_val, prepared.y_val,
                         progress=progress, callback=callback, soft_targets=soft_targets,
-                        **kwargs, **_loop_options(cfg))
+                        **kwargs, **cfg.train.to_dict())
     seconds = time.perf_counter() - start
     model = SavedModel(net, prepared.transform, prepared.class_names, cfg.to_dict(),
                        {k: history[k] for k in ("loss_history", "train_acc_history",
@@ -79,13 +79,6 @@ def fit(cfg, prepared, progress=True, callback=None, soft_targets=None):
                        tuple(prepared.train_images.shape[1:]) if prepared.train_images
                        is not None else (32, 32, 3))
     return model, history, seconds
-
-
-def _loop_options(cfg):
-    opts = cfg.train.to_dict()
-    return {"learning_rate": opts.pop("learning_rate"),
-            "learning_rate_decay": opts.pop("learning_rate_decay"), "reg": opts.pop("reg"),
-            "num_iters": opts.pop("num_iters"), "batch_size": opts.pop("batch_size"), **opts}
 
 
 def network_metrics(model, prepared, seconds, cfg):

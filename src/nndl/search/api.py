@@ -68,9 +68,10 @@ def run_worker(storage_url, study_name, out_dir, worker_index=0, log=print):
 
 
 def run_search(space, base, settings, out=None, storage_url=None, workers=1, resume=False,
-               log=print, progress=False):
+               log=print, progress=False, prepared=None):
     """Run (or resume) a search; returns the run folder (see :mod:`nndl.search.results`).
-    ``progress`` shows a bar per population or trial (in-process workers only)."""
+    ``progress`` shows a bar per population or trial and ``prepared`` (data already
+    prepared for ``base``) is reused, both for in-process workers only."""
     from nndl.runs import RunRecorder, new_run_dir
     from nndl.search.results import finish_search
 
@@ -100,7 +101,7 @@ def run_search(space, base, settings, out=None, storage_url=None, workers=1, res
     with recorder.running():
         prepare = None
         if workers <= 1:
-            worker = Worker(study, space, base, settings, folder, log, progress)
+            worker = Worker(study, space, base, settings, folder, log, progress, prepared)
             worker.run()
             prepare = worker.prepared  # reuse its preprocessed data for the final evaluation
         else:

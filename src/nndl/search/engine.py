@@ -34,6 +34,10 @@ _DATA_KEYS = ("data", "num_training", "num_validation", "num_test", "full_test",
               "preprocessing", "dtype", "flip", "translate")
 
 
+def _data_key(cfg):
+    return tuple(getattr(cfg, k) for k in _DATA_KEYS)
+
+
 class GridSampler(optuna.samplers.GridSampler):
     """Optuna's grid sampler without its ``study.stop()`` once the grid is done, which
     ask-and-tell does not allow; :func:`nndl.search.run_search` caps the trials at the
@@ -96,10 +100,12 @@ class _Heartbeat:
 class Worker:
     """Runs trials of ``study`` until the study has ``settings.trials`` finished ones."""
 
-    def __init__(self, study, space, base, settings, out_dir, log=print, progress=False):
+    def __init__(self, study, space, base, settings, out_dir, log=print, progress=False,
+                 prepared=None):
+        """``prepared``: data the caller already prepared for ``base``'s data settings."""
         self.study, self.space, self.base, self.settings = study, space, base, settings
         self.out_dir, self.log, self.progress = Path(out_dir), log, progress
-        self._data = {}
+        self._data = {} if prepared is None else {_data_key(base): prepared}
         self.heartbeat = None
         if has_heartbeat(study._storage):
             storage = backend(study._storage)
@@ -157,7 +163,7 @@ class Worker:
 
     def prepared(self, cfg):
         """The preprocessed data for ``cfg``'s data settings, prepared once per worker."""
-        key = tuple(getattr(cfg, k) for k in _DATA_KEYS)
+        key = _data_key(cfg)
         if key not in self._data:
             self._data[key] = prepare_data(cfg)
         return self._data[key]
