@@ -21,9 +21,10 @@ def study_trials(url, name):
 def test_two_workers_complete_a_study_without_loss_or_duplicates(tmp_path, search_env,
                                                                  postgres_url):
     name = f"two-{uuid.uuid4().hex[:8]}"
+    env = {**search_env, "NNDL_GRACE_PERIOD": "20"}  # live workers: the default grace
     result = nndl("search", "--storage", postgres_url, "--study", name, "--workers", "2",
                   "--sampler", "random", "--trials", "8", "--population", "2",
-                  "--num-iters", "60", *SMALL, "--out", str(tmp_path / "run"), env=search_env)
+                  "--num-iters", "60", *SMALL, "--out", str(tmp_path / "run"), env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     trials = study_trials(postgres_url, name)
     assert [t.number for t in trials] == list(range(8))

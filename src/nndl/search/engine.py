@@ -23,7 +23,13 @@ from nndl.metrics import accuracy
 from nndl.model_io import SavedModel, save_model
 from nndl.population import Member, train_population
 from nndl.search.space import grid_of, suggest_config
-from nndl.search.storage import backend, fail_stale_running_trials, has_heartbeat
+from nndl.search.storage import (
+    WORKER_ATTR,
+    backend,
+    fail_stale_running_trials,
+    has_heartbeat,
+    worker_id,
+)
 from nndl.training import TrainingDivergedError
 from nndl.workflow import fit, prepare_data
 
@@ -137,6 +143,8 @@ class Worker:
         asked = [self.study.ask() for _ in range(min(self.settings.group_size, want))]
         if self.heartbeat:
             self.heartbeat.add([t._trial_id for t in asked])
+        for trial in asked:  # after the first beat: see fail_stale_running_trials
+            trial.set_user_attr(WORKER_ATTR, worker_id())
         try:
             configs = [self._config(t) for t in asked]
             groups = {}
@@ -177,9 +185,9 @@ class Worker:
             trial.set_user_attr("population_size", len(members))
 
         def on_epoch(i, epoch, val_acc):
-            trial = members[i][0]
-            trial.report(val_acc, epoch)
-            return f"pruned at epoch {epoch} by the pruner" if trial.should_prune() else None
+            if self._report(members[i][0], val_acc, epoch):
+                return f"pruned at epoch {epoch} by the pruner"
+            return None
 
         start = time.perf_counter()
         results = train_population(
@@ -201,8 +209,7 @@ class Worker:
         trial.set_user_attr("population_size", 1)
 
         def callback(epoch, record):
-            trial.report(record["val_acc"], epoch)
-            return trial.should_prune()
+            return self._report(trial, record["val_acc"], epoch)
 
         start = time.perf_counter()
         try:
@@ -217,23 +224,41 @@ class Worker:
         else:
             self._tell_complete(trial, cfg, model.net, history, prepared, seconds)
 
-    # -- telling ----------------------------------------------------------
+    # -- reporting and telling ---------------------------------------------
+    # With heartbeats, another worker marks a trial FAIL once its heartbeat is older
+    # than the grace period (a killed worker, or this one stalled): updating it then
+    # raises UpdateFinishedTrialError. The result is dropped, the worker carries on.
+    def _report(self, trial, value, epoch):
+        """Report an intermediate value; True when the trial should stop."""
+        try:
+            trial.report(value, epoch)
+            return trial.should_prune()
+        except optuna.exceptions.UpdateFinishedTrialError:
+            return True
+
+    def _tell(self, trial, message, seconds, value=None, **attrs):
+        try:
+            for key, attr in {**attrs, "seconds": round(seconds, 3)}.items():
+                trial.set_user_attr(key, attr)
+            if value is None:
+                self.study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+            else:
+                self.study.tell(trial, value)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            message = "was already failed by another worker (no heartbeat in time); dropped"
+        self.log(f"trial {trial.number}: {message}")
+
     def _tell_complete(self, trial, cfg, net, history, prepared, seconds):
         value = accuracy(prepared.y_val, net._predict(prepared.X_val))
-        trial.set_user_attr("seconds", round(seconds, 3))
         if value > self._best_value():
             model = SavedModel(net, prepared.transform, prepared.class_names, cfg.to_dict(),
                                {k: history[k] for k in ("loss_history", "train_acc_history",
                                                         "val_acc_history")})
             save_model(self.out_dir / "trials" / f"trial-{trial.number}.npz", model)
-        self.study.tell(trial, value)
-        self.log(f"trial {trial.number}: validation accuracy {100 * value:.1f}%")
+        self._tell(trial, f"validation accuracy {100 * value:.1f}%", seconds, value=value)
 
     def _tell_pruned(self, trial, reason, seconds):
-        trial.set_user_attr("reason", reason)
-        trial.set_user_attr("seconds", round(seconds, 3))
-        self.study.tell(trial, state=optuna.trial.TrialState.PRUNED)
-        self.log(f"trial {trial.number}: {reason}")
+        self._tell(trial, reason, seconds, reason=reason)
 
     def _best_value(self):
         try:

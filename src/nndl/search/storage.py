@@ -8,13 +8,21 @@
 
 from __future__ import annotations
 
+import datetime
 import os
+import socket
 from pathlib import Path
 
 # Seconds between heartbeats of a running trial, and without one before it counts as dead.
 # $NNDL_HEARTBEAT_INTERVAL / $NNDL_GRACE_PERIOD override them (the tests use short ones).
 HEARTBEAT_INTERVAL = int(os.environ.get("NNDL_HEARTBEAT_INTERVAL", 5))
 GRACE_PERIOD = int(os.environ.get("NNDL_GRACE_PERIOD", 20))
+# A worker tags each trial with this user attribute right after its first heartbeat.
+WORKER_ATTR = "worker"
+
+
+def worker_id():
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def open_storage(url=None, run_dir=None):
@@ -59,9 +67,26 @@ def fail_stale_running_trials(study):
 
     storage = study._storage
     if has_heartbeat(storage):
-        return optuna.storages.fail_stale_trials(study)
+        optuna.storages.fail_stale_trials(study)
+        # Optuna never finds a trial stale that has no heartbeat at all: one whose worker
+        # died between ask() and its first beat. Untagged and older than the grace period
+        # means exactly that (a live worker tags its trials within milliseconds).
+        now = datetime.datetime.now()
+        for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            age = (now - trial.datetime_start).total_seconds() if trial.datetime_start else 0
+            if WORKER_ATTR not in trial.user_attrs and age > GRACE_PERIOD:
+                _fail(storage, trial, "its worker stopped before its first heartbeat")
+        return None
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        storage.set_trial_user_attr(trial._trial_id, "reason",
-                                    "its worker stopped before it finished (resumed study)")
-        storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+        _fail(storage, trial, "its worker stopped before it finished (resumed study)")
     return None
+
+
+def _fail(storage, trial, reason):
+    import optuna
+
+    try:
+        storage.set_trial_user_attr(trial._trial_id, "reason", reason)
+        storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
+    except optuna.exceptions.UpdateFinishedTrialError:
+        pass  # another worker finished or failed it meanwhile
