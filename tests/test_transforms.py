@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from nndl.transforms import Pipeline, make_transform
+from nndl.transforms import Pipeline, make_transform, random_flip, random_translate
 
 
 @pytest.fixture
@@ -43,3 +43,34 @@ def test_pipeline_round_trips_through_plain_arrays(rows):
 def test_unknown_preprocessing_is_named():
     with pytest.raises(ValueError, match="preprocessing must be one of"):
         make_transform("whiten-everything")
+
+
+def _reference_crops(images, max_shift):
+    """Every padded crop of each image: (N, side, side, H, W, C), edge-filled."""
+    s = max_shift
+    padded = np.pad(images, ((0, 0), (s, s), (s, s), (0, 0)), mode="edge")
+    h, w = images.shape[1:3]
+    return np.stack([np.stack([padded[:, y : y + h, x : x + w] for x in range(2 * s + 1)], 1)
+                     for y in range(2 * s + 1)], 1)
+
+
+def test_random_translate_is_an_edge_padded_crop_per_image():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (300, 6, 5, 3), dtype=np.uint8)
+    out = random_translate(images, np.random.default_rng(1), 2)
+    crops = _reference_crops(images, 2)
+    match = (crops == out[:, None, None]).all(axis=(3, 4, 5))  # (N, 5, 5)
+    assert match.any(axis=(1, 2)).all()  # every output is one of its own image's crops
+    shifts = {tuple(np.argwhere(m)[0]) for m in match}
+    assert len(shifts) == 25  # and all 25 shifts are drawn over 300 images
+    assert out.dtype == images.dtype and out.shape == images.shape
+
+
+def test_random_flip_mirrors_about_half_of_the_images():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (400, 4, 4, 3), dtype=np.uint8)
+    out = random_flip(images, np.random.default_rng(2))
+    same = (out == images).all(axis=(1, 2, 3))
+    mirrored = (out == images[:, :, ::-1]).all(axis=(1, 2, 3))
+    assert (same | mirrored).all()
+    assert 150 < mirrored.sum() < 250

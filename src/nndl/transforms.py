@@ -65,9 +65,8 @@ class Standardize(_Fitted):
 
     def transform(self, X, copy=True):
         """``(X - mean_) / scale_``; with ``copy=False`` a float ``X`` is changed in place."""
-        X = self._cast(X)
-        if copy or not np.issubdtype(X.dtype, np.floating):
-            return (X - self.mean_.astype(X.dtype)) / self.scale_.astype(X.dtype)
+        cast = self._cast(X)
+        X = cast.copy() if copy and cast is X else cast  # then in place: no temporaries
         X -= self.mean_.astype(X.dtype)
         X /= self.scale_.astype(X.dtype)
         return X
@@ -181,13 +180,18 @@ def random_translate(images, rng, max_shift):
     from nndl._random import sample_indices
 
     n, h, w, _ = images.shape
+    side = 2 * max_shift + 1
     padded = np.pad(images, ((0, 0), (max_shift, max_shift), (max_shift, max_shift), (0, 0)),
                     mode="edge")
-    dy = sample_indices(rng, 2 * max_shift + 1, n)
-    dx = sample_indices(rng, 2 * max_shift + 1, n)
-    rows = dy[:, None] + np.arange(h)[None, :]
-    cols = dx[:, None] + np.arange(w)[None, :]
-    return padded[np.arange(n)[:, None, None], rows[:, :, None], cols[:, None, :]]
+    dy = sample_indices(rng, side, n)
+    dx = sample_indices(rng, side, n)
+    out = np.empty_like(images)
+    shift = dy * side + dx
+    for code in np.unique(shift):  # one slice copy per distinct shift, not per pixel
+        members = np.flatnonzero(shift == code)
+        y0, x0 = divmod(int(code), side)
+        out[members] = padded[members, y0 : y0 + h, x0 : x0 + w]
+    return out
 
 
 def make_batch_transform(pipeline, dtype, flip=False, translate=0):
@@ -200,6 +204,6 @@ def make_batch_transform(pipeline, dtype, flip=False, translate=0):
         if translate:
             images = random_translate(images, rng, translate)
         rows = images.reshape(len(images), -1).astype(dtype)
-        return pipeline.transform(rows) if pipeline.steps else rows
+        return pipeline.transform(rows, copy=False) if pipeline.steps else rows
 
     return transform
