@@ -65,3 +65,17 @@ def test_wrong_image_shape_is_named(model):
     saved, _ = model
     with pytest.raises(ValueError, match=r"images must have shape \(N, 4, 4, 3\)"):
         saved.predict_images(np.zeros((2, 32, 32, 3)))
+
+
+def test_flip_tta_averages_an_image_and_its_mirror(model):
+    saved, images = model
+    mirrored = images[:, :, ::-1]
+    tta = saved.predict_proba_images(images, tta="flip")
+    expected = (saved.predict_proba_images(images) + saved.predict_proba_images(mirrored)) / 2
+    np.testing.assert_allclose(tta, expected, rtol=1e-12)
+    assert not np.allclose(tta, saved.predict_proba_images(images))
+    # the average is mirror-invariant, so both orientations get the same prediction
+    np.testing.assert_array_equal(saved.predict_images(images, tta="flip"),
+                                  saved.predict_images(mirrored, tta="flip"))
+    with pytest.raises(ValueError, match="tta must be one of"):
+        saved.predict_images(images, tta="rotate")

@@ -103,6 +103,14 @@ def test_train_evaluate_visualize_predict(tmp_path, env):
     rows = (tmp_path / "eval" / "confusion_matrix.txt").read_text().splitlines()[3:]
     assert sum(int(v) for row in rows for v in row.split()[1:-1]) == 50
 
+    # flip test-time averaging: the saved model, reloaded, agrees with the train run's figure
+    result = run_nndl("evaluate", str(model), "--num-test", "100", "--tta", "flip", "--out",
+                      str(tmp_path / "eval_tta"), env=env)
+    assert result.returncode == 0, result.stderr
+    shown = re.search(r"test accuracy with flip test-time averaging: ([\d.]+)%", result.stdout)
+    assert float(shown.group(1)) == pytest.approx(100 * metrics["test_accuracy_flip_tta"],
+                                                  abs=0.006)
+
     result = run_nndl("visualize", str(model), "--out", str(tmp_path / "w.png"), env=env)
     assert result.returncode == 0 and (tmp_path / "w.png").is_file()
 

@@ -110,7 +110,7 @@ def cmd_evaluate(args):
     from nndl.evaluation import evaluate_model_file
 
     result = evaluate_model_file(args.model, data=args.data, num_test=args.num_test,
-                                 split=args.split, out=args.out)
+                                 split=args.split, out=args.out, tta=args.tta)
     print(result["text"])
     print(f"confusion matrix: {result['png']}")
 
@@ -134,7 +134,7 @@ def cmd_predict(args):
     model = load_model(args.model)
     height, width = model.image_shape[:2]
     images = np.stack([read_image(p, size=(width, height)) for p in args.images])
-    probs = model.predict_proba_images(images)
+    probs = model.predict_proba_images(images, args.tta)
     for path, row in zip(args.images, probs):
         top = np.argsort(row)[::-1][: args.top]
         ranked = ", ".join(f"{model.class_names[i]} {row[i]:.3f}" for i in top)
@@ -186,6 +186,9 @@ def add_workflow_commands(sub):
                    help="evaluate on the first N test images (default: all 10,000)")
     p.add_argument("--out", help="folder for confusion_matrix.png/.txt (default: "
                    "runs/evaluate-<time>)")
+    p.add_argument("--tta", choices=["flip"], default=None,
+                   help="test-time augmentation: average the probabilities of each image and "
+                   "its left-right mirror (two passes of the network; default: one pass)")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("visualize", help="draw a model's first-layer weights as an image grid",
@@ -200,6 +203,9 @@ def add_workflow_commands(sub):
     p.add_argument("model", help="model file")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="PNG or JPEG files")
     p.add_argument("--top", type=int, default=3, help="classes to show per image (default: 3)")
+    p.add_argument("--tta", choices=["flip"], default=None,
+                   help="test-time augmentation: average the probabilities of each image and "
+                   "its left-right mirror (two passes of the network; default: one pass)")
     p.set_defaults(func=cmd_predict)
 
 

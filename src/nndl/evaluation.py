@@ -9,8 +9,10 @@ from nndl.runs import new_run_dir
 from nndl.vis_utils import plot_confusion_matrix
 
 
-def evaluate_model_file(model_path, data=None, num_test=None, split="test", out=None):
-    """Evaluate; writes confusion_matrix.png/.txt to a new folder. Returns a dict with
+def evaluate_model_file(model_path, data=None, num_test=None, split="test", out=None,
+                        tta=None):
+    """Evaluate (``tta="flip"``: average over each image and its mirror); writes
+    confusion_matrix.png/.txt to a new folder. Returns a dict with
     ``accuracy``, ``matrix``, ``text`` and ``png``."""
     model = load_model(model_path)
     cifar = load_cifar10(data)
@@ -21,10 +23,11 @@ def evaluate_model_file(model_path, data=None, num_test=None, split="test", out=
         if not 1 <= n <= len(cifar.X_test):
             raise ValueError(f"--num-test must be in 1..{len(cifar.X_test)}, got {n}")
         images, labels = cifar.X_test[:n], cifar.y_test[:n]
-    predicted = model.predict_images(images)
+    predicted = model.predict_images(images, tta)
     matrix = confusion_matrix(labels, predicted, len(model.class_names))
     acc = accuracy(labels, predicted)
-    text = (f"{split} accuracy: {100 * acc:.2f}% on {len(labels)} images\n\n"
+    how = " with flip test-time averaging" if tta else ""
+    text = (f"{split} accuracy{how}: {100 * acc:.2f}% on {len(labels)} images\n\n"
             + format_confusion(matrix, model.class_names))
     folder = new_run_dir(out, "evaluate")
     (folder / "confusion_matrix.txt").write_text(text + "\n")

@@ -22,6 +22,7 @@ from nndl.transforms import Pipeline
 
 FORMAT = "nndl-model"
 FORMAT_VERSION = 1
+TTA = (None, "flip")  # test-time augmentations
 
 
 class ModelFileError(ValueError):
@@ -53,13 +54,26 @@ class SavedModel:
         rows = images.reshape(len(images), -1).astype(self.net.dtype)
         return self.transform.transform(rows) if self.transform.steps else rows
 
-    def predict_proba_images(self, images):
-        """Class probabilities (N, C) for raw images (N, H, W, C)."""
-        return self.net.predict_proba(self.rows(images))
+    def predict_proba_images(self, images, tta=None):
+        """Class probabilities (N, C) for raw images (N, H, W, C).
 
-    def predict_images(self, images):
-        """Predicted labels (N,) for raw images (N, H, W, C)."""
-        return self.net.predict(self.rows(images))
+        ``tta="flip"`` (test-time augmentation) averages the probabilities of each
+        image and its left-right mirror: two passes of the same network.
+        """
+        if tta not in TTA:
+            raise ValueError(f"tta must be one of {TTA}, got {tta!r}")
+        probs = self.net.predict_proba(self.rows(images))
+        if tta == "flip":
+            probs = (probs + self.net.predict_proba(self.rows(np.asarray(images)[:, :, ::-1])))
+            probs /= 2
+        return probs
+
+    def predict_images(self, images, tta=None):
+        """Predicted labels (N,) for raw images (N, H, W, C); ``tta`` as in
+        :meth:`predict_proba_images`."""
+        if tta is None:
+            return self.net.predict(self.rows(images))
+        return np.argmax(self.predict_proba_images(images, tta), axis=1)
 
 
 def save_model(path, model):
