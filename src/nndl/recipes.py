@@ -37,19 +37,23 @@ def _augmented(hidden_size, learning_rate, epochs):
 
 
 def _h50_best():
+    """Chosen on validation accuracy and on a hold-out of 5,000 training images: 120
+    epochs at peak rate 0.2 beat 40 epochs at 0.1 (57.5% against 55.6% on the hold-out).
+    300 epochs, 1- or 3-pixel shifts, other rates, batch normalization (folded away after
+    training), global contrast normalization, pruning a 200-unit network to 50 units, weight
+    averaging and distillation did not beat it (README, "Accuracy")."""
     return Recipe("h50-best", "One hidden layer of 50 ReLU units; standardized pixels, random "
-                  "flips and 2-pixel translations, a one-cycle learning rate, 40 epochs of "
-                  "plain SGD.", _augmented(50, 0.1, 40))
+                  "flips and 2-pixel translations, a one-cycle learning rate peaking at 0.2, "
+                  "120 epochs of plain SGD.", _augmented(50, 0.2, 120))
 
 
 def _h50_distilled():
-    """Kept for measurement: distillation from a 1,000-unit teacher did not beat
-    ``h50-best`` here (54.2% against 54.9% on the full test set)."""
-    recipe = _h50_best()
-    recipe.name = "h50-distilled"
-    recipe.description += " Distilled from a 1,000-unit teacher trained the same way."
-    recipe.teacher = _augmented(1000, 0.1, 20)
-    return recipe
+    """Kept for measurement: distillation from a 1,000-unit teacher did not beat the
+    40-epoch student trained alone (54.2% against 54.9% on the full test set)."""
+    return Recipe("h50-distilled", "One hidden layer of 50 ReLU units; standardized pixels, "
+                  "random flips and 2-pixel translations, a one-cycle learning rate, 40 epochs "
+                  "of plain SGD, distilled from a 1,000-unit teacher trained the same way.",
+                  _augmented(50, 0.1, 40), teacher=_augmented(1000, 0.1, 20))
 
 
 def _wide_best():
