@@ -47,8 +47,11 @@ def test_interrupted_study_resumes_without_losing_or_repeating(tmp_path, search_
     def two_done():
         if not journal.is_file():
             return False
-        done = [t for t in load(out).trials if t.state == TrialState.COMPLETE]
-        return len(done) >= 2
+        try:
+            trials = load(out).trials
+        except KeyError:  # the journal file exists before its create-study record
+            return False
+        return sum(t.state == TrialState.COMPLETE for t in trials) >= 2
 
     wait_for(two_done)
     proc.send_signal(signal.SIGKILL)
