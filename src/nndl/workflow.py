@@ -42,6 +42,14 @@ class PreparedData:
     val_images: np.ndarray | None = None
     test_images: np.ndarray | None = None
 
+    @property
+    def image_shape(self):
+        """(H, W, C) of the images behind the rows (CIFAR-10's when there are none)."""
+        for images in (self.train_images, self.test_images, self.val_images):
+            if images is not None and images.ndim == 4:
+                return tuple(images.shape[1:])
+        return (32, 32, 3)
+
 
 def prepare_data(cfg, data=None):
     """Split, preprocess (fit on training rows) and cast CIFAR-10 as ``cfg`` says."""
@@ -80,8 +88,7 @@ def fit(cfg, prepared, progress=True, callback=None, soft_targets=None):
     model = SavedModel(net, prepared.transform, prepared.class_names, cfg.to_dict(),
                        {k: history[k] for k in ("loss_history", "train_acc_history",
                                                 "val_acc_history")},
-                       tuple(prepared.train_images.shape[1:]) if prepared.train_images
-                       is not None else (32, 32, 3))
+                       prepared.image_shape)
     return model, history, seconds
 
 
