@@ -51,8 +51,9 @@ def main():
     num_iters = args.epochs * iterations_per_epoch(num_training, args.batch_size)
     soft = None
     if args.label_smoothing:
-        eye = np.eye(len(prepared.class_names))
-        soft = (1 - args.label_smoothing) * eye[prepared.y_train] + args.label_smoothing / 10
+        num_classes = len(prepared.class_names)
+        soft = ((1 - args.label_smoothing) * np.eye(num_classes)[prepared.y_train]
+                + args.label_smoothing / num_classes)
     members = [Member(rate, args.reg, std=cfg.std, seed=args.seed) for rate in args.rates]
     start = time.perf_counter()
     results = train_population(

@@ -10,11 +10,17 @@ def _restore_global_rng():
     np.random.set_state(state)
 
 
+def make_blobs(classes, dims, spread, n, n_train):
+    """Gaussian clusters around ``classes`` random centers (std ``spread``) in ``dims``
+    dimensions: (X_train, y_train, X_val, y_val), the first ``n_train`` of ``n`` for training."""
+    rng = np.random.default_rng(0)
+    centers = rng.normal(0, spread, size=(classes, dims))
+    y = rng.integers(0, classes, n)
+    X = centers[y] + rng.normal(size=(n, dims))
+    return X[:n_train], y[:n_train], X[n_train:], y[n_train:]
+
+
 @pytest.fixture
 def blobs():
     """A small separable 3-class problem: (X_train, y_train, X_val, y_val)."""
-    rng = np.random.default_rng(0)
-    centers = rng.normal(0, 3, size=(3, 8))
-    y = rng.integers(0, 3, 300)
-    X = centers[y] + rng.normal(size=(300, 8))
-    return X[:240], y[:240], X[240:], y[240:]
+    return make_blobs(classes=3, dims=8, spread=3, n=300, n_train=240)

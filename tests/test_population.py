@@ -4,15 +4,12 @@ import pytest
 from nndl.neural_net import TwoLayerNet
 from nndl.population import Member, train_population
 from nndl.training import TrainOptions, train_network
+from tests.conftest import make_blobs
 
 
 @pytest.fixture
 def data():
-    rng = np.random.default_rng(0)
-    centers = rng.normal(0, 2, size=(4, 12))
-    y = rng.integers(0, 4, 400)
-    X = centers[y] + rng.normal(size=(400, 12))
-    return X[:320], y[:320], X[320:], y[320:]
+    return make_blobs(classes=4, dims=12, spread=2, n=400, n_train=320)
 
 
 MEMBERS = [Member(0.05, reg=0.01, learning_rate_decay=0.9, std=0.1, seed=1),

@@ -141,6 +141,15 @@ def cmd_predict(args):
         print(f"{path}: {ranked}")
 
 
+def _add_tta_argument(parser):
+    from nndl.model_io import TTA
+
+    parser.add_argument("--tta", choices=[t for t in TTA if t], default=None,
+                        help="test-time augmentation: average the probabilities of each image "
+                        "and its left-right mirror (two passes of the network; default: one "
+                        "pass)")
+
+
 def add_workflow_commands(sub):
     from nndl.config import add_config_arguments
 
@@ -186,9 +195,7 @@ def add_workflow_commands(sub):
                    help="evaluate on the first N test images (default: all 10,000)")
     p.add_argument("--out", help="folder for confusion_matrix.png/.txt (default: "
                    "runs/evaluate-<time>)")
-    p.add_argument("--tta", choices=["flip"], default=None,
-                   help="test-time augmentation: average the probabilities of each image and "
-                   "its left-right mirror (two passes of the network; default: one pass)")
+    _add_tta_argument(p)
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("visualize", help="draw a model's first-layer weights as an image grid",
@@ -203,9 +210,7 @@ def add_workflow_commands(sub):
     p.add_argument("model", help="model file")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="PNG or JPEG files")
     p.add_argument("--top", type=int, default=3, help="classes to show per image (default: 3)")
-    p.add_argument("--tta", choices=["flip"], default=None,
-                   help="test-time augmentation: average the probabilities of each image and "
-                   "its left-right mirror (two passes of the network; default: one pass)")
+    _add_tta_argument(p)
     p.set_defaults(func=cmd_predict)
 
 
