@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from nndl.backend import BackendUnavailable, get_backend
+from nndl.config import TrainOptions
 from nndl.neural_net import TwoLayerNet
-from nndl.population import Member, train_population
+from nndl.training import Member, train_members
 
 
 @pytest.fixture(scope="module")
@@ -20,16 +21,22 @@ def torch_backend():
         pytest.skip("torch is not installed")
 
 
-def test_population_on_torch_matches_numpy(blobs, torch_backend):
+MIXED = [dict(learning_rate=0.05, reg=0.01, learning_rate_decay=0.9),
+         dict(learning_rate=0.01, optimizer="adamw", weight_decay=0.1, schedule="cosine"),
+         dict(learning_rate=0.05, optimizer="nesterov", label_smoothing=0.1, dropout=0.2)]
+
+
+def test_mixed_population_on_torch_matches_numpy(blobs, torch_backend):
     X, y, Xv, yv = blobs
-    members = [Member(0.05, 0.01, 0.9, 0.1, seed=1), Member(0.2, 0.0, 1.0, 0.05, seed=2)]
-    kwargs = dict(hidden_size=6, num_iters=40, batch_size=32, stream_seed=3, dtype=np.float64)
-    on_numpy = train_population(members, X, y, Xv, yv, **kwargs)
-    on_torch = train_population(members, X, y, Xv, yv, backend=torch_backend, **kwargs)
-    for a, b in zip(on_numpy, on_torch):
-        for name in a.net.params:
-            np.testing.assert_allclose(b.net.params[name], a.net.params[name], rtol=1e-9,
-                                       atol=1e-12)
+    runs = []
+    for backend in ("numpy", "torch"):
+        members = [Member(TwoLayerNet(8, 6, 3, std=0.1, random_state=i).params,
+                          TrainOptions(num_iters=40, batch_size=32, backend=backend, **o))
+                   for i, o in enumerate(MIXED)]
+        runs.append(train_members(members, X, y, Xv, yv, rng=np.random.default_rng(3)))
+    for a, b in zip(*runs):
+        for name in a.params:
+            np.testing.assert_allclose(b.params[name], a.params[name], rtol=1e-9, atol=1e-12)
         np.testing.assert_allclose(b.history["loss_history"], a.history["loss_history"],
                                    rtol=1e-9)
         assert b.history["val_acc_history"] == a.history["val_acc_history"]

@@ -16,7 +16,7 @@ def test_flags_override_toml_override_defaults(tmp_path):
     toml.write_text('learning_rate = 0.005\nhidden_size = 80\noptimizer = "adam"\n')
     cfg = config_from_args(parse("--config", str(toml), "--hidden-size", "60", "--flip"))
     assert cfg.hidden_size == 60 and cfg.train.learning_rate == 0.005
-    assert cfg.train.optimizer == "adam" and cfg.flip is True
+    assert cfg.train.optimizer == "adam" and cfg.augment.flip is True
     assert cfg.train.batch_size == RunConfig().train.batch_size
 
 

@@ -97,45 +97,12 @@ def test_train_learns_and_records_per_epoch(blobs):
     assert (net.predict(Xv) == yv).mean() == stats["val_acc_history"][-1]
 
 
-def test_learning_rate_decays_once_per_epoch(blobs, monkeypatch):
-    X, y, Xv, yv = blobs
-    seen = []
+def test_learning_rate_decays_once_per_epoch():
+    from nndl.schedules import make_schedule
 
-    class Recorder:
-        def step(self, params, grads, lr):
-            seen.append(lr)
-
-    # the general (layer-by-layer) path hands the scheduled rate to its optimizer
-    monkeypatch.setattr("nndl.training.make_optimizer", lambda *a, **k: Recorder())
-    TwoLayerNet(8, 4, 3, random_state=0).train(X, y, Xv, yv, learning_rate=1.0,
-                                               learning_rate_decay=0.5, num_iters=8,
-                                               batch_size=80, optimizer="momentum")
-    # 240 / 80 = 3 iterations per epoch; decay after it = 0, 3, 6
-    assert seen == [1.0, 0.5, 0.5, 0.5, 0.25, 0.25, 0.25, 0.125]
-
-
-def test_fused_and_general_paths_agree(blobs):
-    X, y, Xv, yv = blobs
-    fused = TwoLayerNet(8, 10, 3, std=0.1, random_state=0)
-    fused.train(X, y, Xv, yv, learning_rate=0.1, reg=0.01, num_iters=30, batch_size=40)
-    general = TwoLayerNet(8, 10, 3, std=0.1, random_state=0)
-    general.train(X, y, Xv, yv, learning_rate=0.1, reg=0.01, num_iters=30, batch_size=40,
-                  optimizer="momentum", momentum=0.0)
-    for name in fused.params:
-        np.testing.assert_allclose(fused.params[name], general.params[name], rtol=1e-10,
-                                   atol=1e-12)
-
-
-@pytest.mark.parametrize("sampler", ["shuffle", "blocks"])
-def test_epoch_samplers_see_each_row_once_per_epoch(sampler):
-    from nndl.training import _MinibatchSampler
-
-    sample = _MinibatchSampler(sampler, np.random.default_rng(0), 100, 20)
-    seen = []
-    for _ in range(5):
-        idx = sample()
-        seen.extend(range(100)[idx] if isinstance(idx, slice) else idx.tolist())
-    assert sorted(seen) == list(range(100))
+    schedule = make_schedule("epoch_decay", num_iters=8, iterations_per_epoch=3, decay=0.5)
+    # 3 iterations per epoch; decay after it = 0, 3, 6
+    assert [schedule(it) for it in range(8)] == [1.0, 0.5, 0.5, 0.5, 0.25, 0.25, 0.25, 0.125]
 
 
 def test_early_stopping_restores_the_best_weights(blobs):

@@ -3,10 +3,10 @@ import json
 import numpy as np
 import pytest
 
-from nndl.config import RunConfig
-from nndl.population import Member, train_population
+from nndl.config import Augmentation, RunConfig, TrainOptions
+from nndl.neural_net import TwoLayerNet
 from nndl.recipes import RECIPES, Recipe, get_recipe
-from nndl.training import TrainOptions, distillation_targets
+from nndl.training import distillation_targets, train_network
 from nndl.workflow import run_train
 from tests.fakecifar import make_arrays, write_python_folder
 
@@ -25,12 +25,13 @@ def test_distillation_targets():
 
 def test_one_hot_targets_train_exactly_like_labels(blobs):
     X, y, Xv, yv = blobs
-    members = [Member(0.05, 0.01, 0.9, 0.1, seed=1)]
-    kw = dict(hidden_size=6, num_iters=30, batch_size=32, stream_seed=3, dtype=np.float64)
-    labels = train_population(members, X, y, Xv, yv, **kw)[0]
-    onehot = train_population(members, X, y, Xv, yv, soft_targets=np.eye(3)[y], **kw)[0]
-    for name in labels.net.params:
-        np.testing.assert_allclose(onehot.net.params[name], labels.net.params[name], rtol=1e-12)
+    options = TrainOptions(learning_rate=0.05, reg=0.01, num_iters=30, batch_size=32)
+    nets = [TwoLayerNet(8, 6, 3, std=0.1, random_state=1) for _ in range(2)]
+    train_network(nets[0].params, X, y, Xv, yv, options, rng=np.random.default_rng(3))
+    train_network(nets[1].params, X, y, Xv, yv, options, rng=np.random.default_rng(3),
+                  soft_targets=np.eye(3)[y])
+    for name in nets[0].params:
+        np.testing.assert_allclose(nets[1].params[name], nets[0].params[name], rtol=1e-12)
 
 
 def test_recipes_are_one_hidden_layer_and_full_test():
@@ -46,7 +47,8 @@ def test_recipe_with_teacher_runs_and_records_everything(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     write_python_folder(tmp_path / "data" / "cifar-10-batches-py", make_arrays(per_batch=200))
     small = dict(data=str(tmp_path / "data"), num_training=800, num_validation=200,
-                 full_test=True, preprocessing="standardize", flip=True, translate=2,
+                 full_test=True, preprocessing="standardize",
+                 augment=Augmentation(flip=True, translate=2),
                  std=1e-2, dtype="float32")
     recipe = Recipe("tiny", "a test recipe",
                     RunConfig(hidden_size=5, **small, train=TrainOptions(

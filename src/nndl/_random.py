@@ -14,7 +14,7 @@ import numpy as np
 
 def check_random_state(random_state):
     """Return the RNG object ``random_state`` stands for (see module docstring)."""
-    if random_state is None:
+    if random_state is None or random_state is np.random:
         return np.random  # the module's functions draw from the global RandomState
     if isinstance(random_state, (np.random.Generator, np.random.RandomState)):
         return random_state

@@ -107,3 +107,11 @@ def get_backend(name="numpy", device=None):
     except Exception as exc:  # noqa: BLE001 - cupy raises its own CUDA error types
         raise BackendUnavailable(f"cupy finds no CUDA GPU on this machine ({exc})") from exc
     return Backend("cupy", xp, "cuda")
+
+
+def resolve_backend(name="numpy", device="cpu"):
+    """The :class:`Backend` for a configuration's ``backend`` and ``device``: device cuda
+    with the numpy backend means whichever GPU backend is installed (``auto``)."""
+    if name == "numpy" and device != "cpu":
+        name = "auto"
+    return NUMPY if name == "numpy" else get_backend(name, device)

@@ -1,55 +1,122 @@
-"""One flat run configuration: model, data and training options.
+"""The typed configuration: training options, augmentation, and the whole run.
 
-Its fields are the flags of ``nndl train`` (``learning_rate`` -> ``--learning-rate``)
-and the keys of its TOML config files; precedence is defaults < config file <
-flags given on the command line.
+:class:`TrainOptions` is every knob of the training loop, :class:`Augmentation` the one
+augmentation spec that data preparation, the loop and the search all read, and
+:class:`RunConfig` a whole run (model + data + augmentation + training). Their fields are
+the flags of ``nndl train`` (``learning_rate`` -> ``--learning-rate``) and the keys of its
+TOML files; precedence is defaults < config file < flags given on the command line. Each
+field's help text is its ``metadata["help"]``.
+
+:func:`population_key` is the one rule for which configurations can train together as one
+population (one minibatch stream, stacked networks): the search and the loop both use it.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
 
 from nndl._validation import check_float, check_int
-from nndl.training import TrainOptions
+from nndl.backend import BACKENDS, resolve_backend
+from nndl.optim import OPTIMIZERS
+from nndl.sampling import SAMPLERS
+from nndl.schedules import SCHEDULES
+from nndl.transforms import random_flip, random_translate
 
-_MODEL_DATA_HELP = {
-    "hidden_size": "hidden units H",
-    "std": "initial weight scale: W = std * N(0, 1)",
-    "dtype": "float64 (the assignment's) or float32 (faster)",
-    "seed": "random seed for initialization, minibatches and augmentation",
-    "data": "CIFAR-10 location (default: $NNDL_DATA, else the user cache; downloaded if absent)",
-    "num_training": "training images (the first N of the 50,000)",
-    "num_validation": "validation images (the N after the training ones)",
-    "num_test": "test images (the first N of the 10,000)",
-    "full_test": "use all 10,000 test images",
-    "preprocessing": "comma-separated transforms fit on the training split: mean, "
-                     "standardize, pca, zca (or none)",
-    "flip": "augmentation: random horizontal flips",
-    "translate": "augmentation: random translations of up to N pixels (0 = off)",
-}
-_TRAIN_HELP = {
-    "learning_rate": "base learning rate",
-    "learning_rate_decay": "per-epoch multiplier (schedule epoch_decay)",
-    "reg": "L2 strength: loss += 0.5 * reg * (|W1|^2 + |W2|^2)",
-    "num_iters": "training iterations (minibatches)",
-    "batch_size": "minibatch size",
-    "optimizer": "sgd | momentum | nesterov | adam | adamw",
-    "momentum": "momentum coefficient (momentum, nesterov)",
-    "weight_decay": "decoupled weight decay (adamw)",
-    "schedule": "epoch_decay | step | cosine | one_cycle | constant",
-    "step_epochs": "epochs between decays (schedule step)",
-    "warmup_iters": "linear learning-rate warmup iterations",
-    "batch_sampler": "replacement (the assignment's) | shuffle (epoch permutations)",
-    "dropout": "probability of dropping a hidden unit while training",
-    "label_smoothing": "label smoothing of the cross-entropy targets",
-    "early_stopping": "stop after N epochs without a better validation accuracy and "
-                      "restore the best weights (0 = off)",
-    "backend": "array backend for plain SGD: numpy | torch | cupy | auto",
-    "device": "cpu or cuda (a GPU through torch or cupy; with the numpy backend, "
-              "cuda picks whichever is installed)",
-}
+
+def _opt(default, text):
+    return field(default=default, metadata={"help": text})
+
+
+@dataclass
+class TrainOptions:
+    """Every knob of the training loop. The defaults are the assignment's ``train``.
+
+    ``num_iters``, ``batch_size``, ``batch_sampler``, ``backend`` and ``device`` describe the
+    minibatch stream and where it runs (:data:`SHARED_TRAIN_FIELDS`): networks that train as
+    one population share them. Every other option may differ from member to member.
+    """
+
+    learning_rate: float = _opt(1e-3, "base learning rate")
+    learning_rate_decay: float = _opt(0.95, "per-epoch multiplier (schedule epoch_decay)")
+    reg: float = _opt(1e-5, "L2 strength: loss += 0.5 * reg * (|W1|^2 + |W2|^2)")
+    num_iters: int = _opt(100, "training iterations (minibatches)")
+    batch_size: int = _opt(200, "minibatch size")
+    optimizer: str = _opt("sgd", " | ".join(OPTIMIZERS))
+    momentum: float = _opt(0.9, "momentum coefficient (momentum, nesterov)")
+    weight_decay: float = _opt(0.0, "decoupled weight decay (adamw)")
+    schedule: str = _opt("epoch_decay", " | ".join(SCHEDULES))
+    step_epochs: float = _opt(10.0, "epochs between decays (schedule step)")
+    warmup_iters: int = _opt(0, "linear learning-rate warmup iterations")
+    batch_sampler: str = _opt("replacement", "replacement (the assignment's) | shuffle "
+                              "(epoch permutations) | blocks (contiguous blocks, no gather)")
+    dropout: float = _opt(0.0, "probability of dropping a hidden unit while training")
+    label_smoothing: float = _opt(0.0, "label smoothing of the cross-entropy targets")
+    early_stopping: int = _opt(0, "stop after N epochs without a better validation accuracy "
+                               "and restore the best weights (0 = off)")
+    backend: str = _opt("numpy", "array backend: numpy | torch | cupy | auto")
+    device: str = _opt("cpu", "cpu or cuda (a GPU through torch or cupy; with the numpy "
+                       "backend, cuda picks whichever is installed)")
+
+    def __post_init__(self):
+        check_float("learning_rate", self.learning_rate)
+        check_float("learning_rate_decay", self.learning_rate_decay, 0.0, 1.0)
+        check_float("reg", self.reg)
+        check_int("num_iters", self.num_iters)
+        check_int("batch_size", self.batch_size)
+        check_float("momentum", self.momentum, 0.0, 1.0, exclusive_max=True)
+        check_float("weight_decay", self.weight_decay)
+        check_float("step_epochs", self.step_epochs, 1e-9)
+        check_int("warmup_iters", self.warmup_iters, minimum=0)
+        check_float("dropout", self.dropout, 0.0, 1.0, exclusive_max=True)
+        check_float("label_smoothing", self.label_smoothing, 0.0, 1.0, exclusive_max=True)
+        check_int("early_stopping", self.early_stopping, minimum=0)
+        for name, allowed in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES),
+                              ("batch_sampler", SAMPLERS), ("backend", BACKENDS)):
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+        if self.device not in ("cpu", "cuda") and not self.device.startswith("cuda:"):
+            raise ValueError(f"device must be cpu or cuda[:N], got {self.device!r}")
+        if (self.backend, self.device) != ("numpy", "cpu"):
+            resolve_backend(self.backend, self.device)  # fail now, before any data is loaded
+
+    def to_dict(self):
+        return asdict(self)
+
+    def replace(self, **changes):
+        return TrainOptions(**{**self.to_dict(), **changes})
+
+
+SHARED_TRAIN_FIELDS = ("num_iters", "batch_size", "batch_sampler", "backend", "device")
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    """Random changes to each training image (N, H, W, C), drawn per minibatch and per image,
+    applied in field order before flattening and preprocessing. An augmentation is one
+    field here (with its help text) and one function in :mod:`nndl.transforms`."""
+
+    flip: bool = _opt(False, "augmentation: random horizontal flips")
+    translate: int = _opt(0, "augmentation: random translations of up to N pixels (0 = off)")
+
+    def __post_init__(self):
+        if not isinstance(self.flip, bool):
+            raise TypeError(f"flip must be true or false, got {self.flip!r}")
+        check_int("translate", self.translate, minimum=0)
+
+    @property
+    def active(self):
+        """True when any augmentation is on (training then needs the images)."""
+        return any(getattr(self, f.name) for f in fields(self))
+
+    def apply(self, images, rng):
+        """Augmented copies of ``images`` (N, H, W, C); draws from ``rng``."""
+        if self.flip:
+            images = random_flip(images, rng)
+        if self.translate:
+            images = random_translate(images, rng, self.translate)
+        return images
 
 
 @dataclass
@@ -57,18 +124,19 @@ class RunConfig:
     """Everything a training run needs. Defaults: the assignment's best configuration
     (hidden 50, learning rate 1e-3, reg 0.1, batch 200, per-epoch decay 0.95)."""
 
-    hidden_size: int = 50
-    std: float = 1e-4
-    dtype: str = "float64"
-    seed: int = 0
-    data: str | None = None
-    num_training: int = 49000
-    num_validation: int = 1000
-    num_test: int = 1000
-    full_test: bool = False
-    preprocessing: str = "mean"
-    flip: bool = False
-    translate: int = 0
+    hidden_size: int = _opt(50, "hidden units H")
+    std: float = _opt(1e-4, "initial weight scale: W = std * N(0, 1)")
+    dtype: str = _opt("float64", "float64 (the assignment's) or float32 (faster)")
+    seed: int = _opt(0, "random seed for initialization, minibatches and augmentation")
+    data: str | None = _opt(None, "CIFAR-10 location (default: $NNDL_DATA, else the user "
+                            "cache; downloaded if absent)")
+    num_training: int = _opt(49000, "training images (the first N of the 50,000)")
+    num_validation: int = _opt(1000, "validation images (the N after the training ones)")
+    num_test: int = _opt(1000, "test images (the first N of the 10,000)")
+    full_test: bool = _opt(False, "use all 10,000 test images")
+    preprocessing: str = _opt("mean", "comma-separated transforms fit on the training split: "
+                              "mean, standardize, pca, zca (or none)")
+    augment: Augmentation = field(default_factory=Augmentation)
     train: TrainOptions = field(default_factory=lambda: TrainOptions(
         learning_rate=1e-3, reg=0.1, num_iters=3000))
 
@@ -76,9 +144,10 @@ class RunConfig:
         check_int("hidden_size", self.hidden_size)
         check_float("std", self.std)
         check_int("seed", self.seed, minimum=0)
-        check_int("translate", self.translate, minimum=0)
         if self.dtype not in ("float32", "float64"):
             raise ValueError(f"dtype must be float32 or float64, got {self.dtype!r}")
+        if isinstance(self.augment, dict):
+            self.augment = Augmentation(**self.augment)
         if isinstance(self.train, dict):
             self.train = TrainOptions(**self.train)
 
@@ -88,41 +157,69 @@ class RunConfig:
         return [] if names == ["none"] else names
 
     def to_dict(self):
-        flat = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "train"}
+        """Flat keys: model and data fields, augmentation fields, training options."""
+        flat = {f.name: getattr(self, f.name) for f in _own_fields()}
+        flat.update(asdict(self.augment))
         flat.update(self.train.to_dict())
         return flat
 
     @classmethod
     def from_dict(cls, values):
-        """Build from flat keys (model, data and training options mixed)."""
-        train_keys = {f.name for f in fields(TrainOptions)}
-        own_keys = {f.name for f in fields(cls)} - {"train"}
-        unknown = set(values) - train_keys - own_keys
+        """Build from flat keys (as :meth:`to_dict` writes them); unknown keys are an error."""
+        groups = _key_groups()
+        unknown = set(values) - set().union(*groups.values())
         if unknown:
             raise ValueError(f"unknown configuration key(s): {', '.join(sorted(unknown))}")
         base = cls()
-        train = {**base.train.to_dict(), **{k: v for k, v in values.items() if k in train_keys}}
-        own = {k: v for k, v in values.items() if k in own_keys}
-        return cls(**own, train=TrainOptions(**train))
+        pick = lambda group: {k: v for k, v in values.items() if k in groups[group]}  # noqa: E731
+        return cls(**pick("own"), augment=Augmentation(**{**asdict(base.augment),
+                                                          **pick("augment")}),
+                   train=TrainOptions(**{**base.train.to_dict(), **pick("train")}))
 
     def replace(self, **changes):
         return RunConfig.from_dict({**self.to_dict(), **changes})
 
 
+DATA_FIELDS = ("data", "num_training", "num_validation", "num_test", "full_test",
+               "preprocessing", "dtype", "augment")
+
+
+def data_key(cfg):
+    """Configurations with equal keys use the same prepared data."""
+    return tuple(getattr(cfg, k) for k in DATA_FIELDS)
+
+
+def population_key(cfg):
+    """The one rule for training together: configurations with equal keys can share one
+    population (one minibatch stream, stacked networks) — same hidden size, data and
+    augmentation settings, and the shared fields of the loop (:data:`SHARED_TRAIN_FIELDS`).
+    Optimizers, schedules, learning rates, reg, dropout, label smoothing, early stopping
+    and initial scales may all differ."""
+    return (cfg.hidden_size, *data_key(cfg),
+            *(getattr(cfg.train, k) for k in SHARED_TRAIN_FIELDS))
+
+
+def _own_fields():
+    return [f for f in fields(RunConfig) if f.name not in ("augment", "train")]
+
+
+def _key_groups():
+    return {"own": {f.name for f in _own_fields()},
+            "augment": {f.name for f in fields(Augmentation)},
+            "train": {f.name for f in fields(TrainOptions)}}
+
+
 def _all_fields():
-    for f in fields(RunConfig):
-        if f.name != "train":
-            yield f.name, f, _MODEL_DATA_HELP[f.name]
-    for f in fields(TrainOptions):
-        yield f.name, f, _TRAIN_HELP[f.name]
+    """(name, default, help) of every flat configuration key."""
+    defaults = RunConfig().to_dict()
+    for f in [*_own_fields(), *fields(Augmentation), *fields(TrainOptions)]:
+        yield f.name, defaults[f.name], f.metadata["help"]
 
 
 def add_config_arguments(parser):
     """One ``--flag`` per configuration field (defaults left as None = not given)."""
-    defaults = RunConfig().to_dict()
-    for name, _, text in _all_fields():
+    for name, default, text in _all_fields():
         flag = "--" + name.replace("_", "-")
-        default = defaults[name]
         if isinstance(default, bool):
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None,
                                 help=f"{text} (default: {default})")
@@ -161,4 +258,5 @@ def read_toml(path):
     return data
 
 
-__all__ = ["RunConfig", "add_config_arguments", "config_from_args"]
+__all__ = ["Augmentation", "RunConfig", "SHARED_TRAIN_FIELDS", "TrainOptions",
+           "add_config_arguments", "config_from_args", "data_key", "population_key"]

@@ -11,6 +11,7 @@ import numpy as np
 
 from nndl import _random
 from nndl._validation import check_float, check_float_dtype, check_int, check_X, check_y
+from nndl.config import TrainOptions
 from nndl.layers import (
     affine_backward,
     affine_forward,
@@ -21,7 +22,7 @@ from nndl.layers import (
     softmax,
     softmax_loss,
 )
-from nndl.training import TrainOptions, train_network
+from nndl.training import train_network
 
 
 class TwoLayerNet:
@@ -124,7 +125,10 @@ class TwoLayerNet:
 
         Extra keyword options (``optimizer``, ``schedule``, ``batch_sampler``,
         ``dropout``, ``label_smoothing``, ``early_stopping``, ...) are those of
-        :class:`nndl.training.TrainOptions`; ``progress=True`` shows a bar.
+        :class:`nndl.config.TrainOptions`; ``progress=True`` shows a bar, and
+        ``batch_transform``, ``soft_targets`` and ``callback`` are passed to
+        :func:`nndl.training.train_network`, which trains every option through the
+        fused core (:mod:`nndl.population`) on the chosen backend.
 
         Returns
         -------
@@ -140,8 +144,8 @@ class TwoLayerNet:
         X_val = self._rows(X_val, name="X_val")
         y = check_y(y, len(X), self.output_size)
         y_val = check_y(y_val, X_val.shape[0], self.output_size, name="y_val")
-        return train_network(self, X, y, X_val, y_val, opts, rng=self.rng, verbose=verbose,
-                             **loop_kwargs)
+        return train_network(self.params, X, y, X_val, y_val, opts, rng=self.rng,
+                             verbose=verbose, **loop_kwargs)
 
     def predict(self, X):
         """Predicted labels: int ndarray of shape (N,)."""

@@ -1,136 +1,144 @@
-"""K two-layer networks trained in lockstep on one minibatch stream.
+"""The fused stepper: K two-layer networks stacked, one training step for all of them.
 
-Members share the input size, hidden size, classes, batch size and the
-minibatches; each has its own initial scale ``std``, learning rate, per-epoch
-decay and L2 strength, applied elementwise. Their first layers are stacked
-into one (K*H, D) matrix, so the forward pass is a single (B, D) x (D, K*H)
-product and the first-layer weight gradient a single (K*H, B) x (B, D) one;
-the small second layers run as one batched product. The algorithm is the
-assignment's SGD (see :mod:`nndl.training`): a member gives the same result
-as the same network trained alone on the same minibatch indices.
+Each member keeps its own weights and hyperparameters (learning rate, L2 strength,
+optimizer and its state, dropout, label smoothing); they share the minibatch. The first
+layers are stacked into one (D, K*H) matrix, so the forward pass is a single
+(B, D) x (D, K*H) product and the first-layer weight gradient a single
+(D, B) x (B, K*H) one; the small second layers run as one batched product. Only
+array-API operations are used, so the same code runs on NumPy, PyTorch and CuPy.
 
-Members can leave early (pruned, diverged): they are frozen and dropped from
-the stacked arrays, so the remaining ones stop paying for them.
+A member trained in a population gives the same result as the same network trained
+alone on the same minibatches (to rounding): the tests compare every option against
+the layer-by-layer reference (:mod:`nndl.layers` and :mod:`nndl.optim`).
+
+Update rules live in :data:`UPDATE_RULES`, one function per optimizer name, each
+applied to the contiguous block of members that use it (members are stacked in rule
+order). Adding an optimizer: its reference class in :mod:`nndl.optim` and its fused
+rule here.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 
-from nndl._validation import check_float
+from nndl._random import uniform
 from nndl.backend import NUMPY
-from nndl.neural_net import TwoLayerNet
-from nndl.training import _iterations, _MinibatchSampler, iterations_per_epoch
 
-
-@dataclass
-class Member:
-    """One member's hyperparameters; ``seed`` drives its initialization
-    (the same draws as ``TwoLayerNet(..., std, random_state=seed)``)."""
-
-    learning_rate: float
-    reg: float = 0.0
-    learning_rate_decay: float = 0.95
-    std: float = 1e-4
-    seed: int = 0
-
-    def __post_init__(self):
-        check_float("learning_rate", self.learning_rate)
-        check_float("reg", self.reg)
-        check_float("learning_rate_decay", self.learning_rate_decay, 0.0, 1.0)
-        check_float("std", self.std)
-
-
-@dataclass
-class MemberResult:
-    """What became of a member: its network (frozen at the end or when it left),
-    histories like ``TwoLayerNet.train``'s, and why it stopped early, if it did."""
-
-    net: TwoLayerNet
-    history: dict
-    state: str = "complete"  # complete | pruned | diverged
-    reason: str = ""
+ADAM_BETAS, ADAM_EPS = (0.9, 0.999), 1e-8  # as nndl.optim.Adam's defaults
 
 
 class Population:
-    """Stacked parameters of the active members, on any array backend.
+    """Stacked parameters and per-member settings of the active members.
 
-    The first layers are kept transposed and scaled: column block k of
-    ``V`` (D, K*H) times ``scale`` (K*H,) is member k's ``W1.T``; the scale
-    absorbs weight decay, so decay never sweeps the big matrix. ``b1`` (K*H,),
-    ``W2`` (K, C, H), ``b2`` (K, C). Only array-API operations are used, so
-    the same code runs on NumPy, PyTorch and CuPy arrays; on NumPy the large
-    products write into preallocated buffers.
+    The first layers are kept transposed and scaled: columns ``k*H:(k+1)*H`` of ``V``
+    (D, K*H) times ``scale`` (K*H,) are member k's ``W1.T``. For plain SGD the scale
+    absorbs weight decay, so decay never sweeps the big matrix, and the learning rate is
+    folded into the small hidden gradient before the big product; for the other rules the
+    scale stays 1 and the product is the plain gradient. ``b1`` (K*H,), ``W2`` (K, C, H),
+    ``b2`` (K, C).
+
+    Parameters
+    ----------
+    params : list of dict
+        Per member ``W1`` (H, D), ``b1`` (H,), ``W2`` (C, H), ``b2`` (C,) as NumPy arrays
+        (the assignment's layout); copied onto ``backend``.
+    options : list
+        Per member an object with ``optimizer``, ``momentum``, ``weight_decay``,
+        ``dropout`` and ``label_smoothing`` (a :class:`nndl.config.TrainOptions`).
+    dtype : float32 or float64
+    backend : nndl.backend.Backend
+    noise_rng : RNG for dropout masks (NumPy draws, then moved to the backend).
     """
 
-    def __init__(self, params, dtype=np.float32, backend=NUMPY):
-        """``params``: one dict per member with ``W1`` (H, D), ``b1``, ``W2`` (C, H), ``b2``
-        (NumPy arrays, the assignment's layout), copied onto ``backend``."""
-        self.bk, self.xp = backend, backend.xp
-        self.dtype = np.dtype(dtype)
-        K = len(params)
+    def __init__(self, params, options, dtype=np.float32, backend=NUMPY, noise_rng=None):
+        if len(params) != len(options) or not params:
+            raise ValueError("a population needs one options object per member, and a member")
+        self.bk, self.xp, self.dtype = backend, backend.xp, np.dtype(dtype)
+        self.numpy = backend.name == "numpy"
+        order = sorted(range(len(params)), key=lambda i: _RULE_ORDER[options[i].optimizer])
+        params = [params[i] for i in order]
         self.H, self.C = params[0]["W1"].shape[0], params[0]["W2"].shape[0]
-        put = lambda a: backend.asarray(a, self.dtype)  # noqa: E731
+        put = self._put
         self.V = put(np.ascontiguousarray(np.concatenate([p["W1"] for p in params]).T))
-        self.scale = put(np.ones(K * self.H))
         self.b1 = put(np.concatenate([p["b1"] for p in params]))
         self.W2 = put(np.stack([p["W2"] for p in params]))
         self.b2 = put(np.stack([p["b2"] for p in params]))
+        self.scale = put(np.ones(len(params) * self.H))
         self.eye = put(np.eye(self.C))
-        self.active = list(range(K))  # member index of each stacked slot
-        self._buffers = {}
-        self._scale_min = 1.0  # a lower bound of min(scale), tracked on the host
+        self.active = order  # member index of each stacked slot
+        self.hp = {k: np.array([getattr(options[i], k) for i in order]) for k in
+                   ("optimizer", "momentum", "weight_decay", "dropout", "label_smoothing")}
+        self.noise_rng = noise_rng
+        self.state = {}  # optimizer state: name -> stacked arrays shaped like the parameters
+        self.t = 0  # steps taken (Adam's bias correction)
+        self._buffers, self._scale_min = {}, 1.0
+        self._regroup()
 
-    @classmethod
-    def from_members(cls, members, input_size, hidden_size, num_classes, dtype=np.float32,
-                     backend=NUMPY):
-        """Fresh members, each initialized like ``TwoLayerNet(..., std, random_state=seed)``."""
-        nets = [TwoLayerNet(input_size, hidden_size, num_classes, std=m.std,
-                            random_state=m.seed, dtype=dtype) for m in members]
-        return cls([n.params for n in nets], dtype, backend)
-
+    # -- layout ---------------------------------------------------------------------
     @property
     def K(self):
         return len(self.active)
 
-    def gather(self, X, idx):
-        """Rows ``idx`` of the backend array X (into a reused buffer on NumPy)."""
-        if self.bk.name == "numpy":
-            return np.take(X, idx, axis=0, out=self._buffer("batch", (len(idx), X.shape[1])))
-        return self.xp.take(X, self.bk.asarray(idx), axis=0)
+    def _put(self, a):
+        return self.bk.asarray(np.asarray(a), self.dtype)
+
+    def _regroup(self):
+        """Contiguous slot ranges per update rule, and what this step needs to compute."""
+        names = list(self.hp["optimizer"])
+        self.groups = []
+        for name in dict.fromkeys(names):
+            first = names.index(name)
+            self.groups.append((name, slice(first, first + names.count(name))))
+        self.sgd_slots = next((sl for name, sl in self.groups if name == "sgd"), slice(0, 0))
+        self.all_sgd = self.sgd_slots == slice(0, self.K)
+        self.any_dropout = bool(np.any(self.hp["dropout"] > 0))
+        self.any_smoothing = bool(np.any(self.hp["label_smoothing"] > 0))
+        H = self.H
+        self._drop_cols = np.repeat(self.hp["dropout"], H)  # host (K*H,)
+        self._drop_scale = self._put(np.repeat(1 / (1 - self.hp["dropout"]), H))
+
+    def cols(self, slots):
+        """The columns of ``V`` (and entries of ``b1``) of a slot range."""
+        return slice(slots.start * self.H, slots.stop * self.H)
 
     def member_params(self, slot):
         """Member ``slot``'s parameters as NumPy arrays in the assignment's layout."""
-        h = slice(slot * self.H, (slot + 1) * self.H)
+        c = self.cols(slice(slot, slot + 1))
         get = self.bk.to_numpy
-        return {"W1": np.ascontiguousarray((get(self.V[:, h]) * get(self.scale[h])).T),
-                "b1": get(self.b1[h]).copy(), "W2": get(self.W2[slot]).copy(),
+        return {"W1": np.ascontiguousarray((get(self.V[:, c]) * get(self.scale[c])).T),
+                "b1": get(self.b1[c]).copy(), "W2": get(self.W2[slot]).copy(),
                 "b2": get(self.b2[slot]).copy()}
 
     def keep(self, slots):
-        """Drop every stacked slot not in ``slots``."""
-        cols = (np.concatenate([np.arange(s * self.H, (s + 1) * self.H) for s in slots])
-                if slots else np.zeros(0, dtype=np.int64))
-        xp = self.xp
-        cols_x = self.bk.asarray(cols)
-        slots_x = self.bk.asarray(np.array(slots, dtype=np.int64))
-        self.V = xp.take(self.V, cols_x, axis=1)
-        if self.bk.name == "numpy":  # take() on axis 1 leaves a non-C-ordered array
-            self.V = np.ascontiguousarray(self.V)
-        self.scale, self.b1 = xp.take(self.scale, cols_x), xp.take(self.b1, cols_x)
-        self.W2, self.b2 = xp.take(self.W2, slots_x, axis=0), xp.take(self.b2, slots_x, axis=0)
+        """Drop every stacked slot not in ``slots`` (a sorted list)."""
+        H, xp = self.H, self.xp
+        cols = np.concatenate([np.arange(s * H, (s + 1) * H) for s in slots]) if slots \
+            else np.zeros(0, dtype=np.int64)
+        cols_x, slots_x = self.bk.asarray(cols), self.bk.asarray(np.array(slots, np.int64))
+
+        def by_col(a):
+            a = xp.take(a, cols_x, axis=a.ndim - 1)
+            return np.ascontiguousarray(a) if self.numpy else a  # take() on axis 1: F-order
+
+        def by_slot(a):
+            return xp.take(a, slots_x, axis=0)
+
+        self.V, self.scale, self.b1 = by_col(self.V), by_col(self.scale), by_col(self.b1)
+        self.W2, self.b2 = by_slot(self.W2), by_slot(self.b2)
+        for arrays in self.state.values():
+            for name, a in arrays.items():
+                arrays[name] = by_col(a) if name in ("V", "b1") else by_slot(a)
         self.active = [self.active[s] for s in slots]
+        self.hp = {k: v[slots] for k, v in self.hp.items()}
         self._buffers = {}
+        self._regroup()
 
-    def gather_labels(self, y, idx):
-        return y[idx] if self.bk.name == "numpy" else self.xp.take(y, self.bk.asarray(idx))
-
+    # -- forward --------------------------------------------------------------------
     def _buffer(self, name, shape):
         """A reusable NumPy work array (None on other backends: they allocate)."""
-        if self.bk.name != "numpy":
+        if not self.numpy:
             return None
         buf = self._buffers.get(name)
         if buf is None or buf.shape != shape:
@@ -142,166 +150,181 @@ class Population:
         return a @ b if out is None else np.matmul(a, b, out=out)
 
     def _hidden(self, X):
+        """ReLU activations (B, K*H) of rows X (B, D), in a reused buffer on NumPy."""
         hidden = self._matmul(X, self.V, "hidden")
         hidden *= self.scale
         hidden += self.b1
-        return self.xp.maximum(hidden, self.xp.zeros_like(hidden[:1])) \
-            if self.bk.name != "numpy" else np.maximum(hidden, 0, out=hidden)  # (N, K*H)
+        if self.numpy:
+            return np.maximum(hidden, 0, out=hidden)
+        return self.xp.where(hidden > 0, hidden, self.xp.zeros_like(hidden[:1]))
+
+    def _per_member(self, hidden):
+        """(B, K*H) -> (K, B, H) view."""
+        xp = self.xp
+        return xp.permute_dims(xp.reshape(hidden, (hidden.shape[0], self.K, self.H)), (1, 0, 2))
 
     def scores(self, X):
-        """Scores (K, N, C) of every active member for rows X (N, D)."""
+        """Scores (K, N, C) of every active member for rows X (N, D); no dropout."""
         xp = self.xp
-        hidden = xp.permute_dims(xp.reshape(self._hidden(X), (X.shape[0], self.K, self.H)),
-                                 (1, 0, 2))
+        hidden = self._per_member(self._hidden(X))
         return hidden @ xp.permute_dims(self.W2, (0, 2, 1)) + self.b2[:, None, :]
 
+    # -- one step ---------------------------------------------------------------------
     def step(self, X, y, lr, reg):
-        """One SGD step on rows X (B, D) and labels y (B,) — or target distributions
-        y (B, C), e.g. for distillation — (backend arrays) with per-member learning
-        rates ``lr`` and L2 strengths ``reg`` (NumPy (K,)); returns the losses (NumPy
-        (K,)) before the step.
-
-        ``W <- W * (1 - lr * reg) - lr * dW_data``: the learning rate is folded into
-        the small (B, K*H) hidden gradient before the big product, and the decay
-        into ``scale``.
-        """
-        xp, bk, numpy_backend = self.xp, self.bk, self.bk.name == "numpy"
-        n, K, H = X.shape[0], self.K, self.H
-        hidden_flat = self._hidden(X)
-        hidden = xp.permute_dims(xp.reshape(hidden_flat, (n, K, H)), (1, 0, 2))  # (K, B, H)
-        scores = hidden @ xp.permute_dims(self.W2, (0, 2, 1)) + self.b2[:, None, :]
-        scores = scores - xp.max(scores, axis=2, keepdims=True)  # (K, B, C)
+        """One update of every member on rows X (B, D) and labels y (B,) — or target
+        distributions y (B, C), e.g. for distillation — (backend arrays), with per-member
+        learning rates ``lr`` and L2 strengths ``reg`` (NumPy (K,)). Returns each member's
+        loss (NumPy (K,) float64) before the step."""
+        xp, n, K, H = self.xp, X.shape[0], self.K, self.H
+        hidden = self._hidden(X)  # (B, K*H)
+        if self.any_dropout:
+            hidden = hidden * self._dropout_mask(n)
+        hk = self._per_member(hidden)
+        scores = hk @ xp.permute_dims(self.W2, (0, 2, 1)) + self.b2[:, None, :]  # (K, B, C)
+        scores = scores - xp.max(scores, axis=2, keepdims=True)
         log_probs = scores - xp.log(xp.sum(xp.exp(scores), axis=2, keepdims=True))
-        onehot = xp.take(self.eye, y, axis=0) if y.ndim == 1 else y  # (B, C) targets
-        reg_x, lr_x = bk.asarray(reg, self.dtype), bk.asarray(lr, self.dtype)
-        if numpy_backend:  # no (D, K*H) temporary
-            col_sq = np.einsum("ij,ij->j", self.V, self.V)
-        else:
-            col_sq = xp.sum(self.V * self.V, axis=0)
-        w1_sq = xp.sum(xp.reshape(col_sq * self.scale * self.scale, (K, H)), axis=1)
-        w2_sq = xp.sum(xp.reshape(self.W2 * self.W2, (K, -1)), axis=1)
-        losses = (-xp.sum(xp.sum(log_probs * onehot, axis=2), axis=1) / n
-                  + 0.5 * reg_x * (w1_sq + w2_sq))
-        dscores = (xp.exp(log_probs) - onehot) * (lr_x / n)[:, None, None]  # lr * dL/dscores
-        step_W2 = xp.permute_dims(dscores, (0, 2, 1)) @ hidden
+        targets = self._targets(y)  # (B, C) or (K, B, C)
+        losses = (-xp.sum(xp.reshape(log_probs * targets, (K, -1)), axis=1) / n
+                  + 0.5 * self.bk.asarray(reg, self.dtype) * self._weight_norms())
+        # d loss / d scores, times lr for the SGD members (their step, not their gradient)
+        grad_scale = np.ones(K) / n
+        grad_scale[self.sgd_slots] *= lr[self.sgd_slots]
+        dscores = (xp.exp(log_probs) - targets) * self.bk.asarray(grad_scale,
+                                                                 self.dtype)[:, None, None]
+        grads = {"W2": xp.permute_dims(dscores, (0, 2, 1)) @ hk, "b2": xp.sum(dscores, axis=1)}
         dhidden = xp.reshape(xp.permute_dims(dscores @ self.W2, (1, 0, 2)), (n, K * H))
-        shrink = 1 - lr_x * reg_x
-        shrink_cols = xp.reshape(xp.broadcast_to(shrink[:, None], (K, H)), (K * H,))
-        self.scale *= shrink_cols
-        self.W2 *= shrink[:, None, None]
-        self.b2 -= xp.sum(dscores, axis=1)
-        self.W2 -= step_W2
-        if numpy_backend:
-            np.multiply(dhidden, hidden_flat > 0, out=dhidden)
+        if self.numpy:
+            np.multiply(dhidden, hidden > 0, out=dhidden)  # ReLU (and dropped units)
         else:
-            dhidden = xp.where(hidden_flat > 0, dhidden, xp.zeros_like(dhidden[:1]))
-        self.b1 -= xp.sum(dhidden, axis=0)
-        dhidden /= self.scale  # V absorbs the step in unscaled units
-        self.V -= self._matmul(xp.permute_dims(X, (1, 0)), dhidden, "grad")
-        self._scale_min *= float(np.min(1 - np.asarray(lr) * np.asarray(reg))) if K else 1.0
-        if self._scale_min < 1e-2:  # fold the scale back before it loses precision
-            self.V *= self.scale
-            self.scale = xp.ones_like(self.scale)
-            self._scale_min = 1.0
-        return bk.to_numpy(losses).astype(np.float64)
+            dhidden = xp.where(hidden > 0, dhidden, xp.zeros_like(dhidden[:1]))
+        if self.any_dropout:
+            dhidden = dhidden * self._drop_scale
+        grads["b1"] = xp.sum(dhidden, axis=0)
+        shrink = 1 - lr[self.sgd_slots] * reg[self.sgd_slots]  # SGD's weight decay ...
+        self.scale[self.cols(self.sgd_slots)] *= _per_param(self, shrink, "b1")  # ... in scale
+        dhidden /= self.scale  # V holds W1.T / scale (the new scale, for SGD members)
+        grads["V"] = self._matmul(xp.permute_dims(X, (1, 0)), dhidden, "grad")  # (D, K*H)
+        self.t += 1
+        for name, slots in self.groups:
+            UPDATE_RULES[name](self, slots, grads, lr[slots], reg[slots])
+        return self.bk.to_numpy(losses).astype(np.float64)
+
+    def _targets(self, y):
+        """Target distributions: (B, C) shared, or (K, B, C) with per-member smoothing."""
+        xp = self.xp
+        targets = xp.take(self.eye, y, axis=0) if y.ndim == 1 else y
+        if not self.any_smoothing or y.ndim != 1:  # soft targets replace smoothing
+            return targets
+        eps = self._put(self.hp["label_smoothing"])[:, None, None]
+        return targets[None, :, :] * (1 - eps) + eps / self.C
+
+    def _weight_norms(self):
+        """|W1_k|^2 + |W2_k|^2 per member (K,), without a (D, K*H) temporary on NumPy."""
+        xp, K = self.xp, self.K
+        if self.numpy and K == 1:  # one member: one scale value, one BLAS dot
+            flat = self.V.reshape(-1)
+            w1 = np.dot(flat, flat) * self.scale[:1] ** 2
+        else:
+            col_sq = np.einsum("ij,ij->j", self.V, self.V) if self.numpy else \
+                xp.sum(self.V * self.V, axis=0)
+            w1 = xp.sum(xp.reshape(col_sq * self.scale * self.scale, (K, self.H)), axis=1)
+        return w1 + xp.sum(xp.reshape(self.W2 * self.W2, (K, -1)), axis=1)
+
+    def _dropout_mask(self, n):
+        """Inverted-dropout mask (B, K*H): kept units scaled by 1/(1-p) of their member."""
+        keep = uniform(self.noise_rng, (n, self.K * self.H)) >= self._drop_cols
+        return self._put(keep) * self._drop_scale
 
 
-def train_population(members, X, y, X_val, y_val, *, hidden_size, num_iters, batch_size,
-                     stream_seed=0, dtype=np.float32, on_epoch=None, progress=False,
-                     backend=NUMPY, schedule=None, batch_transform=None, soft_targets=None):
-    """Train ``members`` in lockstep; returns one :class:`MemberResult` per member.
-
-    Parameters
-    ----------
-    members : list of Member
-    X : ndarray (N, D); y : int ndarray (N,); X_val, y_val : the validation rows
-    hidden_size, num_iters, batch_size : shared by all members
-    stream_seed : int
-        Seed of the minibatch index stream, ``numpy.random.default_rng(stream_seed)``:
-        the same indices as ``train_network(..., rng=default_rng(stream_seed))``.
-    on_epoch : callable ``(member_index, epoch, val_acc) -> str | None``
-        Called for every active member after each epoch's bookkeeping; returning a
-        reason (e.g. "pruned by the pruner") makes the member leave as pruned.
-    backend : nndl.backend.Backend
-        Where to compute (NumPy by default; PyTorch or CuPy, CPU or GPU).
-    schedule : callable ``it -> multiplier`` or None
-        A learning-rate schedule shared by all members (see :mod:`nndl.schedules`);
-        None means each member's per-epoch decay.
-    soft_targets : ndarray (N, C) or None
-        Target distributions of the training rows (distillation) instead of ``y``.
-    batch_transform : callable ``(images, rng) -> rows`` or None
-        Augmentation and preprocessing of each minibatch (shared by the members);
-        X then holds the raw images. Its random draws come from the stream's RNG.
-    """
-    num_classes = int(max(y.max(), y_val.max())) + 1
-    input_size = X.shape[1] if batch_transform is None else \
-        batch_transform(X[:1], np.random.default_rng(0)).shape[1]
-    pop = Population.from_members(members, input_size, hidden_size, num_classes, dtype,
-                                  backend)
-    stream = np.random.default_rng(stream_seed)
-    X_dev = backend.asarray(X, dtype) if batch_transform is None else X
-    y_dev = backend.asarray(y)
-    targets_dev = None if soft_targets is None else backend.asarray(soft_targets, dtype)
-    X_val_dev = backend.asarray(X_val, dtype)
-    ipe = iterations_per_epoch(len(X), batch_size)
-    sample = _MinibatchSampler("replacement", stream, len(X), batch_size)
-    histories = [{"loss_history": [], "train_acc_history": [], "val_acc_history": [],
-                  "epoch_iterations": []} for _ in members]
-    results = [None] * len(members)
-    base_lr = np.array([m.learning_rate for m in members], dtype=np.float64)
-    decay = np.array([m.learning_rate_decay for m in members], dtype=np.float64)
-    reg = np.array([m.reg for m in members], dtype=np.float64)
-
-    def leave(slot_reasons):
-        for slot, (state, reason) in slot_reasons.items():
-            i = pop.active[slot]
-            net = TwoLayerNet.from_params(pop.member_params(slot))
-            results[i] = MemberResult(net, histories[i], state, reason)
-        pop.keep([s for s in range(pop.K) if s not in slot_reasons])
-
-    iterations = _iterations(num_iters, progress)
-    with np.errstate(over="ignore", invalid="ignore"):
-        for it in iterations:
-            if pop.K == 0:
-                break
-            idx = sample()
-            if batch_transform is None:
-                Xb = pop.gather(X_dev, idx)
-            else:
-                Xb = backend.asarray(batch_transform(X[idx], stream), dtype)
-            yb = pop.gather_labels(y_dev if soft_targets is None else targets_dev, idx)
-            members_now = np.array(pop.active)
-            if schedule is None:
-                epochs_done = 0 if it == 0 else (it - 1) // ipe + 1
-                lr = base_lr[members_now] * decay[members_now] ** epochs_done
-            else:
-                lr = base_lr[members_now] * schedule(it)
-            losses = pop.step(Xb, yb, lr, reg[members_now])
-            gone = {}
-            for slot, loss in enumerate(losses):
-                histories[pop.active[slot]]["loss_history"].append(float(loss))
-                if not math.isfinite(loss):
-                    gone[slot] = ("diverged", f"loss became {loss} at iteration {it} (learning "
-                                  f"rate {lr[slot]:.3g}); try a smaller learning_rate")
-            if it % ipe == 0:
-                train_pred = backend.to_numpy(backend.xp.argmax(pop.scores(Xb), axis=2))
-                val_pred = backend.to_numpy(backend.xp.argmax(pop.scores(X_val_dev), axis=2))
-                for slot in range(pop.K):
-                    if slot in gone:
-                        continue
-                    i = pop.active[slot]
-                    h = histories[i]
-                    h["train_acc_history"].append(float((train_pred[slot] == y[idx]).mean()))
-                    h["val_acc_history"].append(float((val_pred[slot] == y_val).mean()))
-                    h["epoch_iterations"].append(it)
-                    reason = on_epoch(i, len(h["val_acc_history"]) - 1,
-                                      h["val_acc_history"][-1]) if on_epoch else None
-                    if reason:
-                        gone[slot] = ("pruned", reason)
-            if gone:
-                leave(gone)
-    leave({slot: ("complete", "") for slot in range(pop.K)})
-    return results
+# -- update rules: rule(pop, slots, grads, lr, reg) for the contiguous members `slots` ----
+def _views(pop, slots):
+    """(parameter, its block) of each parameter for a slot range."""
+    c = pop.cols(slots)
+    return {"V": (pop.V, (slice(None), c)), "b1": (pop.b1, c), "W2": (pop.W2, slots),
+            "b2": (pop.b2, slots)}
 
 
-__all__ = ["Member", "MemberResult", "Population", "train_population"]
+def _per_param(pop, values, name):
+    """Per-member ``values`` (NumPy (k,)) shaped to broadcast over parameter ``name``'s block."""
+    if name in ("V", "b1"):
+        return pop._put(np.repeat(values, pop.H))
+    shape = (-1, 1, 1) if name == "W2" else (-1, 1)
+    return pop._put(np.reshape(values, shape))
+
+
+def _sgd(pop, slots, grads, lr, reg):
+    """``W <- W * (1 - lr * reg) - lr * dW_data``; ``grads`` already hold lr * dW_data, and
+    the first layer's decay went into ``scale`` before its gradient product."""
+    shrink = 1 - lr * reg  # W1's part is already in scale (Population.step)
+    c = pop.cols(slots)
+    pop.W2[slots] *= _per_param(pop, shrink, "W2")
+    pop.W2[slots] -= grads["W2"][slots]
+    pop.b2[slots] -= grads["b2"][slots]
+    pop.b1[c] -= grads["b1"][c]
+    if pop.all_sgd:
+        pop.V -= grads["V"]
+    else:
+        pop.V[:, c] -= grads["V"][:, c]
+    pop._scale_min *= float(np.min(shrink)) if len(shrink) else 1.0
+    if pop._scale_min < 1e-2:  # fold the scale back before it loses precision
+        pop.V[:, c] *= pop.scale[c]
+        pop.scale[c] = pop.xp.ones_like(pop.scale[c])
+        pop._scale_min = 1.0
+
+
+def _full_grads(pop, slots, grads, reg):
+    """name -> (parameter block, its gradient including the L2 term)."""
+    out = {}
+    for name, (param, index) in _views(pop, slots).items():
+        g = grads[name][index]
+        if name in ("V", "W2"):
+            g = g + _per_param(pop, reg, name) * param[index]
+        out[name] = (param, index, g)
+    return out
+
+
+def _state(pop, key, name):
+    """Optimizer state ``key`` for parameter ``name``, zeros shaped like it at first."""
+    arrays = pop.state.setdefault(key, {})
+    if name not in arrays:
+        arrays[name] = pop.xp.zeros_like(getattr(pop, name))
+    return arrays[name]
+
+
+def _momentum(pop, slots, grads, lr, reg, nesterov=False):
+    """``v = mu * v - lr * g``; ``w += v`` (or ``w += mu * v - lr * g``, Nesterov)."""
+    mu = pop.hp["momentum"][slots]
+    for name, (param, index, g) in _full_grads(pop, slots, grads, reg).items():
+        v = _state(pop, "velocity", name)
+        step = _per_param(pop, lr, name) * g
+        v[index] = _per_param(pop, mu, name) * v[index] - step
+        if nesterov:
+            param[index] += _per_param(pop, mu, name) * v[index] - step
+        else:
+            param[index] += v[index]
+
+
+def _nesterov(pop, slots, grads, lr, reg):
+    _momentum(pop, slots, grads, lr, reg, nesterov=True)
+
+
+def _adam(pop, slots, grads, lr, reg):
+    """Adam; with ``weight_decay`` > 0 also ``w -= lr * weight_decay * w`` (AdamW)."""
+    (b1, b2), t = ADAM_BETAS, pop.t
+    step_size = lr * math.sqrt(1 - b2**t) / (1 - b1**t)
+    decay = lr * pop.hp["weight_decay"][slots] * (pop.hp["optimizer"][slots] == "adamw")
+    for name, (param, index, g) in _full_grads(pop, slots, grads, reg).items():
+        m, v = _state(pop, "m", name), _state(pop, "v", name)
+        m[index] = b1 * m[index] + (1 - b1) * g
+        v[index] = b2 * v[index] + (1 - b2) * g * g
+        if np.any(decay):
+            param[index] -= _per_param(pop, decay, name) * param[index]
+        param[index] -= _per_param(pop, step_size, name) * m[index] / (
+            pop.xp.sqrt(v[index]) + ADAM_EPS)
+
+
+UPDATE_RULES = {"sgd": _sgd, "momentum": _momentum, "nesterov": _nesterov, "adam": _adam,
+                "adamw": _adam}
+_RULE_ORDER = {name: i for i, name in enumerate(UPDATE_RULES)}
+
+__all__ = ["Population", "UPDATE_RULES"]

@@ -13,8 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from nndl.config import RunConfig
-from nndl.training import TrainOptions
+from nndl.config import Augmentation, RunConfig, TrainOptions
 
 
 @dataclass
@@ -30,7 +29,8 @@ def _augmented(hidden_size, learning_rate, epochs):
     """Standardized pixels, random flips and 2-pixel translations, one-cycle plain SGD at
     batch 200 (245 iterations = one epoch of 49,000 images), full test set."""
     return RunConfig(hidden_size=hidden_size, std=1e-2, dtype="float32",
-                     preprocessing="standardize", flip=True, translate=2, full_test=True,
+                     preprocessing="standardize", augment=Augmentation(flip=True, translate=2),
+                     full_test=True,
                      train=TrainOptions(learning_rate=learning_rate, reg=1e-3,
                                         num_iters=epochs * 245, batch_size=200,
                                         schedule="one_cycle"))

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 
 from nndl.checks import format_table, run_toy_checks
-from nndl.config import RunConfig
+from nndl.config import RunConfig, TrainOptions
 from nndl.data import load_cifar10
 from nndl.model_io import load_model
 from nndl.report import Report, pct
@@ -20,7 +20,6 @@ from nndl.runs import RunRecorder, new_run_dir
 from nndl.search.api import run_search
 from nndl.search.settings import SearchSettings
 from nndl.search.space import Dimension
-from nndl.training import TrainOptions
 from nndl.vis_utils import plot_weight_grids
 from nndl.workflow import fit, network_metrics, prepare_data, write_network_artifacts
 

@@ -1,331 +1,158 @@
-"""The one training loop: minibatch sampling, update rule, learning-rate
-schedule, per-epoch bookkeeping, NaN guard, early stopping.
+"""The one training loop: K >= 1 networks in lockstep on one minibatch stream.
 
-``TwoLayerNet.train``, ``nndl train``, search trials and recipes all come
-through :func:`train_network`; its defaults are the assignment's algorithm.
+Sampling (:mod:`nndl.sampling`), learning-rate schedules (:mod:`nndl.schedules`), the
+fused step (:class:`nndl.population.Population`), per-epoch bookkeeping, divergence,
+early stopping, callbacks, progress and Ctrl-C all live here, once. ``TwoLayerNet.train``,
+``nndl train``, recipes, search populations, the scikit-learn-style helpers and the
+benchmarks all come through :func:`train_members` (one network: :func:`train_network`).
+The defaults are the assignment's algorithm. The loop trains parameter arrays; it never
+imports the network class.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from nndl import _random
-from nndl._validation import check_float, check_int
-from nndl.backend import BACKENDS, NUMPY, get_backend
-from nndl.optim import make_optimizer
+from nndl._validation import check_float
+from nndl.backend import resolve_backend
+from nndl.config import SHARED_TRAIN_FIELDS, TrainOptions
+from nndl.layers import softmax
+from nndl.population import Population
+from nndl.sampling import MinibatchSampler, iterations_per_epoch
 from nndl.schedules import make_schedule
-
-SAMPLERS = ("replacement", "shuffle", "blocks")
 
 
 class TrainingDivergedError(FloatingPointError):
-    """The training loss became NaN or infinite."""
+    """The training loss became NaN or infinite; ``history`` holds what was reached."""
 
-    def __init__(self, iteration, loss, learning_rate):
+    def __init__(self, iteration, loss, learning_rate, history=None):
         self.iteration, self.loss, self.learning_rate = iteration, loss, learning_rate
+        self.history = history
         super().__init__(
             f"training diverged: the loss became {loss} at iteration {iteration} "
             f"(learning rate {learning_rate:.3g}); try a smaller learning_rate"
         )
 
 
+def new_history():
+    """Per-iteration losses; per-epoch train (minibatch) and validation accuracies."""
+    return {"loss_history": [], "train_acc_history": [], "val_acc_history": [],
+            "epoch_iterations": [], "best_val_acc": -1.0, "stopped_early": False}
+
+
 @dataclass
-class TrainOptions:
-    """Every knob of the loop. The defaults are the assignment's ``train``.
+class Member:
+    """One network of a training run: its parameters (``W1`` (H, D), ``b1`` (H,), ``W2``
+    (C, H), ``b2`` (C,), NumPy, updated in place when it stops), its options, and what the
+    loop recorded. ``state``: running | complete | pruned | diverged | interrupted."""
 
-    ``optimizer``: sgd | momentum | nesterov | adam | adamw.
-    ``schedule``: epoch_decay (the assignment's, using ``learning_rate_decay``) |
-    step | cosine | one_cycle | constant; ``warmup_iters`` adds a linear warmup.
-    ``batch_sampler``: replacement (the assignment's ``choice(N, batch_size)``) |
-    shuffle (each epoch a fresh permutation, cut into consecutive batches) |
-    blocks (each epoch the aligned blocks of ``batch_size`` consecutive rows in a
-    random order: no gathering, each batch a view; assumes the rows' order carries no
-    structure, true of CIFAR-10's official order).
-    ``backend`` / ``device``: where plain SGD runs: numpy (default), torch (cpu or
-    cuda), cupy (cuda), or auto with device cuda (see :mod:`nndl.backend`).
-    ``early_stopping``: patience in epochs without a better validation
-    accuracy (0 = off); the best weights are restored at the end.
-    """
-
-    learning_rate: float = 1e-3
-    learning_rate_decay: float = 0.95
-    reg: float = 1e-5
-    num_iters: int = 100
-    batch_size: int = 200
-    optimizer: str = "sgd"
-    momentum: float = 0.9
-    weight_decay: float = 0.0
-    schedule: str = "epoch_decay"
-    step_epochs: float = 10.0
-    warmup_iters: int = 0
-    batch_sampler: str = "replacement"
-    dropout: float = 0.0
-    label_smoothing: float = 0.0
-    early_stopping: int = 0
-    backend: str = "numpy"
-    device: str = "cpu"
-
-    def __post_init__(self):
-        check_float("learning_rate", self.learning_rate)
-        check_float("learning_rate_decay", self.learning_rate_decay, 0.0, 1.0)
-        check_float("reg", self.reg)
-        check_int("num_iters", self.num_iters)
-        check_int("batch_size", self.batch_size)
-        check_float("momentum", self.momentum, 0.0, 1.0, exclusive_max=True)
-        check_float("weight_decay", self.weight_decay)
-        check_int("warmup_iters", self.warmup_iters, minimum=0)
-        check_float("dropout", self.dropout, 0.0, 1.0, exclusive_max=True)
-        check_float("label_smoothing", self.label_smoothing, 0.0, 1.0, exclusive_max=True)
-        check_int("early_stopping", self.early_stopping, minimum=0)
-        if self.batch_sampler not in SAMPLERS:
-            raise ValueError(f"batch_sampler must be one of {SAMPLERS}, got {self.batch_sampler!r}")
-        make_optimizer(self.optimizer)  # validates the name
-        if self.backend not in BACKENDS:
-            raise ValueError(f"backend must be one of {BACKENDS}, got {self.backend!r}")
-        if self.device not in ("cpu", "cuda") and not self.device.startswith("cuda:"):
-            raise ValueError(f"device must be cpu or cuda[:N], got {self.device!r}")
-        if (self.backend, self.device) != ("numpy", "cpu"):
-            resolve_backend(self)  # fail now, before any data is loaded
-        make_schedule(self.schedule, num_iters=1, iterations_per_epoch=1)
-
-    def to_dict(self):
-        return asdict(self)
+    params: dict
+    options: TrainOptions
+    history: dict = field(default_factory=new_history)
+    state: str = "running"
+    reason: str = ""
+    divergence: tuple | None = None  # (iteration, loss, learning rate)
 
 
-def iterations_per_epoch(num_train, batch_size):
-    """``max(round(N / batch_size), 1)``: the assignment's epoch length whenever
-    ``batch_size`` divides N (the assignment's float modulo otherwise records
-    only once, at it = 0)."""
-    return max(round(num_train / batch_size), 1)
-
-
-class _MinibatchSampler:
-    """Index batches: with replacement (the assignment's) or epoch-shuffled."""
-
-    def __init__(self, kind, rng, n, batch_size):
-        self.kind, self.rng, self.n, self.batch_size = kind, rng, n, batch_size
-        self._perm, self._pos = None, n
-
-    def __call__(self):
-        if self.kind == "replacement":
-            return _random.sample_indices(self.rng, self.n, self.batch_size)
-        if self.kind == "blocks":
-            blocks = max(self.n // self.batch_size, 1)
-            if self._perm is None or self._pos >= blocks:
-                self._perm, self._pos = _random.permutation(self.rng, blocks), 0
-            start = int(self._perm[self._pos]) * self.batch_size
-            self._pos += 1
-            return slice(start, min(start + self.batch_size, self.n))
-        if self._pos + self.batch_size > self.n:
-            self._perm, self._pos = _random.permutation(self.rng, self.n), 0
-        idx = self._perm[self._pos : self._pos + self.batch_size]
-        self._pos += self.batch_size
-        return idx
-
-
-class _GeneralStep:
-    """Any update rule, dropout, label smoothing, distillation: layer-by-layer gradients,
-    then the optimizer (NumPy)."""
-
-    def __init__(self, net, X, y, opts, rng, soft_targets):
-        self.net, self.X, self.y, self.opts, self.rng = net, X, y, opts, rng
-        self.soft_targets = soft_targets
-        self.optimizer = make_optimizer(opts.optimizer, opts.momentum, opts.weight_decay)
-
-    def batch(self, idx, transform):
-        X_batch = self.X[idx]
-        self.targets = None if self.soft_targets is None else self.soft_targets[idx]
-        return (X_batch if transform is None else transform(X_batch)), self.y[idx]
-
-    def step(self, X_batch, y_batch, lr):
-        targets = self.targets
-        loss, grads = self.net._loss_and_grads(
-            X_batch, y_batch, self.opts.reg, dropout=self.opts.dropout, rng=self.rng,
-            label_smoothing=self.opts.label_smoothing, soft_targets=targets)
-        if math.isfinite(loss):
-            self.optimizer.step(self.net.params, grads, lr)
-        return loss
-
-    def host(self, X_batch):
-        return X_batch
-
-    def sync(self):
-        pass
-
-
-class _FusedSGD:
-    """Plain SGD through the array-API core (:class:`nndl.population.Population` with one
-    member): fused update, reused buffers, any backend. ``sync`` writes the weights back
-    to ``net.params`` (NumPy, the assignment's layout)."""
-
-    def __init__(self, net, X, y, opts, backend, transform=False, soft_targets=None):
-        from nndl.population import Population
-
-        self.net, self.opts, self.bk = net, opts, backend
-        self.pop = Population([net.params], net.dtype, backend)
-        self.on_host = backend.name == "numpy"
-        self.X_raw = X  # images for a batch transform; else rows, put on the backend below
-        if not transform:
-            self.X = np.asarray(X, dtype=net.dtype) if self.on_host else \
-                backend.asarray(X, net.dtype)
-        self.reg = np.array([opts.reg])
-        # labels (N,), or distillation targets (N, C), put on the backend once
-        self.targets = backend.asarray(y) if soft_targets is None else \
-            backend.asarray(soft_targets, net.dtype)
-
-    def batch(self, idx, transform):
-        if isinstance(idx, slice):  # blocks: nothing gathered
-            targets = self.targets[idx]
-            if transform is None:
-                return self.X[idx], targets
-        else:
-            targets = self.pop.gather_labels(self.targets, idx)
-            if transform is None:
-                return self.pop.gather(self.X, idx), targets
-        # augmentation and preprocessing run on the host
-        return self.bk.asarray(transform(self.X_raw[idx]), self.net.dtype), targets
-
-    def step(self, X_batch, y_batch, lr):
-        return float(self.pop.step(X_batch, y_batch, np.array([lr]), self.reg)[0])
-
-    def host(self, X_batch):
-        return X_batch if self.on_host else self.bk.to_numpy(X_batch)
-
-    def sync(self):
-        self.net.params.update(self.pop.member_params(0))
-
-
-def resolve_backend(opts):
-    """The :class:`~nndl.backend.Backend` of ``opts`` (device cuda with the numpy backend
-    means: whichever GPU backend is installed)."""
-    name = "auto" if opts.backend == "numpy" and opts.device != "cpu" else opts.backend
-    return NUMPY if name == "numpy" else get_backend(name, opts.device)
-
-
-def _make_stepper(net, X, y, opts, rng, soft_targets, batch_transform):
-    plain = opts.optimizer == "sgd" and opts.dropout == 0 and opts.label_smoothing == 0
-    backend = resolve_backend(opts)
-    if plain:
-        return _FusedSGD(net, X, y, opts, backend, transform=batch_transform is not None,
-                         soft_targets=soft_targets)
-    if backend is not NUMPY:
-        raise ValueError("only plain SGD (no momentum/Adam, dropout or label smoothing) runs "
-                         "on the torch and cupy backends")
-    return _GeneralStep(net, X, y, opts, rng, soft_targets)
-
-
-def train_network(net, X, y, X_val, y_val, options=None, *, rng=None, verbose=False,
-                  batch_transform=None, soft_targets=None, callback=None, progress=False):
-    """Train ``net`` in place by minibatch gradient descent.
+def train_members(members, X, y, X_val, y_val, *, rng=None, batch_transform=None,
+                  soft_targets=None, on_epoch=None, progress=False, verbose=False):
+    """Train ``members`` in lockstep; each ends with its parameters, history and state.
 
     Parameters
     ----------
-    net : TwoLayerNet (anything with ``params``, ``_loss_and_grads``, ``_predict``)
-    X : ndarray of shape (N, ...)
-        Training inputs: (N, D) rows, or raw images when ``batch_transform``
-        turns each minibatch into rows.
-    y : int ndarray of shape (N,)
-    X_val : ndarray of shape (N_val, D); y_val : int ndarray of shape (N_val,)
-    options : TrainOptions, optional
-    rng : RNG for sampling, dropout and augmentation (see ``nndl._random``).
+    members : list of Member
+        They must agree on :data:`nndl.config.SHARED_TRAIN_FIELDS` (the stream: iterations,
+        batch size, sampler, backend, device); everything else is per member.
+    X : ndarray (N, D) of rows, or raw images (N, H, W, C) when ``batch_transform`` turns
+        each minibatch into rows.
+    y : int ndarray (N,); X_val : ndarray (N_val, D); y_val : int ndarray (N_val,)
+    rng : RNG of the minibatch stream and augmentation (see :mod:`nndl._random`);
+        dropout draws from a generator seeded from it.
+    batch_transform : callable ``(images, rng) -> (B, D)`` or None
+    soft_targets : ndarray (N, C) or None
+        Target distributions of the training rows (distillation) instead of ``y``.
+    on_epoch : callable ``(member_index, epoch, record) -> reason or None``
+        Called for every running member after each epoch's bookkeeping (``record``:
+        iteration, loss, train_acc, val_acc); a reason makes that member stop as pruned.
+    progress : bool
+        A progress bar (tqdm, when installed) with the loss and validation accuracy.
     verbose : bool
         Print the loss every 100 iterations, as the assignment does.
-    batch_transform : callable ``(X_batch, rng) -> (B, D)`` or None
-        Augmentation and preprocessing applied to each minibatch.
-    soft_targets : ndarray (N, C) of target probabilities, or None
-        Distillation targets for the training rows (e.g. a teacher's softened
-        probabilities mixed with the labels, see :func:`distillation_targets`);
-        each minibatch uses the rows of its indices.
-    callback : callable ``(epoch, record) -> bool`` or None
-        Called after each epoch's bookkeeping; returning True stops training.
-    progress : bool
-        Show a progress bar (tqdm) when it is installed.
 
-    Plain SGD (the default) runs through the fused array-API core on the chosen
-    backend; other options use layer-by-layer gradients and :mod:`nndl.optim`.
-
-    Returns
-    -------
-    dict with ``loss_history`` (one float per iteration), ``train_acc_history``
-    and ``val_acc_history`` (one per epoch; the train accuracy is the current
-    minibatch's, as in the assignment), ``epoch_iterations`` (the iteration of
-    each record), ``best_val_acc`` and ``stopped_early``.
+    A member whose loss becomes NaN or infinite stops as ``diverged``; the others go on.
+    On any exit (Ctrl-C included) every member's ``params`` hold the weights it reached
+    (its best ones with early stopping).
     """
-    opts = options or TrainOptions()
-    rng = _random.check_random_state(None) if rng is None else rng
-    num_train = X.shape[0]
-    ipe = iterations_per_epoch(num_train, opts.batch_size)
-    schedule = make_schedule(
-        opts.schedule, num_iters=opts.num_iters, iterations_per_epoch=ipe,
-        decay=opts.learning_rate_decay, step_epochs=opts.step_epochs,
-        warmup_iters=opts.warmup_iters,
-    )
-    sample = _MinibatchSampler(opts.batch_sampler, rng, num_train, opts.batch_size)
-    stepper = _make_stepper(net, X, y, opts, rng, soft_targets, batch_transform)
-    transform = None if batch_transform is None else (lambda rows: batch_transform(rows, rng))
-    history = {"loss_history": [], "train_acc_history": [], "val_acc_history": [],
-               "epoch_iterations": []}
-    with np.errstate(over="ignore", invalid="ignore"):  # divergence is checked below
-        try:
-            _loop(net, y, X_val, y_val, opts, history, ipe=ipe, sample=sample,
-                  stepper=stepper, schedule=schedule, verbose=verbose, transform=transform,
-                  callback=callback, progress=progress)
-        except BaseException:
-            stepper.sync()  # leave net.params at the last step (e.g. after Ctrl-C)
-            raise
-    return history
+    shared = _shared_options(members)
+    rng = _random.check_random_state(rng)
+    dtype = members[0].params["W1"].dtype
+    backend = resolve_backend(shared.backend, shared.device)
+    ipe = iterations_per_epoch(len(X), shared.batch_size)
+    options = [m.options for m in members]
+    noise_rng = np.random.default_rng(_random.sample_indices(rng, 2**62, 1)[0]) \
+        if any(o.dropout > 0 for o in options) else None
+    pop = Population([m.params for m in members], options, dtype, backend, noise_rng)
+    run = _Run(members, pop, ipe, on_epoch, verbose, shared.num_iters)
+    batches = _Batches(X, y, soft_targets, backend, dtype, batch_transform, rng)
+    X_val_dev = backend.asarray(X_val, dtype)
+    sample = MinibatchSampler(shared.batch_sampler, rng, len(X), shared.batch_size)
+    learning_rates = _LearningRates(options, shared.num_iters, ipe)
+    reg = np.array([o.reg for o in options], dtype=np.float64)
+    bar = _progress_bar(shared.num_iters, progress)
+    try:
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            for it in range(shared.num_iters):
+                if pop.K == 0:
+                    break
+                idx = sample()
+                X_batch, y_batch = batches(idx)
+                lr = learning_rates(it, pop.active)
+                losses = pop.step(X_batch, y_batch, lr, reg[pop.active])
+                run.after_step(it, losses, lr)
+                if it % ipe == 0:
+                    run.after_epoch(it, losses, pop.scores(X_batch), y[idx],
+                                    pop.scores(X_val_dev), y_val)
+                    _show(bar, members, pop)
+                run.leave()
+                if bar is not None:
+                    bar.update()
+        run.finish("complete")
+    finally:
+        run.finish("interrupted")
+        if bar is not None:
+            bar.close()
+    return members
 
 
-def _loop(net, y, X_val, y_val, opts, history, *, ipe, sample, stepper, schedule, verbose,
-          transform, callback, progress):
-    best_acc, best_params, stale, stopped = -1.0, None, 0, False
-    for it in _iterations(opts.num_iters, progress):
-        idx = sample()
-        X_batch, y_batch = stepper.batch(idx, transform)
-        lr = opts.learning_rate * schedule(it)
-        loss = stepper.step(X_batch, y_batch, lr)
-        if not math.isfinite(loss):
-            raise TrainingDivergedError(it, loss, lr)
-        history["loss_history"].append(loss)
-        if verbose and it % 100 == 0:
-            print(f"iteration {it} / {opts.num_iters}: loss {loss:f}")
-        if it % ipe == 0:
-            stepper.sync()
-            train_acc = float((net._predict(stepper.host(X_batch)) == y[idx]).mean())
-            val_acc = float((net._predict(X_val) == y_val).mean())
-            history["train_acc_history"].append(train_acc)
-            history["val_acc_history"].append(val_acc)
-            history["epoch_iterations"].append(it)
-            if val_acc > best_acc:
-                best_acc, stale = val_acc, 0
-                if opts.early_stopping:
-                    best_params = {k: v.copy() for k, v in net.params.items()}
-            else:
-                stale += 1
-            epoch = len(history["val_acc_history"]) - 1
-            if callback is not None and callback(epoch, {"iteration": it, "loss": loss,
-                                                        "train_acc": train_acc,
-                                                        "val_acc": val_acc}):
-                stopped = True
-                break
-            if opts.early_stopping and stale >= opts.early_stopping:
-                stopped = True
-                break
-    stepper.sync()
-    if best_params is not None:
-        net.params.update(best_params)
-    history["best_val_acc"] = best_acc
-    history["stopped_early"] = stopped
+def train_network(params, X, y, X_val, y_val, options=None, *, rng=None, verbose=False,
+                  batch_transform=None, soft_targets=None, callback=None, progress=False):
+    """Train one network's ``params`` (updated in place) as :func:`train_members` does.
+
+    ``callback(epoch, record) -> bool``: True stops training (``stopped_early``). Raises
+    :class:`TrainingDivergedError` naming the iteration when the loss becomes NaN or
+    infinite. Returns the history dict: ``loss_history`` (one float per iteration),
+    ``train_acc_history`` and ``val_acc_history`` (one per epoch; the train accuracy is the
+    current minibatch's, as in the assignment), ``epoch_iterations``, ``best_val_acc`` and
+    ``stopped_early``.
+    """
+    member = Member(params, options or TrainOptions())
+    on_epoch = None if callback is None else \
+        (lambda _, epoch, record: "stopped by the callback" if callback(epoch, record) else None)
+    train_members([member], X, y, X_val, y_val, rng=rng, batch_transform=batch_transform,
+                  soft_targets=soft_targets, on_epoch=on_epoch, progress=progress,
+                  verbose=verbose)
+    if member.divergence is not None:
+        raise TrainingDivergedError(*member.divergence, history=member.history)
+    return member.history
 
 
 def distillation_targets(teacher_scores, y, temperature=2.0, weight=0.7):
     """Ba & Caruana-style soft targets: ``weight * softmax(teacher_scores / T) +
     (1 - weight) * one_hot(y)``; rows of shape (N, C) summing to 1."""
-    from nndl.layers import softmax
-
     check_float("temperature", temperature, 1e-6)
     check_float("weight", weight, 0.0, 1.0)
     probs = softmax(np.asarray(teacher_scores, dtype=np.float64) / temperature)
@@ -333,12 +160,155 @@ def distillation_targets(teacher_scores, y, temperature=2.0, weight=0.7):
     return weight * probs + (1 - weight) * onehot
 
 
-def _iterations(num_iters, progress):
-    if progress:
-        try:
-            from tqdm.auto import trange
-        except ImportError:  # progress bars are an optional extra
-            return range(num_iters)
-        return trange(num_iters, desc="training", unit="it", leave=False)
-    return range(num_iters)
+# -- the pieces of the loop ---------------------------------------------------------------
+def _shared_options(members):
+    if not members:
+        raise ValueError("train_members needs at least one member")
+    first = members[0].options
+    for m in members[1:]:
+        for name in SHARED_TRAIN_FIELDS:
+            if getattr(m.options, name) != getattr(first, name):
+                raise ValueError(f"members of one population must share {name}: "
+                                 f"{getattr(first, name)!r} != {getattr(m.options, name)!r}")
+    return first
 
+
+class _LearningRates:
+    """Each member's base rate times its schedule's multiplier; members with the same
+    schedule settings share one schedule."""
+
+    def __init__(self, options, num_iters, ipe):
+        keys = [(o.schedule, o.learning_rate_decay, o.step_epochs, o.warmup_iters)
+                for o in options]
+        unique = list(dict.fromkeys(keys))
+        self.schedules = [make_schedule(s, num_iters=num_iters, iterations_per_epoch=ipe,
+                                        decay=d, step_epochs=e, warmup_iters=w)
+                          for s, d, e, w in unique]
+        self.which = np.array([unique.index(k) for k in keys])
+        self.base = np.array([o.learning_rate for o in options], dtype=np.float64)
+
+    def __call__(self, it, active):
+        multipliers = np.array([s(it) for s in self.schedules])
+        return self.base[active] * multipliers[self.which[active]]
+
+
+class _Batches:
+    """Minibatch rows and targets on the backend: gathered, sliced (blocks sampler) or
+    transformed on the host (augmentation and preprocessing)."""
+
+    def __init__(self, X, y, soft_targets, backend, dtype, transform, rng):
+        self.bk, self.dtype, self.rng, self.transform = backend, dtype, rng, transform
+        self.X = X if transform is not None else backend.asarray(X, dtype)
+        self.targets = backend.asarray(y) if soft_targets is None else \
+            backend.asarray(soft_targets, dtype)
+
+    def __call__(self, idx):
+        if self.transform is not None:
+            rows = self.bk.asarray(self.transform(self.X[idx], self.rng), self.dtype)
+            return rows, self._take(self.targets, idx)
+        return self._take(self.X, idx), self._take(self.targets, idx)
+
+    def _take(self, a, idx):
+        if isinstance(idx, slice) or self.bk.name == "numpy":
+            return a[idx]  # a view for slices; NumPy's fancy indexing beats take(out=)
+        return self.bk.xp.take(a, self.bk.asarray(idx), axis=0)
+
+
+class _Run:
+    """Histories, divergence, early stopping and leaving of the members of one run."""
+
+    def __init__(self, members, pop, ipe, on_epoch, verbose, num_iters):
+        self.members, self.pop, self.ipe = members, pop, ipe
+        self.on_epoch, self.verbose, self.num_iters = on_epoch, verbose, num_iters
+        self.best = {}  # member index -> its best parameters so far (early stopping)
+        self.stale = [0] * len(members)
+        self.leaving = {}  # slot -> (state, reason)
+
+    def after_step(self, it, losses, lr):
+        for slot, loss in enumerate(losses):
+            i = self.pop.active[slot]
+            self.members[i].history["loss_history"].append(float(loss))
+            if not math.isfinite(loss):
+                self.members[i].divergence = (it, float(loss), float(lr[slot]))
+                self.leaving[slot] = ("diverged", f"loss became {loss} at iteration {it} "
+                                      f"(learning rate {lr[slot]:.3g}); try a smaller "
+                                      "learning_rate")
+        if self.verbose and it % 100 == 0:
+            shown = ", ".join(f"{loss:f}" for loss in losses)
+            print(f"iteration {it} / {self.num_iters}: loss {shown}")
+
+    def after_epoch(self, it, losses, train_scores, y_batch, val_scores, y_val):
+        train_pred = self.pop.bk.to_numpy(self.pop.xp.argmax(train_scores, axis=2))
+        val_pred = self.pop.bk.to_numpy(self.pop.xp.argmax(val_scores, axis=2))
+        for slot, i in enumerate(self.pop.active):
+            if slot in self.leaving:
+                continue
+            member, h = self.members[i], self.members[i].history
+            record = {"iteration": it, "loss": float(losses[slot]),
+                      "train_acc": float((train_pred[slot] == y_batch).mean()),
+                      "val_acc": float((val_pred[slot] == y_val).mean())}
+            h["train_acc_history"].append(record["train_acc"])
+            h["val_acc_history"].append(record["val_acc"])
+            h["epoch_iterations"].append(it)
+            if record["val_acc"] > h["best_val_acc"]:
+                h["best_val_acc"], self.stale[i] = record["val_acc"], 0
+                if member.options.early_stopping:
+                    self.best[i] = self.pop.member_params(slot)
+            else:
+                self.stale[i] += 1
+            epoch = len(h["val_acc_history"]) - 1
+            reason = self.on_epoch(i, epoch, record) if self.on_epoch else None
+            if reason:
+                h["stopped_early"] = True
+                self.leaving[slot] = ("pruned", str(reason))
+            elif member.options.early_stopping and self.stale[i] >= member.options.early_stopping:
+                h["stopped_early"] = True
+                self.leaving[slot] = ("complete", f"early stopping at epoch {epoch}")
+
+    def leave(self):
+        """Members marked as leaving take their weights and go; the rest stay stacked."""
+        if not self.leaving:
+            return
+        for slot, (state, reason) in self.leaving.items():
+            self._settle(slot, state, reason)
+        self.pop.keep([s for s in range(self.pop.K) if s not in self.leaving])
+        self.leaving = {}
+
+    def finish(self, state):
+        """Every member still stacked takes its weights and ends as ``state``."""
+        self.leaving.update({slot: (state, "") for slot in range(self.pop.K)
+                             if slot not in self.leaving})
+        self.leave()
+
+    def _settle(self, slot, state, reason):
+        i = self.pop.active[slot]
+        member = self.members[i]
+        params = self.best.pop(i, None) if state != "diverged" else None
+        member.params.update(params or self.pop.member_params(slot))
+        member.state, member.reason = state, reason
+
+
+def _progress_bar(num_iters, progress):
+    if not progress:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # progress bars are an optional extra
+        return None
+    return tqdm(total=num_iters, desc="training", unit="it", leave=False)
+
+
+def _show(bar, members, pop):
+    """Loss and validation accuracy of the best running member on the bar."""
+    if bar is None or not pop.K:
+        return
+    best = max((members[i] for i in pop.active), key=lambda m: m.history["val_acc_history"][-1]
+               if m.history["val_acc_history"] else -1)
+    h = best.history
+    if h["val_acc_history"]:
+        bar.set_postfix(loss=f"{h['loss_history'][-1]:.3f}",
+                        val_acc=f"{100 * h['val_acc_history'][-1]:.1f}%", refresh=False)
+
+
+__all__ = ["Member", "TrainingDivergedError", "distillation_targets", "new_history",
+           "train_members", "train_network"]

@@ -194,15 +194,14 @@ def random_translate(images, rng, max_shift):
     return out
 
 
-def make_batch_transform(pipeline, dtype, flip=False, translate=0):
-    """``(images (B, H, W, C), rng) -> rows (B, D')``: augmentation, flattening, then the
-    fitted preprocessing — what the training loop applies to each minibatch."""
+def make_batch_transform(pipeline, dtype, augment=None):
+    """``(images (B, H, W, C), rng) -> rows (B, D')``: augmentation (an object with
+    ``apply(images, rng)``, e.g. :class:`nndl.config.Augmentation`, or None), flattening,
+    then the fitted preprocessing — what the training loop applies to each minibatch."""
 
     def transform(images, rng):
-        if flip:
-            images = random_flip(images, rng)
-        if translate:
-            images = random_translate(images, rng, translate)
+        if augment is not None:
+            images = augment.apply(images, rng)
         rows = images.reshape(len(images), -1).astype(dtype)
         return pipeline.transform(rows, copy=False) if pipeline.steps else rows
 

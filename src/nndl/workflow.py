@@ -19,7 +19,7 @@ from nndl.model_io import SavedModel, save_model
 from nndl.neural_net import TwoLayerNet
 from nndl.report import Report, pct
 from nndl.runs import RunRecorder, new_run_dir
-from nndl.training import distillation_targets
+from nndl.training import distillation_targets, train_network
 from nndl.transforms import make_batch_transform
 from nndl.vis_utils import plot_accuracy_history, plot_loss_history, plot_weight_grids
 
@@ -62,7 +62,7 @@ def prepare_data(cfg, data=None):
     rows = [x.reshape(len(x), -1).astype(cfg.dtype) for x in (Xtr, Xv, Xte)]
     train_rows = pipeline.fit_transform(rows[0], copy=False)
     val_rows, test_rows = (pipeline.transform(r, copy=False) for r in rows[1:])
-    augment = cfg.flip or cfg.translate
+    augment = cfg.augment.active
     return PreparedData(train_rows, ytr.astype(np.int64), val_rows, yv.astype(np.int64),
                         test_rows, yte.astype(np.int64), pipeline, data.class_names,
                         train_images=Xtr if augment else None, val_images=Xv,
@@ -70,26 +70,31 @@ def prepare_data(cfg, data=None):
 
 
 def fit(cfg, prepared, progress=True, callback=None, soft_targets=None):
-    """Train a network as ``cfg`` says; returns (SavedModel, history, seconds)."""
-    input_size = prepared.X_train.shape[1]
-    net = TwoLayerNet(input_size, cfg.hidden_size, len(prepared.class_names), std=cfg.std,
-                      random_state=cfg.seed, dtype=np.dtype(cfg.dtype))
-    kwargs = {}
-    X = prepared.X_train
-    if prepared.train_images is not None:
-        X = prepared.train_images
-        kwargs["batch_transform"] = make_batch_transform(prepared.transform, net.dtype,
-                                                         cfg.flip, cfg.translate)
+    """Train a network as ``cfg`` says; returns (SavedModel, history, seconds).
+
+    ``cfg.train`` goes to the training loop as it is; with augmentation the loop gets the
+    training images and a batch transform built from ``cfg.augment``."""
+    net = TwoLayerNet(prepared.X_train.shape[1], cfg.hidden_size, len(prepared.class_names),
+                      std=cfg.std, random_state=cfg.seed, dtype=np.dtype(cfg.dtype))
+    X, transform = training_inputs(cfg, prepared)
     start = time.perf_counter()
-    history = net.train(X, prepared.y_train, prepared.X_val, prepared.y_val,
-                        progress=progress, callback=callback, soft_targets=soft_targets,
-                        **kwargs, **cfg.train.to_dict())
+    history = train_network(net.params, X, prepared.y_train, prepared.X_val, prepared.y_val,
+                            cfg.train, rng=net.rng, batch_transform=transform,
+                            soft_targets=soft_targets, callback=callback, progress=progress)
     seconds = time.perf_counter() - start
     model = SavedModel(net, prepared.transform, prepared.class_names, cfg.to_dict(),
                        {k: history[k] for k in ("loss_history", "train_acc_history",
                                                 "val_acc_history")},
                        prepared.image_shape)
     return model, history, seconds
+
+
+def training_inputs(cfg, prepared):
+    """(training rows or images, batch transform or None) for ``cfg``'s augmentation."""
+    if prepared.train_images is None:
+        return prepared.X_train, None
+    return prepared.train_images, make_batch_transform(prepared.transform,
+                                                       np.dtype(cfg.dtype), cfg.augment)
 
 
 def network_metrics(model, prepared, seconds, cfg):
@@ -174,5 +179,5 @@ def run_train(cfg, out=None, progress=True, recipe=None):
     return folder, recorder.metrics
 
 
-__all__ = ["PreparedData", "fit", "network_metrics", "prepare_data", "run_train",
+__all__ = ["PreparedData", "fit", "training_inputs", "network_metrics", "prepare_data", "run_train",
            "train_teacher", "write_network_artifacts"]

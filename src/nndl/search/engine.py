@@ -1,12 +1,13 @@
 """The ask-and-tell loop of one worker.
 
 A worker asks the study for up to ``population`` trials at a time, groups
-those that can share a minibatch stream (plain SGD with the assignment's
-per-epoch decay, no augmentation or dropout, same batch size, iterations and
-data settings) and trains each group as one population; the rest train one by
-one through the ordinary loop. Per-epoch validation accuracy goes to the
-pruner as intermediate values; a pruned or diverging trial ends PRUNED with
-its reason in the ``reason`` user attribute and never stops the study.
+those that can share a minibatch stream (:func:`nndl.config.population_key`:
+the same hidden size, data and augmentation settings, batch size, iterations
+and sampler; optimizers, schedules, dropout and the rest may differ) and trains
+each group as one population through the one training loop. Per-epoch
+validation accuracy goes to the pruner as intermediate values; a pruned or
+diverging trial ends PRUNED with its reason in the ``reason`` user attribute
+and never stops the study.
 Several workers may share a study: each counts finished and running trials
 before asking, so together they run exactly ``trials`` trials.
 """
@@ -17,11 +18,13 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
 import optuna
 
+from nndl.config import data_key, population_key
 from nndl.metrics import accuracy
 from nndl.model_io import SavedModel, save_model
-from nndl.population import Member, train_population
+from nndl.neural_net import TwoLayerNet
 from nndl.search.space import grid_of, suggest_config
 from nndl.search.storage import (
     WORKER_ATTR,
@@ -30,18 +33,8 @@ from nndl.search.storage import (
     has_heartbeat,
     worker_id,
 )
-from nndl.training import TrainingDivergedError
-from nndl.workflow import fit, prepare_data
-
-_POPULATION_COMPATIBLE = {"optimizer": "sgd", "schedule": "epoch_decay",
-                          "batch_sampler": "replacement", "dropout": 0.0, "label_smoothing": 0.0,
-                          "early_stopping": 0, "warmup_iters": 0, "flip": False, "translate": 0}
-_DATA_KEYS = ("data", "num_training", "num_validation", "num_test", "full_test",
-              "preprocessing", "dtype", "flip", "translate")
-
-
-def _data_key(cfg):
-    return tuple(getattr(cfg, k) for k in _DATA_KEYS)
+from nndl.training import Member, train_members
+from nndl.workflow import prepare_data, training_inputs
 
 
 class GridSampler(optuna.samplers.GridSampler):
@@ -65,15 +58,6 @@ def make_pruner(name):
     return {"none": optuna.pruners.NopPruner, "median": optuna.pruners.MedianPruner,
             "halving": optuna.pruners.SuccessiveHalvingPruner,
             "hyperband": optuna.pruners.HyperbandPruner}[name]()
-
-
-def population_key(cfg):
-    """Trials with equal keys can train in one population; None: train alone."""
-    values = cfg.to_dict()
-    if any(values[k] != v for k, v in _POPULATION_COMPATIBLE.items()):
-        return None
-    return (cfg.train.batch_size, cfg.train.num_iters, cfg.hidden_size,
-            *(values[k] for k in _DATA_KEYS))
 
 
 class _Heartbeat:
@@ -111,7 +95,7 @@ class Worker:
         """``prepared``: data the caller already prepared for ``base``'s data settings."""
         self.study, self.space, self.base, self.settings = study, space, base, settings
         self.out_dir, self.log, self.progress = Path(out_dir), log, progress
-        self._data = {} if prepared is None else {_data_key(base): prepared}
+        self._data = {} if prepared is None else {data_key(base): prepared}
         self.heartbeat = None
         if has_heartbeat(study._storage):
             storage = backend(study._storage)
@@ -149,14 +133,9 @@ class Worker:
             configs = [self._config(t) for t in asked]
             groups = {}
             for trial, cfg in zip(asked, configs):
-                key = population_key(cfg)
-                groups.setdefault(key if key is not None else ("alone", trial.number),
-                                  []).append((trial, cfg))
-            for key, members in groups.items():
-                if key[0] == "alone":
-                    self._train_alone(*members[0])
-                else:
-                    self._train_group(members)
+                groups.setdefault(population_key(cfg), []).append((trial, cfg))
+            for members in groups.values():
+                self._train_group(members)
         finally:
             if self.heartbeat:
                 self.heartbeat.ids.difference_update(t._trial_id for t in asked)
@@ -171,58 +150,41 @@ class Worker:
 
     def prepared(self, cfg):
         """The preprocessed data for ``cfg``'s data settings, prepared once per worker."""
-        key = _data_key(cfg)
+        key = data_key(cfg)
         if key not in self._data:
             self._data[key] = prepare_data(cfg)
         return self._data[key]
 
     def _train_group(self, members):
+        """Train ``members`` (trial, config) pairs as one population."""
         cfg0 = members[0][1]
         prepared = self.prepared(cfg0)
+        X, transform = training_inputs(cfg0, prepared)
         stream_seed = self.settings.seed * 1_000_003 + 500_000 + members[0][0].number
-        for trial, _ in members:
+        nets = []
+        for trial, cfg in members:
             trial.set_user_attr("stream_seed", stream_seed)
             trial.set_user_attr("population_size", len(members))
+            nets.append(TwoLayerNet(prepared.X_train.shape[1], cfg.hidden_size,
+                                    len(prepared.class_names), std=cfg.std,
+                                    random_state=cfg.seed, dtype=np.dtype(cfg.dtype)))
+        group = [Member(net.params, cfg.train) for net, (_, cfg) in zip(nets, members)]
 
-        def on_epoch(i, epoch, val_acc):
-            if self._report(members[i][0], val_acc, epoch):
+        def on_epoch(i, epoch, record):
+            if self._report(members[i][0], record["val_acc"], epoch):
                 return f"pruned at epoch {epoch} by the pruner"
             return None
 
         start = time.perf_counter()
-        results = train_population(
-            [Member(c.train.learning_rate, c.train.reg, c.train.learning_rate_decay, c.std,
-                    c.seed) for _, c in members],
-            prepared.X_train, prepared.y_train, prepared.X_val, prepared.y_val,
-            hidden_size=cfg0.hidden_size, num_iters=cfg0.train.num_iters,
-            batch_size=cfg0.train.batch_size, stream_seed=stream_seed,
-            dtype=prepared.X_train.dtype, on_epoch=on_epoch, progress=self.progress)
+        train_members(group, X, prepared.y_train, prepared.X_val, prepared.y_val,
+                      rng=np.random.default_rng(stream_seed), batch_transform=transform,
+                      on_epoch=on_epoch, progress=self.progress)
         seconds = (time.perf_counter() - start) / len(members)
-        for (trial, cfg), result in zip(members, results):
-            if result.state == "complete":
-                self._tell_complete(trial, cfg, result.net, result.history, prepared, seconds)
+        for (trial, cfg), net, member in zip(members, nets, group):
+            if member.state == "complete":
+                self._tell_complete(trial, cfg, net, member.history, prepared, seconds)
             else:
-                self._tell_pruned(trial, f"{result.state}: {result.reason}", seconds)
-
-    def _train_alone(self, trial, cfg):
-        prepared = self.prepared(cfg)
-        trial.set_user_attr("population_size", 1)
-
-        def callback(epoch, record):
-            return self._report(trial, record["val_acc"], epoch)
-
-        start = time.perf_counter()
-        try:
-            model, history, _ = fit(cfg, prepared, progress=self.progress, callback=callback)
-        except TrainingDivergedError as exc:
-            self._tell_pruned(trial, f"diverged: {exc}", time.perf_counter() - start)
-            return
-        seconds = time.perf_counter() - start
-        if history["stopped_early"] and not cfg.train.early_stopping:
-            epoch = len(history["val_acc_history"]) - 1
-            self._tell_pruned(trial, f"pruned at epoch {epoch} by the pruner", seconds)
-        else:
-            self._tell_complete(trial, cfg, model.net, history, prepared, seconds)
+                self._tell_pruned(trial, f"{member.state}: {member.reason}", seconds)
 
     # -- reporting and telling ---------------------------------------------
     # With heartbeats, another worker marks a trial FAIL once its heartbeat is older
@@ -253,7 +215,8 @@ class Worker:
         if value > self._best_value():
             model = SavedModel(net, prepared.transform, prepared.class_names, cfg.to_dict(),
                                {k: history[k] for k in ("loss_history", "train_acc_history",
-                                                        "val_acc_history")})
+                                                        "val_acc_history")},
+                               prepared.image_shape)
             save_model(self.out_dir / "trials" / f"trial-{trial.number}.npz", model)
         self._tell(trial, f"validation accuracy {100 * value:.1f}%", seconds, value=value)
 

@@ -1,0 +1,53 @@
+"""Minibatch index streams and the epoch length.
+
+A sampler is called once per iteration and returns the rows of the next minibatch: an
+int index array (gathered) or a ``slice`` (a view, nothing gathered).
+"""
+
+from __future__ import annotations
+
+from nndl import _random
+
+SAMPLERS = ("replacement", "shuffle", "blocks")
+
+
+def iterations_per_epoch(num_train, batch_size):
+    """``max(round(N / batch_size), 1)``: the assignment's epoch length whenever
+    ``batch_size`` divides N (the assignment's float modulo otherwise records
+    only once, at it = 0)."""
+    return max(round(num_train / batch_size), 1)
+
+
+class MinibatchSampler:
+    """Index batches of ``batch_size`` rows out of ``n``.
+
+    ``replacement``: the assignment's ``choice(n, batch_size)``; ``shuffle``: each epoch a
+    fresh permutation cut into consecutive batches; ``blocks``: each epoch the aligned blocks
+    of ``batch_size`` consecutive rows in a random order, returned as slices (no gathering;
+    assumes the rows' order carries no structure, true of CIFAR-10's official order).
+    """
+
+    def __init__(self, kind, rng, n, batch_size):
+        if kind not in SAMPLERS:
+            raise ValueError(f"batch_sampler must be one of {SAMPLERS}, got {kind!r}")
+        self.kind, self.rng, self.n, self.batch_size = kind, rng, n, batch_size
+        self._perm, self._pos = None, n
+
+    def __call__(self):
+        if self.kind == "replacement":
+            return _random.sample_indices(self.rng, self.n, self.batch_size)
+        if self.kind == "blocks":
+            blocks = max(self.n // self.batch_size, 1)
+            if self._perm is None or self._pos >= blocks:
+                self._perm, self._pos = _random.permutation(self.rng, blocks), 0
+            start = int(self._perm[self._pos]) * self.batch_size
+            self._pos += 1
+            return slice(start, min(start + self.batch_size, self.n))
+        if self._pos + self.batch_size > self.n:
+            self._perm, self._pos = _random.permutation(self.rng, self.n), 0
+        idx = self._perm[self._pos : self._pos + self.batch_size]
+        self._pos += self.batch_size
+        return idx
+
+
+__all__ = ["SAMPLERS", "MinibatchSampler", "iterations_per_epoch"]

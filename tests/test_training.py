@@ -1,0 +1,153 @@
+"""The one training loop and its fused stepper against the layer-by-layer reference."""
+
+import numpy as np
+import pytest
+
+from nndl.config import Augmentation, TrainOptions
+from nndl.neural_net import TwoLayerNet
+from nndl.optim import OPTIMIZERS
+from nndl.population import UPDATE_RULES
+from nndl.sampling import MinibatchSampler
+from nndl.schedules import SCHEDULES
+from nndl.training import Member, train_members, train_network
+from nndl.transforms import Pipeline, make_batch_transform
+from tests.conftest import make_blobs
+from tests.reference import reference_train
+
+BASE = dict(learning_rate=0.05, reg=0.01, num_iters=40, batch_size=32)
+OPTIONS = {
+    **{name: dict(optimizer=name) for name in OPTIMIZERS},
+    "adamw": dict(optimizer="adamw", weight_decay=0.05, learning_rate=0.01),
+    "adam": dict(optimizer="adam", learning_rate=0.01),
+    **{f"schedule {name}": dict(schedule=name) for name in SCHEDULES},
+    "warmup": dict(schedule="cosine", warmup_iters=7),
+    "step decay": dict(schedule="step", step_epochs=0.5, learning_rate_decay=0.7),
+    "dropout": dict(dropout=0.3),
+    "label smoothing": dict(label_smoothing=0.1),
+    "momentum + dropout + smoothing": dict(optimizer="nesterov", dropout=0.2,
+                                           label_smoothing=0.05, momentum=0.8),
+    "shuffle sampler": dict(batch_sampler="shuffle"),
+    "blocks sampler": dict(batch_sampler="blocks"),
+}
+
+
+@pytest.fixture
+def data():
+    return make_blobs(classes=4, dims=12, spread=2, n=400, n_train=320)
+
+
+def fresh_params(seed=1, std=0.1, dtype=np.float64):
+    return TwoLayerNet(12, 6, 4, std=std, random_state=seed, dtype=dtype).params
+
+
+def test_every_optimizer_has_a_fused_rule():
+    assert set(UPDATE_RULES) == set(OPTIMIZERS)
+
+
+@pytest.mark.parametrize("name", list(OPTIONS))
+def test_fused_equals_the_layer_by_layer_reference(data, name):
+    X, y, Xv, yv = data
+    options = TrainOptions(**{**BASE, **OPTIONS[name]})
+    expected, losses = reference_train(fresh_params(), X, y, options, np.random.default_rng(7))
+    member = Member(fresh_params(), options)
+    train_members([member], X, y, Xv, yv, rng=np.random.default_rng(7))
+    tol = 1e-10 if name == "sgd" else 1e-9
+    assert member.state == "complete"
+    np.testing.assert_allclose(member.history["loss_history"], losses, rtol=tol)
+    for key in expected:
+        np.testing.assert_allclose(member.params[key], expected[key], rtol=tol, atol=tol)
+
+
+def test_soft_targets_and_augmentation_equal_the_reference():
+    rng = np.random.default_rng(0)
+    images = rng.normal(size=(160, 4, 4, 3))
+    y = rng.integers(0, 4, 160)
+    soft = np.full((160, 4), 0.1) + 0.6 * np.eye(4)[y]
+    pipeline = Pipeline(["mean"])
+    rows = pipeline.fit_transform(images.reshape(160, -1))
+    transform = make_batch_transform(pipeline, np.float64, Augmentation(flip=True, translate=1))
+    options = TrainOptions(**{**BASE, "optimizer": "momentum"})
+    params = TwoLayerNet(48, 6, 4, std=0.1, random_state=3).params
+    expected, losses = reference_train(params, images, y, options, np.random.default_rng(5),
+                                       transform, soft)
+    member = Member({k: v.copy() for k, v in params.items()}, options)
+    train_members([member], images, y, rows[:40], y[:40], rng=np.random.default_rng(5),
+                  batch_transform=transform, soft_targets=soft)
+    np.testing.assert_allclose(member.history["loss_history"], losses, rtol=1e-9)
+    for key in expected:
+        np.testing.assert_allclose(member.params[key], expected[key], rtol=1e-9, atol=1e-12)
+
+
+MIXED = [dict(learning_rate=0.05, reg=0.01, learning_rate_decay=0.9),
+         dict(learning_rate=0.01, optimizer="adam", reg=0.0),
+         dict(learning_rate=0.2, reg=0.0, learning_rate_decay=1.0),
+         dict(learning_rate=0.05, optimizer="momentum", schedule="one_cycle",
+              label_smoothing=0.1),
+         dict(learning_rate=0.01, reg=0.5, learning_rate_decay=0.5, early_stopping=3),
+         dict(learning_rate=0.01, optimizer="adamw", weight_decay=0.1, schedule="cosine")]
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_member_of_a_mixed_population_equals_the_same_network_alone(data, dtype):
+    X, y, Xv, yv = data
+    X, Xv = X.astype(dtype), Xv.astype(dtype)
+    options = [TrainOptions(num_iters=50, batch_size=32, **o) for o in MIXED]
+    members = [Member(fresh_params(i, dtype=dtype), o) for i, o in enumerate(options)]
+    train_members(members, X, y, Xv, yv, rng=np.random.default_rng(7))
+    tol = 1e-10 if dtype == np.float64 else 2e-4
+    for i, (member, o) in enumerate(zip(members, options)):
+        alone = fresh_params(i, dtype=dtype)
+        history = train_network(alone, X, y, Xv, yv, o, rng=np.random.default_rng(7))
+        assert member.state == "complete"
+        for name in alone:
+            np.testing.assert_allclose(member.params[name], alone[name], rtol=tol, atol=tol)
+        np.testing.assert_allclose(member.history["loss_history"], history["loss_history"],
+                                   rtol=tol)
+        assert member.history["val_acc_history"] == history["val_acc_history"]
+
+
+def test_diverging_and_pruned_members_leave_without_stopping_the_rest(data):
+    X, y, Xv, yv = data
+    opts = lambda lr: TrainOptions(learning_rate=lr, num_iters=40, batch_size=32)  # noqa: E731
+    members = [Member(fresh_params(1, std=1.0), opts(1e6)), Member(fresh_params(2), opts(0.05)),
+               Member(fresh_params(3), opts(0.05))]
+    train_members(members, X * 100, y, Xv * 100, yv,
+                  on_epoch=lambda i, epoch, record: "pruned at epoch 1"
+                  if i == 2 and epoch == 1 else None)
+    assert members[0].state == "diverged" and "iteration" in members[0].reason
+    assert members[2].state == "pruned" and len(members[2].history["val_acc_history"]) == 2
+    assert members[1].state == "complete" and len(members[1].history["loss_history"]) == 40
+    assert np.isfinite(members[1].params["W1"]).all()
+
+
+def test_members_must_share_the_stream(data):
+    X, y, Xv, yv = data
+    members = [Member(fresh_params(), TrainOptions(batch_size=32)),
+               Member(fresh_params(), TrainOptions(batch_size=64))]
+    with pytest.raises(ValueError, match="must share batch_size"):
+        train_members(members, X, y, Xv, yv)
+
+
+def test_ctrl_c_leaves_the_weights_reached(data):
+    X, y, Xv, yv = data
+    params = fresh_params()
+    before = params["W1"].copy()
+
+    def interrupt(epoch, record):
+        if epoch == 2:
+            raise KeyboardInterrupt
+        return False
+
+    with pytest.raises(KeyboardInterrupt):
+        train_network(params, X, y, Xv, yv, TrainOptions(**BASE), callback=interrupt)
+    assert not np.array_equal(params["W1"], before) and np.isfinite(params["W1"]).all()
+
+
+@pytest.mark.parametrize("sampler", ["shuffle", "blocks"])
+def test_epoch_samplers_see_each_row_once_per_epoch(sampler):
+    sample = MinibatchSampler(sampler, np.random.default_rng(0), 100, 20)
+    seen = []
+    for _ in range(5):
+        idx = sample()
+        seen.extend(range(100)[idx] if isinstance(idx, slice) else idx.tolist())
+    assert sorted(seen) == list(range(100))
