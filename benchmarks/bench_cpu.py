@@ -1,19 +1,26 @@
-"""nndl against PyTorch (and scikit-learn) on the CPU, on the assignment's best configuration.
+"""nndl against PyTorch, JAX and scikit-learn on the CPU, on the assignment's best configuration.
 
 hidden 50, batch 200, 2,000 SGD iterations, learning rate 1e-3, per-epoch decay
-0.95, reg 0.1, mean-subtracted CIFAR-10 (49,000 / 1,000). The contenders run
-alternately, ``--repeats`` rounds, each timed run in a fresh process of its own
-(PyTorch's OpenMP threads and NumPy's BLAS threads slow each other down when they
-share a process); only the training loop is timed. The tables give medians.
-Also measured: this machine's large-matrix-product peak (for GFLOP/s), the
-training time until 50% validation accuracy, and the peak RSS of a full
-``nndl train --dtype float32`` run. Writes ``benchmarks/results/cpu.json``
-and ``cpu.md`` (the README quotes the table).
+0.95, reg 0.1, mean-subtracted CIFAR-10 (49,000 / 1,000), minibatches drawn with
+replacement. The contenders run alternately, ``--repeats`` rounds, each timed run in a
+fresh process of its own (PyTorch's OpenMP threads and NumPy's BLAS threads slow each
+other down when they share a process); only the training call is timed. Ratios are
+medians of the per-round (paired) ratios against the plain-tensor PyTorch loop, the
+strongest plain contender.
+
+Also measured: this machine's float32/float64 product peak (2048^3, best of the rounds);
+inside an nndl float32 process, one training step (gather + fused step) against the sum
+of its parts measured alone in the same process (gather of 200 random rows, the forward
+and the weight-gradient products); a 32-member population's GFLOP/s against the peak; the
+training time until 50% validation accuracy; the peak RSS of a full
+``nndl train --dtype float32`` run. Writes ``benchmarks/results/cpu.json`` and ``cpu.md``
+(the README quotes the table).
 
     python benchmarks/bench_cpu.py [--repeats 5] [--no-sklearn] [--no-memory]
 """
 
 import argparse
+import importlib.util
 import json
 import os
 import statistics
@@ -25,17 +32,19 @@ from pathlib import Path
 
 import numpy as np
 
-from nndl.config import RunConfig
+from nndl.config import RunConfig, TrainOptions
 from nndl.neural_net import TwoLayerNet
+from nndl.population import Population
 from nndl.workflow import prepare_data
 
 RESULTS = Path(__file__).parent / "results"
 B, H, C, ITERS, LR, DECAY, REG = 200, 50, 10, 2000, 1e-3, 0.95, 0.1
+PER_EPOCH = 245  # 49,000 / 200
 
 
-def flops_per_iteration(D):
+def flops_per_iteration(D, members=1):
     """Multiply-adds x 2 of one SGD step: forward (X W1, h W2), backward (dW2, dh, dW1)."""
-    return 2 * B * D * H * 2 + 2 * B * H * C * 3
+    return (2 * B * D * H * 2 + 2 * B * H * C * 3) * members
 
 
 def peak_gflops(dtype, n=2048, repeats=5):
@@ -49,6 +58,11 @@ def peak_gflops(dtype, n=2048, repeats=5):
     return 2 * n**3 / min(times) / 1e9
 
 
+def accuracy(pred, y):
+    return float((np.asarray(pred) == np.asarray(y)).mean())
+
+
+# -- contenders: each returns (training seconds, validation accuracy[, extras]) ---------
 def run_nndl(data, dtype, seed, batch_sampler="replacement"):
     net = TwoLayerNet(data.X_train.shape[1], H, C, random_state=seed, dtype=dtype)
     X = data.X_train if dtype == np.float32 else data.X_train.astype(dtype)
@@ -57,30 +71,117 @@ def run_nndl(data, dtype, seed, batch_sampler="replacement"):
     net.train(X, data.y_train, Xv, data.y_val, learning_rate=LR, learning_rate_decay=DECAY,
               reg=REG, num_iters=ITERS, batch_size=B, batch_sampler=batch_sampler)
     seconds = time.perf_counter() - start
-    return seconds, float((net.predict(Xv) == data.y_val).mean())
+    return seconds, accuracy(net.predict(Xv), data.y_val)
 
 
-def run_torch(data, seed):
-    """The same algorithm as a PyTorch user writes it: nn.Linear layers, SGD with the L2
-    term on the weights only, per-epoch decay, minibatches drawn with replacement."""
+def median_ms(fn, repeats=300):
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return 1e3 * statistics.median(times)
+
+
+def step_vs_parts(data, seed):
+    """One training step (gather + fused step) against its parts measured alone."""
+    X, y = data.X_train, data.y_train
+    rng = np.random.default_rng(seed)
+    net = TwoLayerNet(X.shape[1], H, C, random_state=seed, dtype=np.float32)
+    pop = Population([net.params], [TrainOptions()], np.float32)
+    lr, reg = np.array([LR]), np.array([REG])
+    draw = lambda: rng.integers(0, len(X), B)  # noqa: E731
+
+    def step():
+        idx = draw()
+        pop.step(X[idx], y[idx], lr, reg)
+
+    V = np.ascontiguousarray(net.params["W1"].T)
+    batch, dhidden = X[draw()], np.ones((B, H), np.float32)
+    parts = {"gather": median_ms(lambda: X[draw()]),
+             "forward product": median_ms(lambda: batch @ V),
+             "gradient product": median_ms(lambda: batch.T @ dhidden)}
+    sampling = median_ms(draw)
+    parts["gather"] -= sampling  # the gather alone, not the index draw
+    step_ms = median_ms(step)
+    return {"step_ms": step_ms, "parts_ms": parts, "sum_of_parts_ms": sum(parts.values()),
+            "step_over_parts": step_ms / sum(parts.values())}
+
+
+def run_nndl_f32_with_parts(data, seed):
+    seconds, acc = run_nndl(data, np.float32, seed)
+    return seconds, acc, step_vs_parts(data, seed)
+
+
+def population_gflops(data, seed, members=32):
+    """GFLOP/s of a population of ``members`` hidden-50 networks, step by step."""
+    X, y = data.X_train, data.y_train
+    pop = Population([TwoLayerNet(X.shape[1], H, C, random_state=seed + i,
+                                  dtype=np.float32).params for i in range(members)],
+                     [TrainOptions()] * members, np.float32)
+    rng = np.random.default_rng(seed)
+    lr, reg = np.full(members, LR), np.full(members, REG)
+
+    def step():
+        idx = rng.integers(0, len(X), B)
+        pop.step(X[idx], y[idx], lr, reg)
+
+    ms = median_ms(step, repeats=60)
+    return ms / 1e3, None, {"members": members, "step_ms": ms,
+                            "gflops": flops_per_iteration(X.shape[1], members) / ms / 1e6}
+
+
+def run_torch_plain(data, seed):
+    """The strongest plain contender: plain tensors, autograd, the same SGD by hand (L2 in
+    the loss, per-epoch decay, minibatches drawn with replacement)."""
+    import torch
+
+    torch.manual_seed(seed)
+    X, y = torch.from_numpy(data.X_train), torch.from_numpy(data.y_train)
+    Xv = torch.from_numpy(data.X_val)
+    D = X.shape[1]
+    W1 = (1e-4 * torch.randn(D, H)).requires_grad_()
+    W2 = (1e-4 * torch.randn(H, C)).requires_grad_()
+    b1, b2 = torch.zeros(H, requires_grad=True), torch.zeros(C, requires_grad=True)
+    params, lr = (W1, b1, W2, b2), LR
+    forward = lambda x: torch.relu(x @ W1 + b1) @ W2 + b2  # noqa: E731
+    start = time.perf_counter()
+    for it in range(ITERS):
+        idx = torch.randint(0, len(X), (B,))
+        loss = torch.nn.functional.cross_entropy(forward(X[idx]), y[idx]) + \
+            0.5 * REG * ((W1 * W1).sum() + (W2 * W2).sum())
+        loss.backward()
+        with torch.no_grad():
+            for p in params:
+                p -= lr * p.grad
+                p.grad = None
+            if it % PER_EPOCH == 0:
+                forward(Xv).argmax(1)  # the per-epoch validation check
+                lr *= DECAY
+    seconds = time.perf_counter() - start
+    with torch.no_grad():
+        return seconds, accuracy(forward(Xv).argmax(1).numpy(), data.y_val)
+
+
+def run_torch_sequential(data, seed):
+    """The same algorithm as a PyTorch user writes it with modules: nn.Sequential of
+    nn.Linear, optim.SGD with weight decay on the weights only."""
     import torch
     from torch import nn
 
     torch.manual_seed(seed)
-    X = torch.from_numpy(data.X_train)
-    y = torch.from_numpy(data.y_train)
-    Xv, yv = torch.from_numpy(data.X_val), torch.from_numpy(data.y_val)
+    X, y = torch.from_numpy(data.X_train), torch.from_numpy(data.y_train)
+    Xv = torch.from_numpy(data.X_val)
     model = nn.Sequential(nn.Linear(X.shape[1], H), nn.ReLU(), nn.Linear(H, C))
     with torch.no_grad():
         for layer in (model[0], model[2]):
             layer.weight.normal_(0, 1e-4)
             layer.bias.zero_()
-    weights = [model[0].weight, model[2].weight]
-    biases = [model[0].bias, model[2].bias]
-    opt = torch.optim.SGD([{"params": weights, "weight_decay": REG},
-                           {"params": biases, "weight_decay": 0.0}], lr=LR)
+    opt = torch.optim.SGD([{"params": [model[0].weight, model[2].weight], "weight_decay": REG},
+                           {"params": [model[0].bias, model[2].bias], "weight_decay": 0.0}],
+                          lr=LR)
     loss_fn = nn.CrossEntropyLoss()
-    per_epoch = max(round(len(X) / B), 1)
     start = time.perf_counter()
     for it in range(ITERS):
         idx = torch.randint(0, len(X), (B,))
@@ -88,15 +189,53 @@ def run_torch(data, seed):
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        if it % per_epoch == 0:
+        if it % PER_EPOCH == 0:
             with torch.no_grad():
-                (model(Xv).argmax(1) == yv).float().mean()
+                model(Xv).argmax(1)
             for group in opt.param_groups:
                 group["lr"] *= DECAY
     seconds = time.perf_counter() - start
     with torch.no_grad():
-        acc = float((model(Xv).argmax(1) == yv).float().mean())
-    return seconds, acc
+        return seconds, accuracy(model(Xv).argmax(1).numpy(), data.y_val)
+
+
+def run_jax(data, seed):
+    """A ``jax.jit``-compiled SGD step; indices drawn with NumPy, gathered inside the step."""
+    import jax
+    import jax.numpy as jnp
+
+    key = jax.random.PRNGKey(seed)
+    k1, k2 = jax.random.split(key)
+    D = data.X_train.shape[1]
+    params = (1e-4 * jax.random.normal(k1, (D, H)), jnp.zeros(H),
+              1e-4 * jax.random.normal(k2, (H, C)), jnp.zeros(C))
+    X, y, Xv = jnp.asarray(data.X_train), jnp.asarray(data.y_train), jnp.asarray(data.X_val)
+
+    def forward(p, x):
+        return jnp.maximum(x @ p[0] + p[1], 0) @ p[2] + p[3]
+
+    def loss(p, idx):
+        logp = jax.nn.log_softmax(forward(p, X[idx]))
+        data_loss = -jnp.mean(jnp.take_along_axis(logp, y[idx][:, None], axis=1))
+        return data_loss + 0.5 * REG * (jnp.sum(p[0] ** 2) + jnp.sum(p[2] ** 2))
+
+    @jax.jit
+    def step(p, idx, lr):
+        grads = jax.grad(loss)(p, idx)
+        return tuple(w - lr * g for w, g in zip(p, grads))
+
+    rng = np.random.default_rng(seed)
+    step(params, jnp.asarray(rng.integers(0, len(X), B)), LR)  # compile outside the timing
+    lr = LR
+    start = time.perf_counter()
+    for it in range(ITERS):
+        params = step(params, jnp.asarray(rng.integers(0, len(X), B)), lr)
+        if it % PER_EPOCH == 0:
+            forward(params, Xv).argmax(1).block_until_ready()
+            lr *= DECAY
+    jax.block_until_ready(params)
+    seconds = time.perf_counter() - start
+    return seconds, accuracy(forward(params, Xv).argmax(1), data.y_val)
 
 
 def run_sklearn(data, seed):
@@ -144,27 +283,50 @@ def peak_rss_mb_of_train():
                                  "--out", str(Path(tmp) / "run")],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode:
-        raise RuntimeError(f"nndl train exited with {proc.returncode}")
+    if os.waitstatus_to_exitcode(status):
+        raise RuntimeError(f"nndl train exited with {os.waitstatus_to_exitcode(status)}")
     return usage.ru_maxrss / 1024
 
 
+REFERENCE = "PyTorch float32, plain tensors + autograd"
 CONTENDERS = {
     "nndl float64": lambda data, s: run_nndl(data, np.float64, s),
-    "nndl float32": lambda data, s: run_nndl(data, np.float32, s),
+    "nndl float32": run_nndl_f32_with_parts,
     "nndl float32, blocks sampler": lambda data, s: run_nndl(data, np.float32, s, "blocks"),
-    "PyTorch CPU float32": run_torch,
+    REFERENCE: run_torch_plain,
+    "PyTorch float32, nn.Sequential + optim.SGD": run_torch_sequential,
+    "JAX float32, jit step": run_jax,
     "scikit-learn MLPClassifier (sgd)": run_sklearn,
-    "time to 50%": seconds_to_50,
 }
+EXTRA = {"time to 50%": seconds_to_50, "population of 32": population_gflops}
+
+
+def available(name):
+    needs = {"PyTorch": "torch", "JAX": "jax", "scikit-learn": "sklearn"}
+    return all(importlib.util.find_spec(mod) for key, mod in needs.items() if key in name)
 
 
 def run_in_subprocess(name, seed):
     out = subprocess.run([sys.executable, __file__, "--single", name, "--seed", str(seed)],
                          check=True, capture_output=True, text=True).stdout
-    seconds, acc = json.loads(out.strip().splitlines()[-1])
-    return seconds, acc
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def summarize(runs, peaks, D, repeats):
+    rows = []
+    reference = runs[REFERENCE]
+    for name, values in runs.items():
+        seconds = statistics.median(v[0] for v in values)
+        peak = peaks["float64" if "float64" in name else "float32"]
+        gflops = flops_per_iteration(D) * ITERS / seconds / 1e9
+        rows.append({"contender": name, "median_seconds": seconds,
+                     "samples_per_second": ITERS * B / seconds,
+                     "speed_vs_plain_pytorch": statistics.median(
+                         r[0] / v[0] for r, v in zip(reference, values)),
+                     "median_val_accuracy": statistics.median(v[1] for v in values),
+                     "gflops": gflops, "peak_gflops": peak, "fraction_of_peak": gflops / peak,
+                     "seconds": [v[0] for v in values]})
+    return rows
 
 
 def main():
@@ -175,58 +337,77 @@ def main():
     parser.add_argument("--single", help=argparse.SUPPRESS)
     parser.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.single:  # one timed run, in this fresh process
-        data = prepare_data(RunConfig(dtype="float32"))
-        print(json.dumps(CONTENDERS[args.single](data, args.seed)))
-        return
     data = prepare_data(RunConfig(dtype="float32"))
-    D = data.X_train.shape[1]
-    names = [n for n in CONTENDERS if not (args.no_sklearn and n.startswith("scikit"))
-             and n != "time to 50%"]
+    if args.single:  # one timed run, in this fresh process
+        print(json.dumps({**CONTENDERS, **EXTRA}[args.single](data, args.seed)))
+        return
+    names = [n for n in CONTENDERS if available(n)
+             and not (args.no_sklearn and n.startswith("scikit"))]
     peaks = {"float32": 0.0, "float64": 0.0}
     runs = {name: [] for name in names}
-    to_50 = []
+    extra = {name: [] for name in EXTRA}
     for r in range(args.repeats):
         for dtype in peaks:  # the best of every round: the machine is shared and noisy
             peaks[dtype] = max(peaks[dtype], peak_gflops(np.dtype(dtype)))
-        to_50.append(run_in_subprocess("time to 50%", r))
+        for name in EXTRA:
+            extra[name].append(run_in_subprocess(name, r))
         for name in names:
-            seconds, acc = run_in_subprocess(name, r)
-            runs[name].append((seconds, acc))
-            print(f"round {r + 1}: {name:34s} {seconds:6.2f} s  val {100 * acc:.1f}%",
-                  flush=True)
-    torch_median = statistics.median(s for s, _ in runs["PyTorch CPU float32"])
-    rows = []
-    for name, values in runs.items():
-        seconds = statistics.median(s for s, _ in values)
-        peak = peaks["float64" if "float64" in name else "float32"]
-        gflops = flops_per_iteration(D) * ITERS / seconds / 1e9
-        rows.append({"contender": name, "median_seconds": seconds,
-                     "samples_per_second": ITERS * B / seconds,
-                     "speed_vs_pytorch": torch_median / seconds,
-                     "median_val_accuracy": statistics.median(a for _, a in values),
-                     "gflops": gflops, "peak_gflops": peak, "fraction_of_peak": gflops / peak,
-                     "seconds": [s for s, _ in values]})
-    reached = [t for t, _ in to_50 if t is not None]
+            runs[name].append(run_in_subprocess(name, r))
+            print(f"round {r + 1}: {name:44s} {runs[name][-1][0]:6.2f} s  "
+                  f"val {100 * runs[name][-1][1]:.1f}%", flush=True)
+    rows = summarize(runs, peaks, data.X_train.shape[1], args.repeats)
+    parts = [v[2] for v in runs["nndl float32"]]
+    pops = [v[2] for v in extra["population of 32"]]
+    reached = [t for t, _ in extra["time to 50%"] if t is not None]
     result = {"config": {"hidden": H, "batch": B, "iterations": ITERS, "learning_rate": LR,
                          "decay": DECAY, "reg": REG}, "repeats": args.repeats,
-              "peak_gflops": peaks, "rows": rows,
-              "time_to_50pct": {"settings": FAST, "runs": to_50,
+              "cpu": _cpu_name(), "peak_gflops": peaks, "rows": rows,
+              "step_vs_parts": {"runs": parts, "median_step_over_parts": statistics.median(
+                  p["step_over_parts"] for p in parts)},
+              "population_32": {"runs": pops, "median_gflops": statistics.median(
+                  p["gflops"] for p in pops)},
+              "time_to_50pct": {"settings": FAST, "runs": extra["time to 50%"],
                                 "median_seconds": statistics.median(reached) if reached
                                 else None}}
     if not args.no_memory:
         result["peak_rss_mb_nndl_train_float32"] = peak_rss_mb_of_train()
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "cpu.json").write_text(json.dumps(result, indent=2) + "\n")
-    lines = ["| contender | median s | samples/s | vs PyTorch | val acc | GFLOP/s (% of peak) |",
-             "|---|---|---|---|---|---|"]
-    for row in rows:
+    table = markdown(result)
+    (RESULTS / "cpu.md").write_text(table)
+    print(table)
+
+
+def _cpu_name():
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown"
+
+
+def markdown(result):
+    lines = ["| contender | median s | samples/s | vs plain PyTorch (paired) | val acc | "
+             "GFLOP/s (% of peak) |", "|---|---|---|---|---|---|"]
+    for row in result["rows"]:
         lines.append(f"| {row['contender']} | {row['median_seconds']:.2f} | "
-                     f"{row['samples_per_second']:,.0f} | {row['speed_vs_pytorch']:.2f}x | "
+                     f"{row['samples_per_second']:,.0f} | "
+                     f"{row['speed_vs_plain_pytorch']:.2f}x | "
                      f"{100 * row['median_val_accuracy']:.1f}% | {row['gflops']:.0f} "
                      f"({100 * row['fraction_of_peak']:.0f}%) |")
-    extra = [f"\nPeak (2048^3 product): {peaks['float32']:.0f} GFLOP/s float32, "
-             f"{peaks['float64']:.0f} float64. Medians of {args.repeats} alternating rounds."]
+    peaks, sp = result["peak_gflops"], result["step_vs_parts"]
+    part = sp["runs"][len(sp["runs"]) // 2]
+    pop = result["population_32"]
+    extra = [f"\nMachine: {result['cpu']}; product peak (2048^3) {peaks['float32']:.0f} GFLOP/s "
+             f"float32, {peaks['float64']:.0f} float64. Medians of {result['repeats']} "
+             "alternating rounds, each run in a fresh process.",
+             f"One nndl float32 step / its parts measured alone: "
+             f"{sp['median_step_over_parts']:.2f}x (e.g. {part['step_ms']:.2f} ms against "
+             + ", ".join(f"{k} {v:.2f}" for k, v in part["parts_ms"].items()) + " ms).",
+             f"A population of 32 hidden-50 networks: {pop['median_gflops']:.0f} GFLOP/s, "
+             f"{100 * pop['median_gflops'] / peaks['float32']:.0f}% of the float32 peak."]
     t50 = result["time_to_50pct"]["median_seconds"]
     when = f"{t50:.2f} s (median)" if t50 else "more than 6,000 iterations"
     extra.append(f"nndl float32 (plain SGD, learning rate 3e-3, decay 0.85, reg 0.05, blocks "
@@ -234,9 +415,7 @@ def main():
     if "peak_rss_mb_nndl_train_float32" in result:
         extra.append(f"Peak RSS of `nndl train --dtype float32 --full-test`: "
                      f"{result['peak_rss_mb_nndl_train_float32']:.0f} MB.")
-    table = "\n".join(lines) + "\n" + "\n".join(extra) + "\n"
-    (RESULTS / "cpu.md").write_text(table)
-    print(table)
+    return "\n".join(lines) + "\n" + "\n".join(extra) + "\n"
 
 
 if __name__ == "__main__":

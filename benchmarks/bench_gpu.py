@@ -23,8 +23,9 @@ from pathlib import Path
 import numpy as np
 
 from nndl.backend import BackendUnavailable, get_backend
+from nndl.config import TrainOptions
 from nndl.neural_net import TwoLayerNet
-from nndl.population import Member, train_population
+from nndl.training import Member, train_members
 
 H, C, B, ITERS, LR, DECAY, REG = 50, 10, 200, 2000, 1e-3, 0.95, 0.1
 
@@ -96,22 +97,31 @@ def torch_loop(data):
             "val_accuracy": accs}
 
 
+def make_members(settings, D, hidden, classes, dtype=np.float32, **options):
+    """One Member per (learning rate, reg, std, seed), all with ``options``."""
+    return [Member(TwoLayerNet(D, hidden, classes, std=std, random_state=seed, dtype=dtype).params,
+                   TrainOptions(learning_rate=lr, reg=reg, **options))
+            for lr, reg, std, seed in settings]
+
+
 def population(name, data, members, epochs):
     X, y, Xv, yv = data
     rng = np.random.default_rng(0)
-    configs = [Member(float(10 ** rng.uniform(-4, -2.5)), float(10 ** rng.uniform(-3, 0)),
-                      0.95, 1e-4, seed=i) for i in range(members)]
+    settings = [(float(10 ** rng.uniform(-4, -2.5)), float(10 ** rng.uniform(-3, 0)), 1e-4, i)
+                for i in range(members)]
     iters = epochs * round(49000 / B)
     backend = get_backend(name, "cuda")
-    train_population(configs[:8], X, y, Xv, yv, hidden_size=H, num_iters=20, batch_size=B,
-                     backend=backend)  # warm-up
+    gpu = dict(batch_size=B, backend=name, device="cuda")
+    train_members(make_members(settings[:8], X.shape[1], H, C, num_iters=20, **gpu),
+                  X, y, Xv, yv)  # warm-up
     backend.synchronize()
+    group = make_members(settings, X.shape[1], H, C, num_iters=iters, **gpu)
     start = time.perf_counter()
-    results = train_population(configs, X, y, Xv, yv, hidden_size=H, num_iters=iters,
-                               batch_size=B, backend=backend)
+    train_members(group, X, y, Xv, yv, rng=np.random.default_rng(0))
     backend.synchronize()
     seconds = time.perf_counter() - start
-    accs = [float((r.net.predict(Xv) == yv).mean()) for r in results if r.state == "complete"]
+    accs = [float((TwoLayerNet.from_params(m.params).predict(Xv) == yv).mean())
+            for m in group if m.state == "complete"]
     return {"members": members, "iterations": iters, "seconds": seconds,
             "completed": len(accs), "best_val_accuracy": max(accs),
             "median_val_accuracy": float(np.median(accs)),
@@ -119,16 +129,20 @@ def population(name, data, members, epochs):
 
 
 def check(name):
-    """Largest difference between the GPU and NumPy on a small float64 population."""
+    """Largest difference between the GPU and NumPy on a small float64 population of
+    mixed options (SGD, AdamW with a cosine schedule, Nesterov with dropout)."""
     rng = np.random.default_rng(0)
     X, y = rng.normal(size=(300, 20)), rng.integers(0, 4, 300)
-    members = [Member(0.05, 0.01, 0.9, 0.1, seed=1), Member(0.2, 0.0, 1.0, 0.05, seed=2)]
-    kw = dict(hidden_size=8, num_iters=50, batch_size=32, stream_seed=3, dtype=np.float64)
-    ref = train_population(members, X, y, X[:50], y[:50], **kw)
-    gpu = train_population(members, X, y, X[:50], y[:50], backend=get_backend(name, "cuda"),
-                           **kw)
-    return max(float(np.abs(a.net.params[k] - b.net.params[k]).max())
-               for a, b in zip(ref, gpu) for k in a.net.params)
+    kinds = [dict(), dict(optimizer="adamw", weight_decay=0.1, schedule="cosine"),
+             dict(optimizer="nesterov", dropout=0.2, label_smoothing=0.1)]
+    runs = []
+    for backend, device in (("numpy", "cpu"), (name, "cuda")):
+        group = [make_members([(0.05, 0.01, 0.1, i)], 20, 8, 4, np.float64, num_iters=50,
+                              batch_size=32, backend=backend, device=device, **kind)[0]
+                 for i, kind in enumerate(kinds)]
+        runs.append(train_members(group, X, y, X[:50], y[:50], rng=np.random.default_rng(3)))
+    return max(float(np.abs(a.params[k] - b.params[k]).max())
+               for a, b in zip(*runs) for k in a.params)
 
 
 def main():

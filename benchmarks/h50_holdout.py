@@ -18,12 +18,11 @@ import numpy as np
 
 from nndl.data import load_cifar10
 from nndl.metrics import accuracy
-from nndl.population import Member, train_population
+from nndl.neural_net import TwoLayerNet
 from nndl.recipes import get_recipe
-from nndl.schedules import one_cycle
-from nndl.training import iterations_per_epoch
-from nndl.transforms import make_batch_transform
-from nndl.workflow import prepare_data
+from nndl.sampling import iterations_per_epoch
+from nndl.training import Member, train_members
+from nndl.workflow import prepare_data, training_inputs
 
 HOLD_OUT = 5000
 
@@ -45,30 +44,28 @@ def main():
     num_training = 50000 - HOLD_OUT
     cfg = get_recipe("h50-best").config.replace(
         data=args.data, num_training=num_training, num_validation=HOLD_OUT,
-        translate=args.translate, seed=args.seed)
+        translate=args.translate, seed=args.seed)  # label smoothing: a training option
     prepared = prepare_data(cfg, load_cifar10(args.data))
-    transform = make_batch_transform(prepared.transform, np.float32, cfg.flip, cfg.translate)
-    num_iters = args.epochs * iterations_per_epoch(num_training, args.batch_size)
-    soft = None
-    if args.label_smoothing:
-        num_classes = len(prepared.class_names)
-        soft = ((1 - args.label_smoothing) * np.eye(num_classes)[prepared.y_train]
-                + args.label_smoothing / num_classes)
-    members = [Member(rate, args.reg, std=cfg.std, seed=args.seed) for rate in args.rates]
+    images, transform = training_inputs(cfg, prepared)
+    options = cfg.train.replace(
+        num_iters=args.epochs * iterations_per_epoch(num_training, args.batch_size),
+        batch_size=args.batch_size, reg=args.reg, label_smoothing=args.label_smoothing)
+    members = [Member(TwoLayerNet(prepared.X_train.shape[1], 50, len(prepared.class_names),
+                                  std=cfg.std, random_state=args.seed,
+                                  dtype=np.float32).params,
+                      options.replace(learning_rate=rate)) for rate in args.rates]
     start = time.perf_counter()
-    results = train_population(
-        members, prepared.train_images, prepared.y_train, prepared.X_val, prepared.y_val,
-        hidden_size=50, num_iters=num_iters, batch_size=args.batch_size,
-        stream_seed=args.seed, schedule=one_cycle(num_iters), batch_transform=transform,
-        soft_targets=soft, progress=True)
+    train_members(members, images, prepared.y_train, prepared.X_val, prepared.y_val,
+                  rng=np.random.default_rng(args.seed), batch_transform=transform,
+                  progress=True)
     seconds = time.perf_counter() - start
     fit_rows = np.random.default_rng(0).choice(num_training, 10000, replace=False)
     print(f"{args.epochs} epochs, {args.translate}-px shifts, batch {args.batch_size}, "
           f"label smoothing {args.label_smoothing}: {seconds:.0f} s for {len(members)}")
     score = lambda net, X, y: 100 * accuracy(y, net._predict(X))  # noqa: E731
-    for member, result in zip(members, results):
-        net = result.net
-        line = (f"peak rate {member.learning_rate:g}: {result.state}, hold-out "
+    for member in members:
+        net = TwoLayerNet.from_params(member.params)
+        line = (f"peak rate {member.options.learning_rate:g}: {member.state}, hold-out "
                 f"{score(net, prepared.X_val, prepared.y_val):.1f}%, training images "
                 f"{score(net, prepared.X_train[fit_rows], prepared.y_train[fit_rows]):.1f}%")
         if args.test:

@@ -38,9 +38,15 @@ def check_X(X, width=None, name="X"):
         raise ValueError(f"{name} must have {width} columns (the input size), got shape {X.shape}")
     if not np.issubdtype(X.dtype, np.number) or np.issubdtype(X.dtype, np.complexfloating):
         raise TypeError(f"{name} must hold real numbers, got dtype {X.dtype}")
-    if np.issubdtype(X.dtype, np.floating) and not np.isfinite(X).all():
+    if np.issubdtype(X.dtype, np.floating) and not _all_finite(X):
         raise ValueError(f"{name} contains NaN or infinite values")
     return X
+
+
+def _all_finite(X):
+    """True when every value is finite: one float64 sum (no (N, D) boolean temporary);
+    only a sum that is not finite (NaN, inf, or an overflow) is checked value by value."""
+    return bool(np.isfinite(np.sum(X, dtype=np.float64))) or bool(np.isfinite(X).all())
 
 
 def check_y(y, n, num_classes, name="y"):

@@ -180,17 +180,19 @@ class Population:
         if self.any_dropout:
             hidden = hidden * self._dropout_mask(n)
         hk = self._per_member(hidden)
-        scores = hk @ xp.permute_dims(self.W2, (0, 2, 1)) + self.b2[:, None, :]  # (K, B, C)
-        scores = scores - xp.max(scores, axis=2, keepdims=True)
-        log_probs = scores - xp.log(xp.sum(xp.exp(scores), axis=2, keepdims=True))
+        scores = hk @ xp.permute_dims(self.W2, (0, 2, 1))  # (K, B, C), a fresh array
+        scores += self.b2[:, None, :]
+        scores -= xp.max(scores, axis=2, keepdims=True)
+        scores -= xp.log(xp.sum(xp.exp(scores), axis=2, keepdims=True))  # log-probabilities
         targets = self._targets(y)  # (B, C) or (K, B, C)
-        losses = (-xp.sum(xp.reshape(log_probs * targets, (K, -1)), axis=1) / n
-                  + 0.5 * self.bk.asarray(reg, self.dtype) * self._weight_norms())
+        losses = self._losses(scores, targets, reg)
         # d loss / d scores, times lr for the SGD members (their step, not their gradient)
-        grad_scale = np.ones(K) / n
-        grad_scale[self.sgd_slots] *= lr[self.sgd_slots]
-        dscores = (xp.exp(log_probs) - targets) * self.bk.asarray(grad_scale,
-                                                                 self.dtype)[:, None, None]
+        grad_scale = lr / n if self.all_sgd else np.ones(K) / n
+        if not self.all_sgd:
+            grad_scale[self.sgd_slots] *= lr[self.sgd_slots]
+        dscores = xp.exp(scores)
+        dscores -= targets
+        dscores *= self.bk.asarray(grad_scale, self.dtype)[:, None, None]
         grads = {"W2": xp.permute_dims(dscores, (0, 2, 1)) @ hk, "b2": xp.sum(dscores, axis=1)}
         dhidden = xp.reshape(xp.permute_dims(dscores @ self.W2, (1, 0, 2)), (n, K * H))
         if self.numpy:
@@ -200,14 +202,28 @@ class Population:
         if self.any_dropout:
             dhidden = dhidden * self._drop_scale
         grads["b1"] = xp.sum(dhidden, axis=0)
-        shrink = 1 - lr[self.sgd_slots] * reg[self.sgd_slots]  # SGD's weight decay ...
-        self.scale[self.cols(self.sgd_slots)] *= _per_param(self, shrink, "b1")  # ... in scale
+        sgd = self.sgd_slots  # SGD's weight decay goes into the scale of its columns
+        self._member_view(self.scale)[sgd] *= self._column(1 - lr[sgd] * reg[sgd])
         dhidden /= self.scale  # V holds W1.T / scale (the new scale, for SGD members)
         grads["V"] = self._matmul(xp.permute_dims(X, (1, 0)), dhidden, "grad")  # (D, K*H)
         self.t += 1
         for name, slots in self.groups:
             UPDATE_RULES[name](self, slots, grads, lr[slots], reg[slots])
-        return self.bk.to_numpy(losses).astype(np.float64)
+        return losses
+
+    def _member_view(self, a):
+        """(K*H,) -> (K, H) view, so per-member values broadcast over their columns."""
+        return self.xp.reshape(a, (self.K, self.H))
+
+    def _column(self, values):
+        """Per-member NumPy values (k,) as a backend column (k, 1)."""
+        return self.bk.asarray(np.reshape(values, (-1, 1)), self.dtype)
+
+    def _losses(self, log_probs, targets, reg):
+        """Cross-entropy plus ``0.5 * reg * (|W1|^2 + |W2|^2)`` per member (NumPy (K,))."""
+        xp, K, n = self.xp, self.K, log_probs.shape[1]
+        data = self.bk.to_numpy(xp.sum(xp.reshape(log_probs * targets, (K, -1)), axis=1))
+        return -data.astype(np.float64) / n + 0.5 * reg * self._weight_norms()
 
     def _targets(self, y):
         """Target distributions: (B, C) shared, or (K, B, C) with per-member smoothing."""
@@ -219,16 +235,17 @@ class Population:
         return targets[None, :, :] * (1 - eps) + eps / self.C
 
     def _weight_norms(self):
-        """|W1_k|^2 + |W2_k|^2 per member (K,), without a (D, K*H) temporary on NumPy."""
+        """|W1_k|^2 + |W2_k|^2 per member (NumPy (K,) float64), without a (D, K*H)
+        temporary on NumPy."""
         xp, K = self.xp, self.K
-        if self.numpy and K == 1:  # one member: one scale value, one BLAS dot
-            flat = self.V.reshape(-1)
-            w1 = np.dot(flat, flat) * self.scale[:1] ** 2
-        else:
-            col_sq = np.einsum("ij,ij->j", self.V, self.V) if self.numpy else \
-                xp.sum(self.V * self.V, axis=0)
-            w1 = xp.sum(xp.reshape(col_sq * self.scale * self.scale, (K, self.H)), axis=1)
-        return w1 + xp.sum(xp.reshape(self.W2 * self.W2, (K, -1)), axis=1)
+        if self.numpy and K == 1:  # one member: one scale value, two BLAS dots
+            v, w2 = self.V.reshape(-1), self.W2.reshape(-1)
+            return np.array([float(v @ v) * float(self.scale[0]) ** 2 + float(w2 @ w2)])
+        col_sq = np.einsum("ij,ij->j", self.V, self.V) if self.numpy else \
+            xp.sum(self.V * self.V, axis=0)
+        w1 = xp.sum(self._member_view(col_sq * self.scale * self.scale), axis=1)
+        w2 = xp.sum(xp.reshape(self.W2 * self.W2, (K, -1)), axis=1)
+        return self.bk.to_numpy(w1 + w2).astype(np.float64)
 
     def _dropout_mask(self, n):
         """Inverted-dropout mask (B, K*H): kept units scaled by 1/(1-p) of their member."""
@@ -260,12 +277,13 @@ def _sgd(pop, slots, grads, lr, reg):
     pop.W2[slots] *= _per_param(pop, shrink, "W2")
     pop.W2[slots] -= grads["W2"][slots]
     pop.b2[slots] -= grads["b2"][slots]
-    pop.b1[c] -= grads["b1"][c]
     if pop.all_sgd:
+        pop.b1 -= grads["b1"]
         pop.V -= grads["V"]
     else:
+        pop.b1[c] -= grads["b1"][c]
         pop.V[:, c] -= grads["V"][:, c]
-    pop._scale_min *= float(np.min(shrink)) if len(shrink) else 1.0
+    pop._scale_min *= float(shrink.min()) if len(shrink) else 1.0
     if pop._scale_min < 1e-2:  # fold the scale back before it loses precision
         pop.V[:, c] *= pop.scale[c]
         pop.scale[c] = pop.xp.ones_like(pop.scale[c])
