@@ -68,3 +68,22 @@ def test_interrupted_study_resumes_without_losing_or_repeating(tmp_path, search_
         assert (after[number].params, after[number].value) == (params, value)
     assert all(t.state != TrialState.RUNNING for t in after)
     assert json.loads((out / "metrics.json").read_text())["status"] == "complete"
+
+
+def test_trials_with_any_options_share_one_population(tmp_path, search_env):
+    """Adam, dropout, schedules and augmentation no longer train one by one: every trial
+    that shares the stream (batch size, iterations, hidden size, data) joins the group."""
+    space = tmp_path / "space.toml"
+    space.write_text('[optimizer]\nchoices = ["sgd", "adam", "nesterov"]\n'
+                     '[schedule]\nchoices = ["epoch_decay", "cosine"]\n'
+                     "[dropout]\nchoices = [0.0, 0.3]\n")
+    out = tmp_path / "run"
+    result = nndl("search", "--sampler", "random", "--space", str(space), "--trials", "4",
+                  "--pruner", "none", "--num-iters", "20", "--flip", "--learning-rate", "1e-3",
+                  *SMALL, "--out", str(out), env=search_env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    trials = load(out).trials
+    assert len({t.params["optimizer"] for t in trials}) > 1  # the draw mixes optimizers
+    assert [t.user_attrs["population_size"] for t in trials] == [4] * 4
+    assert len({t.user_attrs["stream_seed"] for t in trials}) == 1
+    assert all(t.state == TrialState.COMPLETE for t in trials)
