@@ -28,6 +28,7 @@ from nndl.neural_net import TwoLayerNet
 from nndl.search.space import grid_of, suggest_config
 from nndl.search.storage import (
     WORKER_ATTR,
+    ask_lock,
     backend,
     fail_stale_running_trials,
     has_heartbeat,
@@ -115,20 +116,21 @@ class Worker:
 
         if self.heartbeat:
             fail_stale_running_trials(self.study)
-        trials = self.study.get_trials(deepcopy=False)
-        done = sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
-        running = sum(t.state in (TrialState.RUNNING, TrialState.WAITING) for t in trials)
-        want = self.settings.trials - done - running
-        if want <= 0:
+        with ask_lock(self.study._storage, self.study.study_name, self.out_dir):
+            trials = self.study.get_trials(deepcopy=False)
+            done = sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
+            running = sum(t.state in (TrialState.RUNNING, TrialState.WAITING) for t in trials)
+            want = self.settings.trials - done - running
+            asked = [self.study.ask() for _ in range(min(self.settings.group_size, want))]
+            if self.heartbeat and asked:
+                self.heartbeat.add([t._trial_id for t in asked])
+            for trial in asked:  # after the first beat: see fail_stale_running_trials
+                trial.set_user_attr(WORKER_ATTR, worker_id())
+        if not asked:
             if running and self.heartbeat:  # another worker may die: wait and see
                 time.sleep(1)
                 return True
             return False
-        asked = [self.study.ask() for _ in range(min(self.settings.group_size, want))]
-        if self.heartbeat:
-            self.heartbeat.add([t._trial_id for t in asked])
-        for trial in asked:  # after the first beat: see fail_stale_running_trials
-            trial.set_user_attr(WORKER_ATTR, worker_id())
         try:
             configs = [self._config(t) for t in asked]
             groups = {}

@@ -8,7 +8,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import fcntl
+import hashlib
 import os
 import socket
 from pathlib import Path
@@ -49,6 +52,44 @@ def open_storage(url=None, run_dir=None):
 def backend(storage):
     """The storage behind Optuna's in-process cache wrapper (``study._storage``)."""
     return getattr(storage, "_backend", storage)
+
+
+@contextlib.contextmanager
+def ask_lock(storage, study_name, lock_dir):
+    """Held while a worker counts a study's trials and asks for new ones, so that workers
+    together never ask for more trials than the study wants: a PostgreSQL advisory lock
+    (on a connection of its own) for a shared database, and a file lock in the run folder,
+    which local workers share, in every case."""
+    Path(lock_dir).mkdir(parents=True, exist_ok=True)
+    with open(Path(lock_dir) / ".ask.lock", "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            with _advisory_lock(backend(storage), study_name):
+                yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def _advisory_lock(storage, study_name):
+    url = getattr(storage, "url", "")
+    if not str(url).startswith("postgresql"):
+        yield
+        return
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.pool import NullPool
+
+    key = int.from_bytes(hashlib.sha256(study_name.encode()).digest()[:8], "big", signed=True)
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+    finally:
+        engine.dispose()
 
 
 def has_heartbeat(storage):
