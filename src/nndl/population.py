@@ -23,6 +23,7 @@ import math
 
 import numpy as np
 
+from nndl import _blas
 from nndl._random import uniform
 from nndl.backend import NUMPY
 
@@ -57,6 +58,7 @@ class Population:
             raise ValueError("a population needs one options object per member, and a member")
         self.bk, self.xp, self.dtype = backend, backend.xp, np.dtype(dtype)
         self.numpy = backend.name == "numpy"
+        self._fused_update = self.numpy and _blas.available(self.dtype)
         order = sorted(range(len(params)), key=lambda i: _RULE_ORDER[options[i].optimizer])
         params = [params[i] for i in order]
         self.H, self.C = params[0]["W1"].shape[0], params[0]["W2"].shape[0]
@@ -179,12 +181,14 @@ class Population:
         hidden = self._hidden(X)  # (B, K*H)
         if self.any_dropout:
             hidden = hidden * self._dropout_mask(n)
-        hk = self._per_member(hidden)
-        scores = hk @ xp.permute_dims(self.W2, (0, 2, 1))  # (K, B, C), a fresh array
-        scores += self.b2[:, None, :]
-        scores -= xp.max(scores, axis=2, keepdims=True)
-        scores -= xp.log(xp.sum(xp.exp(scores), axis=2, keepdims=True))  # log-probabilities
-        targets = self._targets(y)  # (B, C) or (K, B, C)
+        hk = self._per_member(hidden)  # (K, B, H)
+        # scores (K, C, B): the class axis in the middle, so the softmax reductions run
+        # along contiguous rows of B values instead of over 10 values per row
+        scores = self.W2 @ xp.permute_dims(hk, (0, 2, 1))
+        scores += self.b2[:, :, None]
+        scores -= xp.max(scores, axis=1, keepdims=True)
+        scores -= xp.log(xp.sum(xp.exp(scores), axis=1, keepdims=True))  # log-probabilities
+        targets = self._targets(y)  # (C, B) or (K, C, B)
         losses = self._losses(scores, targets, reg)
         # d loss / d scores, times lr for the SGD members (their step, not their gradient)
         grad_scale = lr / n if self.all_sgd else np.ones(K) / n
@@ -193,8 +197,9 @@ class Population:
         dscores = xp.exp(scores)
         dscores -= targets
         dscores *= self.bk.asarray(grad_scale, self.dtype)[:, None, None]
-        grads = {"W2": xp.permute_dims(dscores, (0, 2, 1)) @ hk, "b2": xp.sum(dscores, axis=1)}
-        dhidden = xp.reshape(xp.permute_dims(dscores @ self.W2, (1, 0, 2)), (n, K * H))
+        grads = {"W2": dscores @ hk, "b2": xp.sum(dscores, axis=2)}
+        dhidden = xp.permute_dims(dscores, (0, 2, 1)) @ self.W2  # (K, B, H)
+        dhidden = xp.reshape(xp.permute_dims(dhidden, (1, 0, 2)), (n, K * H))
         if self.numpy:
             np.multiply(dhidden, hidden > 0, out=dhidden)  # ReLU (and dropped units)
         else:
@@ -205,7 +210,10 @@ class Population:
         sgd = self.sgd_slots  # SGD's weight decay goes into the scale of its columns
         self._member_view(self.scale)[sgd] *= self._column(1 - lr[sgd] * reg[sgd])
         dhidden /= self.scale  # V holds W1.T / scale (the new scale, for SGD members)
-        grads["V"] = self._matmul(xp.permute_dims(X, (1, 0)), dhidden, "grad")  # (D, K*H)
+        if self.all_sgd and self._fused_update:  # V -= X.T @ dhidden, inside the product
+            _blas.add_product(self.V, X, dhidden, -1.0)
+        else:
+            grads["V"] = self._matmul(xp.permute_dims(X, (1, 0)), dhidden, "grad")  # (D, K*H)
         self.t += 1
         for name, slots in self.groups:
             UPDATE_RULES[name](self, slots, grads, lr[slots], reg[slots])
@@ -220,15 +228,17 @@ class Population:
         return self.bk.asarray(np.reshape(values, (-1, 1)), self.dtype)
 
     def _losses(self, log_probs, targets, reg):
-        """Cross-entropy plus ``0.5 * reg * (|W1|^2 + |W2|^2)`` per member (NumPy (K,))."""
-        xp, K, n = self.xp, self.K, log_probs.shape[1]
+        """Cross-entropy of ``log_probs`` (K, C, B) against ``targets`` plus
+        ``0.5 * reg * (|W1|^2 + |W2|^2)`` per member (NumPy (K,))."""
+        xp, K, n = self.xp, self.K, log_probs.shape[2]
         data = self.bk.to_numpy(xp.sum(xp.reshape(log_probs * targets, (K, -1)), axis=1))
         return -data.astype(np.float64) / n + 0.5 * reg * self._weight_norms()
 
     def _targets(self, y):
-        """Target distributions: (B, C) shared, or (K, B, C) with per-member smoothing."""
+        """Target distributions, classes first: (C, B) shared, or (K, C, B) with
+        per-member smoothing; ``y`` holds labels (B,) or distributions (B, C)."""
         xp = self.xp
-        targets = xp.take(self.eye, y, axis=0) if y.ndim == 1 else y
+        targets = xp.take(self.eye, y, axis=1) if y.ndim == 1 else xp.permute_dims(y, (1, 0))
         if not self.any_smoothing or y.ndim != 1:  # soft targets replace smoothing
             return targets
         eps = self._put(self.hp["label_smoothing"])[:, None, None]
@@ -277,11 +287,8 @@ def _sgd(pop, slots, grads, lr, reg):
     pop.W2[slots] *= _per_param(pop, shrink, "W2")
     pop.W2[slots] -= grads["W2"][slots]
     pop.b2[slots] -= grads["b2"][slots]
-    if pop.all_sgd:
-        pop.b1 -= grads["b1"]
-        pop.V -= grads["V"]
-    else:
-        pop.b1[c] -= grads["b1"][c]
+    pop.b1[c] -= grads["b1"][c]
+    if "V" in grads:  # else Population.step added it inside the gradient product
         pop.V[:, c] -= grads["V"][:, c]
     pop._scale_min *= float(shrink.min()) if len(shrink) else 1.0
     if pop._scale_min < 1e-2:  # fold the scale back before it loses precision

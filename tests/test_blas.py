@@ -1,0 +1,61 @@
+"""``_blas.add_product``: C += alpha * A.T @ B, through NumPy's OpenBLAS or NumPy."""
+
+import numpy as np
+import pytest
+
+from nndl import _blas
+
+
+def _operands(dtype, rng, wide=False):
+    A = rng.standard_normal((20, 7)).astype(dtype)
+    B = rng.standard_normal((20, 12 if wide else 5)).astype(dtype)
+    C = rng.standard_normal((7, 12 if wide else 5)).astype(dtype)
+    return A, B, C
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("blas", [True, False], ids=["blas", "numpy"])
+def test_add_product_matches_numpy(dtype, blas, monkeypatch):
+    if blas and not _blas.available(dtype):
+        pytest.skip("NumPy's OpenBLAS is not reachable here")
+    if not blas:
+        monkeypatch.setattr(_blas, "_gemm", lambda dtype: None)
+    rng = np.random.default_rng(0)
+    A, B, C = _operands(dtype, rng)
+    expected = C.astype(np.float64) - 0.5 * (A.T.astype(np.float64) @ B)
+    out = _blas.add_product(C, A, B, -0.5)
+    assert out is C
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(C, expected, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_add_product_on_column_blocks_leaves_other_columns(dtype):
+    """A column slice of a wider C (BLAS's leading dimension) and of B."""
+    rng = np.random.default_rng(1)
+    A, B, C = _operands(dtype, rng, wide=True)
+    before = C.copy()
+    _blas.add_product(C[:, 4:9], A, B[:, 4:9], 2.0)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(C[:, 4:9], before[:, 4:9] + 2 * A.T @ B[:, 4:9], rtol=tol,
+                               atol=tol)
+    np.testing.assert_array_equal(C[:, :4], before[:, :4])
+    np.testing.assert_array_equal(C[:, 9:], before[:, 9:])
+
+
+def test_add_product_with_strided_operand_falls_back():
+    rng = np.random.default_rng(2)
+    A = rng.standard_normal((40, 7))[::2]  # rows every other: not BLAS-readable as given
+    B = rng.standard_normal((20, 5))[:, ::-1]  # negative column stride
+    C = rng.standard_normal((7, 5))
+    expected = C + A.T @ B
+    _blas.add_product(C, A, B, 1.0)
+    np.testing.assert_allclose(C, expected, rtol=1e-12)
+
+
+def test_numpy_wheel_blas_is_found_on_linux_wheels():
+    """Where NumPy ships its OpenBLAS in ``numpy.libs`` (Linux wheels), it is used."""
+    if not any(True for _ in _blas._library_paths()):
+        pytest.skip("this NumPy does not ship OpenBLAS in its wheel folders")
+    assert _blas.available(np.float32) and _blas.available(np.float64)
+    assert not _blas.available(np.int64)
