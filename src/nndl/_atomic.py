@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import secrets
 from pathlib import Path
 
 
@@ -12,15 +12,27 @@ from pathlib import Path
 def atomic_path(final):
     """Yield a temporary path beside ``final``; on success rename it to ``final``.
 
-    On any exception the temporary file is removed and ``final`` is untouched.
+    On any exception the temporary file is removed and ``final`` is untouched. The
+    temporary file is created like any other file (mode 0666 less the umask, unlike
+    ``mkstemp``'s 0600), so the renamed file is as readable as its neighbours.
     """
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
-    os.close(fd)
-    tmp = Path(tmp)
+    tmp = _create_exclusive(final)
     try:
         yield tmp
         os.replace(tmp, final)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _create_exclusive(final):
+    """A new empty file ``.<name>.<random>.tmp`` beside ``final`` (never an existing one)."""
+    for _ in range(100):
+        tmp = final.with_name(f".{final.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            return tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"could not create a temporary file beside {final}")

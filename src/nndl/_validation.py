@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import numbers
 
@@ -27,6 +28,36 @@ def check_float(name, value, minimum=0.0, maximum=math.inf, exclusive_max=False)
         upper = ")" if exclusive_max else "]"
         raise ValueError(f"{name} must be in [{minimum}, {maximum}{upper}, got {value}")
     return value
+
+
+_FIELD_KINDS = {  # annotation -> (accepts(value), what it expects)
+    "bool": (lambda v: isinstance(v, bool), "true or false"),
+    "int": (lambda v: isinstance(v, numbers.Integral) and not isinstance(v, bool), "an integer"),
+    "float": (lambda v: isinstance(v, numbers.Real) and not isinstance(v, bool), "a number"),
+    "str": (lambda v: isinstance(v, str), "a string"),
+}
+
+
+def check_field_types(obj):
+    """Every field of dataclass ``obj`` holds its annotated kind, strictly.
+
+    Configuration arrives from TOML, JSON and flags, where ``flip = "false"`` or
+    ``preprocessing = ["mean"]`` is a typo, not a value to coerce: bool fields take only
+    booleans, int fields only integers (no bools, no floats), float fields numbers (no
+    bools), str fields strings, and ``X | None`` also None. Fields of other annotations
+    (nested dataclasses) are left to their own checks. Raises TypeError naming the field.
+    (A hand check of four kinds instead of a schema library keeps the core NumPy-only.)
+    """
+    for f in dataclasses.fields(obj):
+        kinds = [k.strip() for k in str(f.type).split("|")]
+        value = getattr(obj, f.name)
+        if not all(k in _FIELD_KINDS or k == "None" for k in kinds) or \
+                (value is None and "None" in kinds):
+            continue
+        if not any(_FIELD_KINDS[k][0](value) for k in kinds if k != "None"):
+            expected = " or ".join(_FIELD_KINDS[k][1] if k != "None" else "none"
+                                   for k in kinds)
+            raise TypeError(f"{f.name} must be {expected}, got {value!r}")
 
 
 def check_X(X, width=None, name="X"):

@@ -311,19 +311,41 @@ def build_parser():
     return parser
 
 
+# Errors that are the user's to fix (bad input, missing files, no GPU, a diverging run):
+# their message is the whole story. Anything else is reported as a probable nndl bug.
+EXPECTED_ERRORS = (CommandError, ValueError, TypeError, OSError, RuntimeError, ImportError,
+                   ArithmeticError)
+
+
+def error_line(exc):
+    """One line for ``exc``: its message (with a hint for missing extras and where a run's
+    partial results are), or its type for an unexpected error."""
+    message = " ".join(str(exc).split()) or type(exc).__name__
+    if isinstance(exc, ModuleNotFoundError):
+        message += " (install nndl's extras: pip install 'nndl[all]')"
+    elif not isinstance(exc, EXPECTED_ERRORS):
+        message = (f"{type(exc).__name__}: {message} (probably a bug in nndl: rerun with "
+                   "NNDL_DEBUG=1 for the traceback and report it)")
+    folder = getattr(exc, "run_folder", None)
+    return message + (f"; what the run reached is in {folder}" if folder else "")
+
+
 def main(argv=None):
+    """Run the command line; returns the exit status: 0 done, 1 failed (one line on
+    stderr; ``NNDL_DEBUG=1`` re-raises for the traceback), 2 usage, 130 Ctrl-C."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         result = args.func(args)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        folder = getattr(exc, "run_folder", None)
+        print(f"nndl {args.command}: interrupted" + (f"; what the run reached is in {folder}"
+                                                    if folder else ""), file=sys.stderr)
         return 130
-    except (CommandError, ValueError, TypeError, OSError, RuntimeError, ImportError) as exc:
-        # BackendUnavailable is a RuntimeError: "no GPU" is reported in one line too
+    except Exception as exc:  # the one error boundary: every failure is one line
         if os.environ.get("NNDL_DEBUG"):
             raise
-        print(f"nndl {args.command}: error: {exc}", file=sys.stderr)
+        print(f"nndl {args.command}: error: {error_line(exc)}", file=sys.stderr)
         return 1
     return int(result or 0)
 

@@ -17,7 +17,7 @@ import argparse
 import sys
 from dataclasses import asdict, dataclass, field, fields
 
-from nndl._validation import check_float, check_int
+from nndl._validation import check_field_types, check_float, check_int
 from nndl.backend import BACKENDS, resolve_backend
 from nndl.optim import OPTIMIZERS
 from nndl.sampling import SAMPLERS
@@ -60,6 +60,7 @@ class TrainOptions:
                        "backend, cuda picks whichever is installed)")
 
     def __post_init__(self):
+        check_field_types(self)
         check_float("learning_rate", self.learning_rate)
         check_float("learning_rate_decay", self.learning_rate_decay, 0.0, 1.0)
         check_float("reg", self.reg)
@@ -101,8 +102,7 @@ class Augmentation:
     translate: int = _opt(0, "augmentation: random translations of up to N pixels (0 = off)")
 
     def __post_init__(self):
-        if not isinstance(self.flip, bool):
-            raise TypeError(f"flip must be true or false, got {self.flip!r}")
+        check_field_types(self)
         check_int("translate", self.translate, minimum=0)
 
     @property
@@ -141,15 +141,20 @@ class RunConfig:
         learning_rate=1e-3, reg=0.1, num_iters=3000))
 
     def __post_init__(self):
+        check_field_types(self)
         check_int("hidden_size", self.hidden_size)
         check_float("std", self.std)
         check_int("seed", self.seed, minimum=0)
+        for name in ("num_training", "num_validation", "num_test"):
+            check_int(name, getattr(self, name))  # training needs validation rows to score
         if self.dtype not in ("float32", "float64"):
             raise ValueError(f"dtype must be float32 or float64, got {self.dtype!r}")
-        if isinstance(self.augment, dict):
-            self.augment = Augmentation(**self.augment)
-        if isinstance(self.train, dict):
-            self.train = TrainOptions(**self.train)
+        for name, kind in (("augment", Augmentation), ("train", TrainOptions)):
+            value = getattr(self, name)
+            if isinstance(value, dict):
+                setattr(self, name, kind(**value))
+            elif not isinstance(value, kind):
+                raise TypeError(f"{name} must be a {kind.__name__} or a table, got {value!r}")
 
     @property
     def preprocessing_steps(self):
@@ -234,13 +239,20 @@ def add_config_arguments(parser):
 def config_from_args(args, base=None):
     """Defaults (or ``base``) < the ``--config`` TOML file < flags given."""
     values = (base or RunConfig()).to_dict()
-    if getattr(args, "config", None):
-        values.update(read_toml(args.config))
+    from_file = read_toml(args.config) if getattr(args, "config", None) else {}
+    values.update(from_file)
     for name, _, _ in _all_fields():
         given = getattr(args, name, None)
         if given is not None:
             values[name] = given
-    return RunConfig.from_dict(values)
+            from_file.pop(name, None)
+    try:
+        return RunConfig.from_dict(values)
+    except (TypeError, ValueError) as exc:
+        key = str(exc).split(" ", 1)[0]  # the checks' messages start with the key
+        if key in from_file or (from_file and key == "unknown"):
+            raise type(exc)(f"config file {args.config}: {exc}") from None
+        raise
 
 
 def read_toml(path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from nndl.data import load_cifar10
 from nndl.metrics import accuracy, confusion_matrix, format_confusion
 from nndl.model_io import load_model
-from nndl.runs import new_run_dir
+from nndl.runs import finish_run_dir, new_run_dir
 from nndl.vis_utils import plot_confusion_matrix
 
 
@@ -32,4 +32,5 @@ def evaluate_model_file(model_path, data=None, num_test=None, split="test", out=
     folder = new_run_dir(out, "evaluate")
     (folder / "confusion_matrix.txt").write_text(text + "\n")
     png = plot_confusion_matrix(matrix, model.class_names, folder / "confusion_matrix.png")
+    finish_run_dir(folder)
     return {"accuracy": acc, "matrix": matrix, "text": text, "png": png}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import time
 from pathlib import Path
 
@@ -21,24 +22,49 @@ INCOMPLETE = "INCOMPLETE"
 
 
 def new_run_dir(out=None, prefix="run"):
-    """A fresh folder: ``out`` itself if given (it must not exist or be empty), else
-    ``runs/<prefix>-<YYYYmmdd-HHMMSS>[-N]`` in the working directory."""
+    """A fresh folder that this process alone owns: ``out`` itself if given (it must not
+    exist or be empty), else ``runs/<prefix>-<YYYYmmdd-HHMMSS>[-N]`` in the working
+    directory. The claim is the ``INCOMPLETE`` marker, created exclusively: of two
+    processes asking for the same folder at the same instant, one gets it and the other
+    an error. The run removes the marker when it completes."""
     if out is not None:
         path = Path(out)
-        if path.exists() and any(path.iterdir()):
+        path.mkdir(parents=True, exist_ok=True)
+        if not _claim(path):
             raise FileExistsError(f"--out {path} exists and is not empty; runs never overwrite "
                                   "each other: choose a new folder")
-        path.mkdir(parents=True, exist_ok=True)
         return path
     base = Path("runs") / f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}"
     for n in range(1000):
         path = base if n == 0 else base.with_name(f"{base.name}-{n}")
         try:
-            path.mkdir(parents=True)
-            return path
+            path.mkdir(parents=True)  # fails if another process made it first
         except FileExistsError:
             continue
+        if _claim(path):
+            return path
     raise FileExistsError(f"could not create a new run folder next to {base}")
+
+
+def _claim(folder):
+    """Create ``folder/INCOMPLETE`` exclusively; True if this process now owns the folder
+    (the marker is its only entry)."""
+    marker = folder / INCOMPLETE
+    try:
+        fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    except FileExistsError:
+        return False
+    with os.fdopen(fd, "w") as f:
+        f.write("This run has not completed.\n")
+    if any(p.name != INCOMPLETE for p in folder.iterdir()):
+        marker.unlink()
+        return False
+    return True
+
+
+def finish_run_dir(folder):
+    """Mark a folder from :func:`new_run_dir` complete (its ``INCOMPLETE`` marker goes)."""
+    (Path(folder) / INCOMPLETE).unlink(missing_ok=True)
 
 
 def _json_default(value):
@@ -64,7 +90,7 @@ class RunRecorder:
         self.folder = Path(folder)
         self.metrics = {"kind": kind, "status": "running", "config": config or {},
                         "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
-        (self.folder / INCOMPLETE).write_text("This run has not completed.\n")
+        (self.folder / INCOMPLETE).write_text("This run has not completed.\n")  # resumed runs
         self.save()
 
     def update(self, **entries):
@@ -76,16 +102,19 @@ class RunRecorder:
 
     @contextlib.contextmanager
     def running(self):
-        """Mark the run ``interrupted`` (Ctrl-C) or ``failed`` (any other error, recorded
-        in ``error``) if the block raises; the exception propagates."""
+        """Mark the run ``interrupted`` (Ctrl-C) or, when the block raises any other error,
+        the error's ``run_status`` (e.g. ``diverged``) else ``failed``, with the message in
+        ``error``; the exception propagates."""
         try:
             yield self
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             self.finish("interrupted")
+            exc.run_folder = self.folder  # for the one-line message: where the work is
             raise
         except Exception as exc:
             self.update(error=str(exc))
-            self.finish("failed")
+            self.finish(getattr(exc, "run_status", "failed"))
+            exc.run_folder = self.folder
             raise
 
     def finish(self, status="complete"):
@@ -93,4 +122,4 @@ class RunRecorder:
         self.metrics["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
         self.save()
         if status == "complete":
-            (self.folder / INCOMPLETE).unlink(missing_ok=True)
+            finish_run_dir(self.folder)

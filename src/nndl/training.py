@@ -29,6 +29,8 @@ from nndl.schedules import make_schedule
 class TrainingDivergedError(FloatingPointError):
     """The training loss became NaN or infinite; ``history`` holds what was reached."""
 
+    run_status = "diverged"  # what a run folder's metrics.json records (nndl.runs)
+
     def __init__(self, iteration, loss, learning_rate, history=None):
         self.iteration, self.loss, self.learning_rate = iteration, loss, learning_rate
         self.history = history
@@ -88,6 +90,9 @@ def train_members(members, X, y, X_val, y_val, *, rng=None, batch_transform=None
     (its best ones with early stopping).
     """
     shared = _shared_options(members)
+    for name, rows in (("X", X), ("X_val", X_val)):
+        if len(rows) == 0:
+            raise ValueError(f"{name} must hold at least one row to train and score on, got 0")
     rng = _random.check_random_state(rng)
     dtype = members[0].params["W1"].dtype
     backend = resolve_backend(shared.backend, shared.device)
@@ -129,7 +134,8 @@ def train_members(members, X, y, X_val, y_val, *, rng=None, batch_transform=None
 
 
 def train_network(params, X, y, X_val, y_val, options=None, *, rng=None, verbose=False,
-                  batch_transform=None, soft_targets=None, callback=None, progress=False):
+                  batch_transform=None, soft_targets=None, callback=None, progress=False,
+                  history=None):
     """Train one network's ``params`` (updated in place) as :func:`train_members` does.
 
     ``callback(epoch, record) -> bool``: True stops training (``stopped_early``). Raises
@@ -137,9 +143,11 @@ def train_network(params, X, y, X_val, y_val, options=None, *, rng=None, verbose
     infinite. Returns the history dict: ``loss_history`` (one float per iteration),
     ``train_acc_history`` and ``val_acc_history`` (one per epoch; the train accuracy is the
     current minibatch's, as in the assignment), ``epoch_iterations``, ``best_val_acc`` and
-    ``stopped_early``.
+    ``stopped_early``. Pass ``history`` (from :func:`new_history`) to have it filled in
+    place: after Ctrl-C it holds what was recorded, beside the weights reached in ``params``.
     """
-    member = Member(params, options or TrainOptions())
+    member = Member(params, options or TrainOptions(),
+                    new_history() if history is None else history)
     on_epoch = None if callback is None else \
         (lambda _, epoch, record: "stopped by the callback" if callback(epoch, record) else None)
     train_members([member], X, y, X_val, y_val, rng=rng, batch_transform=batch_transform,

@@ -19,7 +19,7 @@ from nndl.model_io import SavedModel, save_model
 from nndl.neural_net import TwoLayerNet
 from nndl.report import Report, pct
 from nndl.runs import RunRecorder, new_run_dir
-from nndl.training import distillation_targets, train_network
+from nndl.training import TrainingDivergedError, distillation_targets, new_history, train_network
 from nndl.transforms import make_batch_transform
 from nndl.vis_utils import plot_accuracy_history, plot_loss_history, plot_weight_grids
 
@@ -73,20 +73,31 @@ def fit(cfg, prepared, progress=True, callback=None, soft_targets=None):
     """Train a network as ``cfg`` says; returns (SavedModel, history, seconds).
 
     ``cfg.train`` goes to the training loop as it is; with augmentation the loop gets the
-    training images and a batch transform built from ``cfg.augment``."""
+    training images and a batch transform built from ``cfg.augment``. When Ctrl-C or a
+    diverging loss stops training, the exception propagates carrying ``partial``: the same
+    (SavedModel of the weights reached, history recorded so far, seconds) triple."""
     net = TwoLayerNet(prepared.X_train.shape[1], cfg.hidden_size, len(prepared.class_names),
                       std=cfg.std, random_state=cfg.seed, dtype=np.dtype(cfg.dtype))
     X, transform = training_inputs(cfg, prepared)
+    history = new_history()
     start = time.perf_counter()
-    history = train_network(net.params, X, prepared.y_train, prepared.X_val, prepared.y_val,
-                            cfg.train, rng=net.rng, batch_transform=transform,
-                            soft_targets=soft_targets, callback=callback, progress=progress)
-    seconds = time.perf_counter() - start
-    model = SavedModel(net, prepared.transform, prepared.class_names, cfg.to_dict(),
-                       {k: history[k] for k in ("loss_history", "train_acc_history",
-                                                "val_acc_history")},
-                       prepared.image_shape)
-    return model, history, seconds
+    try:
+        train_network(net.params, X, prepared.y_train, prepared.X_val, prepared.y_val,
+                      cfg.train, rng=net.rng, batch_transform=transform,
+                      soft_targets=soft_targets, callback=callback, progress=progress,
+                      history=history)
+    except (KeyboardInterrupt, TrainingDivergedError) as exc:
+        exc.partial = (_saved_model(net, cfg, prepared, history), history,
+                       time.perf_counter() - start)
+        raise
+    return _saved_model(net, cfg, prepared, history), history, time.perf_counter() - start
+
+
+def _saved_model(net, cfg, prepared, history):
+    return SavedModel(net, prepared.transform, prepared.class_names, cfg.to_dict(),
+                      {k: history[k] for k in ("loss_history", "train_acc_history",
+                                               "val_acc_history")},
+                      prepared.image_shape)
 
 
 def training_inputs(cfg, prepared):
@@ -141,7 +152,11 @@ def train_teacher(recipe, cfg, prepared, progress=True):
 
 def run_train(cfg, out=None, progress=True, recipe=None):
     """``nndl train``: train (a recipe's teacher first, if it has one), evaluate and write
-    a run folder; returns (folder, metrics)."""
+    a run folder; returns (folder, metrics).
+
+    Ctrl-C keeps the weights reached (model, metrics, plots) and a partial report; a
+    diverging loss keeps the histories, their plots and a report that says so. Either
+    way the exception then propagates and ``metrics.json`` records the status."""
     folder = new_run_dir(out, "train")
     recorder = RunRecorder(folder, "train", cfg.to_dict())
     with recorder.running():
@@ -154,29 +169,54 @@ def run_train(cfg, out=None, progress=True, recipe=None):
                 teacher, soft_targets = train_teacher(recipe, cfg, prepared, progress)
                 recorder.update(teacher={k: v for k, v in teacher.items() if k != "config"},
                                 teacher_config=teacher["config"])
-        model, history, seconds = fit(cfg, prepared, progress=progress,
-                                      soft_targets=soft_targets)
+        try:
+            model, history, seconds = fit(cfg, prepared, progress=progress,
+                                          soft_targets=soft_targets)
+        except (KeyboardInterrupt, TrainingDivergedError) as exc:
+            if hasattr(exc, "partial"):
+                _write_train_outputs(folder, cfg, prepared, recorder, *exc.partial, stop=exc)
+            raise
+        _write_train_outputs(folder, cfg, prepared, recorder, model, history, seconds)
+        recorder.update(total_seconds=round(time.perf_counter() - start, 3))
+        recorder.finish()
+    return folder, recorder.metrics
+
+
+def _write_train_outputs(folder, cfg, prepared, recorder, model, history, seconds, stop=None):
+    """model.npz, plots, metrics and report.html of a train run; ``stop`` (the Ctrl-C or
+    divergence that ended training early) puts a note at the top of the report, and a
+    diverged run keeps no model (its weights are not finite)."""
+    diverged = isinstance(stop, TrainingDivergedError)
+    report = Report("nndl train")
+    if stop is not None:
+        done = len(history["loss_history"])
+        note = (f"Training diverged: {stop}." if diverged else
+                f"Interrupted (Ctrl-C) after {done} of {cfg.train.num_iters} iterations: "
+                "the model, accuracies and plots are those of the weights reached.")
+        report.paragraph(note, css_class="status")
+        recorder.update(iterations_done=done)
+    if diverged:
+        paths = {"loss": plot_loss_history(history, folder / "loss.png"),
+                 "accuracy": plot_accuracy_history(history, folder / "accuracy.png")}
+    else:
         metrics = network_metrics(model, prepared, seconds, cfg)
-        metrics["total_seconds"] = round(time.perf_counter() - start, 3)
         model.metrics = metrics
         paths = write_network_artifacts(folder, model, history)
         paths["weights"] = plot_weight_grids([("W1", model.net.params["W1"])],
                                              folder / "weights.png", model.image_shape)
         recorder.update(**{k: v for k, v in metrics.items() if k != "config"})
-        report = Report("nndl train")
         report.section("Result").table(
             ["validation accuracy", "test accuracy", "test accuracy, flip TTA", "test images",
              "hidden size", "seconds"],
             [[pct(metrics["val_accuracy"]), pct(metrics["test_accuracy"]),
               pct(metrics["test_accuracy_flip_tta"]), metrics["test_size"], cfg.hidden_size,
               f"{seconds:.1f}"]])
-        report.section("Configuration").table(["option", "value"], sorted(cfg.to_dict().items()))
-        report.section("Training").figure(paths["loss"], "Training loss per iteration")
-        report.figure(paths["accuracy"], "Train (minibatch) and validation accuracy per epoch")
+    report.section("Configuration").table(["option", "value"], sorted(cfg.to_dict().items()))
+    report.section("Training").figure(paths["loss"], "Training loss per iteration")
+    report.figure(paths["accuracy"], "Train (minibatch) and validation accuracy per epoch")
+    if "weights" in paths:
         report.section("First-layer weights").figure(paths["weights"], "W1 as images")
-        report.write(folder / "report.html")
-        recorder.finish()
-    return folder, recorder.metrics
+    report.write(folder / "report.html")
 
 
 __all__ = ["PreparedData", "fit", "training_inputs", "network_metrics", "prepare_data", "run_train",

@@ -1,0 +1,193 @@
+"""Failures end in one line with the work kept (issue 12): Ctrl-C and divergence in
+``nndl train``, run folders claimed atomically, files that honor the umask, strict
+configuration types, empty splits, and the CLI's one error boundary."""
+
+import json
+import multiprocessing
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from nndl import cli
+from nndl.config import RunConfig
+from nndl.model_io import load_model
+from nndl.neural_net import TwoLayerNet
+from nndl.runs import INCOMPLETE, new_run_dir, write_json
+from tests.fakecifar import make_arrays, write_python_folder
+from tests.test_cli import run_nndl
+
+SMALL = ["--num-training", "300", "--num-validation", "50", "--num-test", "50",
+         "--no-progress"]
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    write_python_folder(root / "cifar-10-batches-py", make_arrays(per_batch=80))
+    return {**os.environ, "NNDL_DATA": str(root), "MPLBACKEND": "Agg",
+            "XDG_CACHE_HOME": str(tmp_path_factory.mktemp("cache"))}
+
+
+def _one_line_error(result, *needles):
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    for needle in needles:
+        assert needle in result.stderr, result.stderr
+
+
+# -- 1. Ctrl-C during nndl train keeps the weights reached, the history and a report --------
+def test_ctrl_c_during_train_keeps_model_history_and_partial_report(tmp_path, env):
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "nndl", "train", *SMALL, "--num-iters",
+                             "10000000", "--out", str(out)], env=env, stderr=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (out / "metrics.json").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(4)  # well into training
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "interrupted" in stderr and str(out) in stderr and "Traceback" not in stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["status"] == "interrupted" and (out / INCOMPLETE).exists()
+    assert 0 < metrics["iterations_done"] < 10_000_000
+    assert 0 <= metrics["val_accuracy"] <= 1 and metrics["test_size"] == 50
+    model = load_model(out / "model.npz")
+    assert len(model.history["loss_history"]) == metrics["iterations_done"]
+    assert np.isfinite(model.net.params["W1"]).all()
+    for name in ("loss.png", "accuracy.png", "weights.png"):
+        assert (out / name).stat().st_size > 0
+    assert "Interrupted (Ctrl-C) after" in (out / "report.html").read_text()
+
+
+# -- 2. a diverging run: one line naming iteration and learning rate, histories kept ---------
+def test_diverging_train_is_one_line_and_keeps_history(tmp_path, env):
+    out = tmp_path / "run"
+    result = run_nndl("train", *SMALL, "--learning-rate", "1e9", "--num-iters", "50",
+                      "--out", str(out), env=env)
+    _one_line_error(result, "training diverged", "at iteration", "learning rate", str(out))
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["status"] == "diverged" and "at iteration" in metrics["error"]
+    assert 0 < metrics["iterations_done"] <= 50
+    assert (out / "loss.png").stat().st_size > 0 and not (out / "model.npz").exists()
+    assert "Training diverged" in (out / "report.html").read_text()
+
+
+# -- 5. two processes never get the same run folder -----------------------------------------
+def _claim(barrier, out, results):
+    barrier.wait()
+    try:
+        results.put(str(new_run_dir(out)))
+    except FileExistsError:
+        results.put(None)
+
+
+@pytest.mark.parametrize("exists", [False, True], ids=["new", "empty-existing"])
+def test_two_processes_never_share_a_run_folder(tmp_path, exists):
+    ctx = multiprocessing.get_context("fork")
+    for attempt in range(6):
+        out = tmp_path / f"run{attempt}"
+        if exists:
+            out.mkdir()
+        barrier, results = ctx.Barrier(2), ctx.Queue()
+        procs = [ctx.Process(target=_claim, args=(barrier, out, results)) for _ in range(2)]
+        for p in procs:
+            p.start()
+        got = sorted([results.get(timeout=30), results.get(timeout=30)], key=bool)
+        for p in procs:
+            p.join()
+        assert got[0] is None and got[1] == str(out), got
+
+
+def test_a_folder_with_files_is_refused(tmp_path):
+    (tmp_path / "x.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="not empty"):
+        new_run_dir(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.txt"]
+
+
+# -- 6. run files honor the umask --------------------------------------------------------
+def test_run_files_honor_the_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        write_json(tmp_path / "metrics.json", {"a": 1})
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "metrics.json").stat().st_mode) == 0o644
+    assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]  # no temporary left
+
+
+# -- 7, 12. configuration types are strict ------------------------------------------------
+@pytest.mark.parametrize(("line", "key"), [
+    ('flip = "false"', "flip"),
+    ('full_test = "no"', "full_test"),
+    ('preprocessing = ["mean"]', "preprocessing"),
+    ("data = 5", "data"),
+    ("num_iters = 10.0", "num_iters"),
+    ('learning_rate = "1e-3"', "learning_rate"),
+    ("seed = true", "seed"),
+    ("[train]\nreg = 0.1", "train"),
+])
+def test_config_file_values_of_the_wrong_type_are_one_line(tmp_path, env, line, key):
+    config = tmp_path / "c.toml"
+    config.write_text(line + "\n")
+    result = run_nndl("train", "--config", str(config), *SMALL, env=env, cwd=tmp_path)
+    _one_line_error(result, f"config file {config}", key)
+    assert list(tmp_path.iterdir()) == [config]  # no run folder was created
+
+
+def test_typed_config_refuses_coercion():
+    with pytest.raises(TypeError, match="flip must be true or false, got 'false'"):
+        RunConfig.from_dict({"flip": "false"})
+    with pytest.raises(TypeError, match="data must be a string or none, got 5"):
+        RunConfig(data=5)
+    assert RunConfig.from_dict({"flip": True, "data": None}).augment.flip is True
+
+
+# -- 17. empty splits -------------------------------------------------------------------
+def test_no_validation_images_is_a_clear_error(tmp_path, env):
+    result = run_nndl("train", *SMALL, "--num-validation", "0", env=env, cwd=tmp_path)
+    _one_line_error(result, "num_validation must be an int >= 1, got 0")
+
+
+def test_training_on_no_rows_names_the_argument():
+    net = TwoLayerNet(4, 3, 2, random_state=0)
+    X, y = np.ones((5, 4)), np.zeros(5, dtype=int)
+    with pytest.raises(ValueError, match="X must hold at least one row"):
+        net.train(np.ones((0, 4)), np.zeros(0, dtype=int), X, y)
+    with pytest.raises(ValueError, match="X_val must hold at least one row"):
+        net.train(X, y, np.ones((0, 4)), np.zeros(0, dtype=int))
+
+
+# -- the error boundary ---------------------------------------------------------------------
+def _raise(exc):
+    def command(args):
+        raise exc
+    return command
+
+
+def test_an_unexpected_error_is_one_line_pointing_at_debug(monkeypatch, capsys):
+    monkeypatch.setattr(cli, "cmd_gradcheck", _raise(KeyError("architecture")))
+    monkeypatch.delenv("NNDL_DEBUG", raising=False)
+    assert cli.main(["gradcheck"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "KeyError: 'architecture'" in err and "NNDL_DEBUG=1" in err
+    monkeypatch.setenv("NNDL_DEBUG", "1")
+    with pytest.raises(KeyError):
+        cli.main(["gradcheck"])
+
+
+def test_a_missing_extra_names_the_install_command(monkeypatch, capsys):
+    missing = ModuleNotFoundError("No module named 'matplotlib'", name="matplotlib")
+    monkeypatch.setattr(cli, "cmd_gradcheck", _raise(missing))
+    monkeypatch.delenv("NNDL_DEBUG", raising=False)
+    assert cli.main(["gradcheck"]) == 1
+    assert "pip install 'nndl[all]'" in capsys.readouterr().err
