@@ -28,3 +28,24 @@ def test_unknown_command_is_a_usage_error():
     result = run_nndl("no-such-command")
     assert result.returncode == 2
     assert "invalid choice" in result.stderr
+
+
+def test_a_closed_pipe_exits_quietly():
+    """``nndl ... | head -1``: no 'Broken pipe' error, no traceback."""
+    script = ("import sys, nndl.cli as c\n"
+              "c.cmd_gradcheck = lambda args: [print('row ' * 20) for _ in range(50000)]\n"
+              "sys.exit(c.main(['gradcheck']))")
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().startswith("row")
+    proc.stdout.close()
+    stderr = proc.stderr.read()
+    assert proc.wait(timeout=60) == 1
+    assert stderr == ""
+
+
+def test_choices_are_usage_errors():
+    for flag, value in (("--optimizer", "sgdd"), ("--dtype", "float16"),
+                        ("--batch-sampler", "random")):
+        result = run_nndl("train", flag, value)
+        assert result.returncode == 2 and f"argument {flag}: invalid choice" in result.stderr

@@ -58,7 +58,8 @@ def add_data_commands(sub):
     p.add_argument("--url", help="download from this URL instead of the official one "
                    "(also $NNDL_CIFAR10_URL)")
     p.add_argument("--md5", help="expected md5 of the tarball (default: the official one)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--no-progress", "--quiet", dest="quiet", action="store_true",
+                   help="no progress bar")
     p.set_defaults(func=cmd_data_download)
     p = data_sub.add_parser(
         "info", help="describe a data set: format, splits, shapes, classes, checksums",
@@ -156,7 +157,7 @@ def add_workflow_commands(sub):
     p = sub.add_parser(
         "reproduce", help="run the whole assignment and write a report",
         description="Run the assignment end to end on CIFAR-10: toy and gradient checks, the "
-        "default network, a hyperparameter search at hidden size 50 (target: 50%% validation "
+        "default network, a hyperparameter search at hidden size 50 (target: 50% validation "
         "accuracy), first-layer weights, test accuracy. Writes a run folder with "
         "metrics.json, plots, models and report.html. Ctrl-C leaves a partial folder marked "
         "'interrupted'.")
@@ -254,7 +255,7 @@ def cmd_search_status(args):
 
 
 def add_search_command(sub):
-    from nndl.config import add_config_arguments
+    from nndl.config import RunConfig, add_config_arguments
     from nndl.search.settings import PRUNERS, SAMPLERS
 
     p = sub.add_parser(
@@ -288,7 +289,7 @@ def add_search_command(sub):
     p.add_argument("--worker-index", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--out", help="run folder (default: runs/search-<time>)")
-    add_config_arguments(p)
+    add_config_arguments(p, RunConfig(dtype="float32"))  # what a search trains with
     p.set_defaults(func=cmd_search)
 
 
@@ -333,21 +334,28 @@ def error_line(exc):
 def main(argv=None):
     """Run the command line; returns the exit status: 0 done, 1 failed (one line on
     stderr; ``NNDL_DEBUG=1`` re-raises for the traceback), 2 usage, 130 Ctrl-C."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    parser, args = build_parser(), None
     try:
+        args = parser.parse_args(argv)
         result = args.func(args)
     except KeyboardInterrupt as exc:
         folder = getattr(exc, "run_folder", None)
-        print(f"nndl {args.command}: interrupted" + (f"; what the run reached is in {folder}"
-                                                    if folder else ""), file=sys.stderr)
+        print(f"{_prefix(args)}: interrupted" + (f"; what the run reached is in {folder}"
+                                                 if folder else ""), file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (`nndl search status | head -1`)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no flush error
+        return 1
     except Exception as exc:  # the one error boundary: every failure is one line
         if os.environ.get("NNDL_DEBUG"):
             raise
-        print(f"nndl {args.command}: error: {error_line(exc)}", file=sys.stderr)
+        print(f"{_prefix(args)}: error: {error_line(exc)}", file=sys.stderr)
         return 1
     return int(result or 0)
+
+
+def _prefix(args):
+    return f"nndl {args.command}" if args is not None else "nndl"
 
 
 if __name__ == "__main__":

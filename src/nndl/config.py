@@ -25,8 +25,8 @@ from nndl.schedules import SCHEDULES
 from nndl.transforms import random_flip, random_translate
 
 
-def _opt(default, text):
-    return field(default=default, metadata={"help": text})
+def _opt(default, text, choices=None):
+    return field(default=default, metadata={"help": text, "choices": choices})
 
 
 @dataclass
@@ -43,19 +43,20 @@ class TrainOptions:
     reg: float = _opt(1e-5, "L2 strength: loss += 0.5 * reg * (|W1|^2 + |W2|^2)")
     num_iters: int = _opt(100, "training iterations (minibatches)")
     batch_size: int = _opt(200, "minibatch size")
-    optimizer: str = _opt("sgd", " | ".join(OPTIMIZERS))
+    optimizer: str = _opt("sgd", "update rule", OPTIMIZERS)
     momentum: float = _opt(0.9, "momentum coefficient (momentum, nesterov)")
     weight_decay: float = _opt(0.0, "decoupled weight decay (adamw)")
-    schedule: str = _opt("epoch_decay", " | ".join(SCHEDULES))
+    schedule: str = _opt("epoch_decay", "learning-rate schedule", SCHEDULES)
     step_epochs: float = _opt(10.0, "epochs between decays (schedule step)")
     warmup_iters: int = _opt(0, "linear learning-rate warmup iterations")
-    batch_sampler: str = _opt("replacement", "replacement (the assignment's) | shuffle "
-                              "(epoch permutations) | blocks (contiguous blocks, no gather)")
+    batch_sampler: str = _opt("replacement", "replacement (the assignment's), shuffle "
+                              "(epoch permutations) or blocks (contiguous blocks, no gather)",
+                              SAMPLERS)
     dropout: float = _opt(0.0, "probability of dropping a hidden unit while training")
     label_smoothing: float = _opt(0.0, "label smoothing of the cross-entropy targets")
     early_stopping: int = _opt(0, "stop after N epochs without a better validation accuracy "
                                "and restore the best weights (0 = off)")
-    backend: str = _opt("numpy", "array backend: numpy | torch | cupy | auto")
+    backend: str = _opt("numpy", "array backend", BACKENDS)
     device: str = _opt("cpu", "cpu or cuda (a GPU through torch or cupy; with the numpy "
                        "backend, cuda picks whichever is installed)")
 
@@ -126,7 +127,8 @@ class RunConfig:
 
     hidden_size: int = _opt(50, "hidden units H")
     std: float = _opt(1e-4, "initial weight scale: W = std * N(0, 1)")
-    dtype: str = _opt("float64", "float64 (the assignment's) or float32 (faster)")
+    dtype: str = _opt("float64", "float64 (the assignment's) or float32 (faster)",
+                      ("float32", "float64"))
     seed: int = _opt(0, "random seed for initialization, minibatches and augmentation")
     data: str | None = _opt(None, "CIFAR-10 location (default: $NNDL_DATA, else the user "
                             "cache; downloaded if absent)")
@@ -214,24 +216,30 @@ def _key_groups():
             "train": {f.name for f in fields(TrainOptions)}}
 
 
-def _all_fields():
-    """(name, default, help) of every flat configuration key."""
-    defaults = RunConfig().to_dict()
+def _all_fields(base=None):
+    """(name, default, field) of every flat configuration key; defaults from ``base``."""
+    defaults = (base or RunConfig()).to_dict()
     for f in [*_own_fields(), *fields(Augmentation), *fields(TrainOptions)]:
-        yield f.name, defaults[f.name], f.metadata["help"]
+        yield f.name, defaults[f.name], f
 
 
-def add_config_arguments(parser):
-    """One ``--flag`` per configuration field (defaults left as None = not given)."""
-    for name, default, text in _all_fields():
+def add_config_arguments(parser, base=None):
+    """One ``--flag`` per configuration field (defaults left as None = not given; the
+    help shows ``base``'s value, the command's own defaults)."""
+    for name, default, f in _all_fields(base):
         flag = "--" + name.replace("_", "-")
+        text, choices = f.metadata["help"], f.metadata["choices"]
+        if "(default" not in text:
+            text += f" (default: {default})"
         if isinstance(default, bool):
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None,
-                                help=f"{text} (default: {default})")
+                                help=text)
+        elif choices:
+            parser.add_argument(flag, choices=choices, default=None, help=text)
         else:
-            kind = {int: int, float: float}.get(type(default), str)
+            kind = {int: int, float: float}.get(type(f.default), str)
             parser.add_argument(flag, type=kind, default=None, metavar=name.upper(),
-                                help=f"{text} (default: {default})")
+                                help=text)
     parser.add_argument("--config", metavar="TOML",
                         help="read options from a TOML file (flags override it)")
 

@@ -157,11 +157,11 @@ def run_train(cfg, out=None, progress=True, recipe=None):
     Ctrl-C keeps the weights reached (model, metrics, plots) and a partial report; a
     diverging loss keeps the histories, their plots and a report that says so. Either
     way the exception then propagates and ``metrics.json`` records the status."""
+    start = time.perf_counter()
+    prepared = prepare_data(cfg)  # bad data fails here, before any folder exists
     folder = new_run_dir(out, "train")
     recorder = RunRecorder(folder, "train", cfg.to_dict())
     with recorder.running():
-        start = time.perf_counter()
-        prepared = prepare_data(cfg)
         soft_targets = None
         if recipe is not None:
             recorder.update(recipe=recipe.name, recipe_description=recipe.description)
