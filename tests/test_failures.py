@@ -191,3 +191,17 @@ def test_a_missing_extra_names_the_install_command(monkeypatch, capsys):
     monkeypatch.delenv("NNDL_DEBUG", raising=False)
     assert cli.main(["gradcheck"]) == 1
     assert "pip install 'nndl[all]'" in capsys.readouterr().err
+
+
+def test_a_missing_optional_dependency_fails_before_any_work(monkeypatch, capsys, tmp_path):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "matplotlib" else real(name, *a))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("NNDL_DEBUG", raising=False)
+    assert cli.main(["train", "--num-iters", "1"]) == 1
+    err = capsys.readouterr().err
+    assert "needs matplotlib" in err and "pip install 'nndl[all]'" in err
+    assert list(tmp_path.iterdir()) == []  # no run folder

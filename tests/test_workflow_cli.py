@@ -58,6 +58,8 @@ def test_reproduce_quick(tmp_path, env):
     assert len(report.images) == 5
     assert all(src.startswith("data:image/png;base64,iVBORw0KGgo") for src in report.images)
     html = (out / "report.html").read_text()
+    assert html.index("A --quick smoke run") < html.index('id="summary"')
+    assert metrics["config"]["smoke_run"] is True
     best = metrics["networks"]["best"]
     assert f"{100 * best['test_accuracy']:.1f}%" in html  # the report tells metrics.json's figure
     assert "run folder:" in result.stdout and "best" in result.stdout
@@ -145,3 +147,14 @@ def test_every_command_has_help():
     for command in ("reproduce", "train", "evaluate", "visualize", "predict", "gradcheck"):
         result = run_nndl(command, "--help")
         assert result.returncode == 0 and "usage: nndl " + command in result.stdout
+
+
+def test_train_output_in_a_log_file(tmp_path, env):
+    """stderr not a terminal: no progress-bar redraws; stdout says where everything is."""
+    out = tmp_path / "run"
+    result = run_nndl("train", "--num-training", "300", "--num-validation", "50",
+                      "--num-test", "50", "--num-iters", "300", "--out", str(out), env=env)
+    assert result.returncode == 0, result.stderr
+    assert "\r" not in result.stderr and "it/s" not in result.stderr
+    assert f"report:  {out / 'report.html'}" in result.stdout
+    assert f"model:   {out / 'model.npz'}" in result.stdout

@@ -7,6 +7,7 @@ and a one-line reason on stderr, never a traceback (``NNDL_DEBUG=1`` shows it).
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -105,6 +106,8 @@ def cmd_train(args):
           f"{100 * metrics['test_accuracy']:.2f}% ({metrics['test_size']} images), "
           f"{metrics['train_seconds']:.1f} s of training")
     print(f"run folder: {folder}")
+    print(f"  model:   {folder / 'model.npz'}")
+    print(f"  report:  {folder / 'report.html'}")
 
 
 def cmd_evaluate(args):
@@ -168,7 +171,7 @@ def add_workflow_commands(sub):
     p.add_argument("--quick", action="store_true",
                    help="a seconds-long smoke run on 800 images (not the assignment's numbers)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    p.set_defaults(func=cmd_reproduce)
+    p.set_defaults(func=cmd_reproduce, needs=("matplotlib",))
 
     p = sub.add_parser(
         "train", help="train one network and write a run folder",
@@ -182,7 +185,7 @@ def add_workflow_commands(sub):
                    help="start from a named recipe (see the README); flags override it")
     p.add_argument("--out", help="run folder to create (default: runs/train-<time>)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.set_defaults(func=cmd_train)
+    p.set_defaults(func=cmd_train, needs=("matplotlib",))
 
     p = sub.add_parser(
         "evaluate", help="accuracy, per-class accuracy and confusion matrix of a model",
@@ -197,13 +200,13 @@ def add_workflow_commands(sub):
     p.add_argument("--out", help="folder for confusion_matrix.png/.txt (default: "
                    "runs/evaluate-<time>)")
     _add_tta_argument(p)
-    p.set_defaults(func=cmd_evaluate)
+    p.set_defaults(func=cmd_evaluate, needs=("matplotlib",))
 
     p = sub.add_parser("visualize", help="draw a model's first-layer weights as an image grid",
                        description="Draw the first-layer weights of a model as an image grid.")
     p.add_argument("model", help="model file")
     p.add_argument("--out", help="PNG to write (default: <model>_weights.png beside it)")
-    p.set_defaults(func=cmd_visualize)
+    p.set_defaults(func=cmd_visualize, needs=("matplotlib",))
 
     p = sub.add_parser("predict", help="classify PNG/JPEG images with a model",
                        description="Classify image files of any size (resized to the model's "
@@ -212,7 +215,7 @@ def add_workflow_commands(sub):
     p.add_argument("images", nargs="+", metavar="IMAGE", help="PNG or JPEG files")
     p.add_argument("--top", type=int, default=3, help="classes to show per image (default: 3)")
     _add_tta_argument(p)
-    p.set_defaults(func=cmd_predict)
+    p.set_defaults(func=cmd_predict, needs=("PIL",))
 
 
 def cmd_search(args):
@@ -290,7 +293,7 @@ def add_search_command(sub):
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--out", help="run folder (default: runs/search-<time>)")
     add_config_arguments(p, RunConfig(dtype="float32"))  # what a search trains with
-    p.set_defaults(func=cmd_search)
+    p.set_defaults(func=cmd_search, needs=("optuna", "matplotlib"))
 
 
 def build_parser():
@@ -310,6 +313,15 @@ def build_parser():
     add_search_command(sub)
     add_data_commands(sub)
     return parser
+
+
+def require(*modules):
+    """Fail before any work when an optional dependency of the command is missing (the
+    core needs only NumPy; plots, images and search come with ``nndl[all]``)."""
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    if missing:
+        raise CommandError(f"this command needs {' and '.join(missing)}, an optional "
+                           "dependency: install nndl's extras: pip install 'nndl[all]'")
 
 
 # Errors that are the user's to fix (bad input, missing files, no GPU, a diverging run):
@@ -337,6 +349,7 @@ def main(argv=None):
     parser, args = build_parser(), None
     try:
         args = parser.parse_args(argv)
+        require(*getattr(args, "needs", ()))
         result = args.func(args)
     except KeyboardInterrupt as exc:
         folder = getattr(exc, "run_folder", None)

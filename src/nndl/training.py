@@ -81,7 +81,8 @@ def train_members(members, X, y, X_val, y_val, *, rng=None, batch_transform=None
         Called for every running member after each epoch's bookkeeping (``record``:
         iteration, loss, train_acc, val_acc); a reason makes that member stop as pruned.
     progress : bool
-        A progress bar (tqdm, when installed) with the loss and validation accuracy.
+        A progress bar (tqdm, when installed) with the loss and validation accuracy, when
+        stderr is a terminal.
     verbose : bool
         Print the loss every 100 iterations, as the assignment does.
 
@@ -303,7 +304,8 @@ def _progress_bar(num_iters, progress):
         from tqdm.auto import tqdm
     except ImportError:  # progress bars are an optional extra
         return None
-    return tqdm(total=num_iters, desc="training", unit="it", leave=False)
+    # disable=None: no bar when stderr is not a terminal (a log file gets no redraws)
+    return tqdm(total=num_iters, desc="training", unit="it", leave=False, disable=None)
 
 
 def _show(bar, members, pop):
