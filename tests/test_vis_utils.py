@@ -18,3 +18,13 @@ def test_weight_grid_png(tmp_path):
     w = np.random.default_rng(0).normal(size=(10, 3072))
     path = plot_weight_grids([("a", w), ("b", -w)], tmp_path / "w.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_accuracy_plot_has_whole_epoch_ticks(monkeypatch, tmp_path):
+    from nndl import vis_utils
+
+    monkeypatch.setattr(vis_utils, "_save", lambda fig, path: fig)
+    history = {"train_acc_history": [0.1, 0.2], "val_acc_history": [0.1, 0.25]}
+    fig = vis_utils.plot_accuracy_history(history, tmp_path / "a.png")
+    ticks = [t for t in fig.axes[0].get_xticks() if 0 <= t <= 1]
+    assert ticks and all(float(t).is_integer() for t in ticks)

@@ -25,10 +25,15 @@ def per_class_accuracy(matrix):
 
 
 def format_confusion(matrix, class_names):
-    """A plain-text confusion matrix with per-class accuracy."""
-    short = [n[:6] for n in class_names]
-    width = max(len(n) for n in class_names)
-    lines = [" " * width + "  " + " ".join(f"{s:>6}" for s in short) + "  accuracy"]
-    for name, row, acc in zip(class_names, matrix, per_class_accuracy(matrix)):
-        lines.append(f"{name:<{width}}  " + " ".join(f"{v:>6d}" for v in row) + f"  {acc:8.3f}")
+    """A plain-text confusion matrix with per-class accuracy; class names are never cut
+    (each column is as wide as its name or its largest count)."""
+    matrix = np.asarray(matrix)
+    names = [str(n) for n in class_names]
+    first = max(len(n) for n in names)
+    widths = [max(len(n), len(str(int(matrix.max(initial=0))))) for n in names]
+    lines = [" " * first + "  " + " ".join(f"{n:>{w}}" for n, w in zip(names, widths))
+             + "  accuracy"]
+    for name, row, acc in zip(names, matrix, per_class_accuracy(matrix)):
+        lines.append(f"{name:<{first}}  " + " ".join(f"{v:>{w}d}" for v, w in zip(row, widths))
+                     + f"  {acc:8.3f}")
     return "\n".join(lines)

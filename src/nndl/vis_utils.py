@@ -67,9 +67,12 @@ def plot_accuracy_history(history, path, title="Classification accuracy history"
     """Per-epoch train (minibatch) and validation accuracy."""
     fig = _figure()
     ax = fig.add_subplot()
-    ax.plot(history["train_acc_history"], label="train")
-    ax.plot(history["val_acc_history"], label="val")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.plot(history["train_acc_history"], label="train (minibatch)")
+    ax.plot(history["val_acc_history"], label="validation")
     ax.set(title=title, xlabel="Epoch", ylabel="Classification accuracy")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
     ax.legend()
     return _save(fig, path)
 
