@@ -49,3 +49,32 @@ def test_choices_are_usage_errors():
                         ("--batch-sampler", "random")):
         result = run_nndl("train", flag, value)
         assert result.returncode == 2 and f"argument {flag}: invalid choice" in result.stderr
+
+
+def _complete(line):
+    """What bash completes for ``line`` with the script of ``nndl completion bash``."""
+    import os
+    import shutil
+
+    if shutil.which("bash") is None:
+        import pytest
+
+        pytest.skip("bash is not installed")
+    script = (f'source <("{sys.executable}" -m nndl completion bash); '
+              f'nndl() {{ "{sys.executable}" -m nndl "$@"; }}; '
+              f'COMP_LINE="{line}"; COMP_POINT={len(line)}; read -ra COMP_WORDS <<< "$COMP_LINE"; '
+              f'[[ "$COMP_LINE" == *" " ]] && COMP_WORDS+=(""); '
+              'COMP_CWORD=$(( ${#COMP_WORDS[@]} - 1 )); _python_argcomplete nndl; '
+              'printf "%s\\n" "${COMPREPLY[@]}"')
+    bindir = os.path.dirname(sys.executable)
+    env = {**os.environ, "PATH": bindir + os.pathsep + os.environ.get("PATH", "")}
+    out = subprocess.run(["bash", "-c", script], capture_output=True, text=True, env=env,
+                         timeout=60)
+    return sorted(w.strip() for w in out.stdout.split("\n") if w.strip())
+
+
+def test_shell_completion_of_commands_flags_and_choices():
+    assert _complete("nndl tr") == ["train"]
+    assert _complete("nndl train --optim") == ["--optimizer"]
+    assert _complete("nndl train --optimizer ad") == ["adam", "adamw"]
+    assert {"bash", "fish", "zsh"} <= set(_complete("nndl completion "))

@@ -1,4 +1,3 @@
-import numpy as np
 
 from nndl.metrics import confusion_matrix, format_confusion
 

@@ -296,6 +296,23 @@ def add_search_command(sub):
     p.set_defaults(func=cmd_search, needs=("optuna", "matplotlib"))
 
 
+def cmd_completion(args):
+    import argcomplete
+
+    print(argcomplete.shellcode(["nndl"], shell=args.shell))
+
+
+def add_completion_command(sub):
+    p = sub.add_parser(
+        "completion", help="print a shell completion script (bash, zsh, fish)",
+        description="Print the script that makes your shell complete nndl's commands, flags "
+        "and choices. bash: add 'eval \"$(nndl completion bash)\"' to ~/.bashrc; zsh: the "
+        "same line with zsh in ~/.zshrc; fish: 'nndl completion fish | source' in "
+        "~/.config/fish/config.fish.")
+    p.add_argument("shell", choices=["bash", "zsh", "fish"])
+    p.set_defaults(func=cmd_completion, needs=("argcomplete",))
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="nndl",
@@ -312,6 +329,7 @@ def build_parser():
     add_workflow_commands(sub)
     add_search_command(sub)
     add_data_commands(sub)
+    add_completion_command(sub)
     return parser
 
 
@@ -347,6 +365,7 @@ def main(argv=None):
     """Run the command line; returns the exit status: 0 done, 1 failed (one line on
     stderr; ``NNDL_DEBUG=1`` re-raises for the traceback), 2 usage, 130 Ctrl-C."""
     parser, args = build_parser(), None
+    _complete_if_asked(parser)
     try:
         args = parser.parse_args(argv)
         require(*getattr(args, "needs", ()))
@@ -365,6 +384,17 @@ def main(argv=None):
         print(f"{_prefix(args)}: error: {error_line(exc)}", file=sys.stderr)
         return 1
     return int(result or 0)
+
+
+def _complete_if_asked(parser):
+    """Answer the shell's completion request (``_ARGCOMPLETE`` set) and exit; a no-op
+    otherwise, or without argcomplete."""
+    if "_ARGCOMPLETE" in os.environ:
+        try:
+            import argcomplete
+        except ImportError:
+            return
+        argcomplete.autocomplete(parser)
 
 
 def _prefix(args):
