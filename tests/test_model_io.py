@@ -101,6 +101,13 @@ def _set(key, value):
     return edit
 
 
+def _float32_with_W1(value):
+    def edit(arrays, meta):  # finite in float64, infinite once cast to the model's float32
+        meta["architecture"]["dtype"] = "float32"
+        arrays["param.W1"] = value
+    return edit
+
+
 def _drop(key):
     def edit(arrays, meta):
         del arrays[key]
@@ -119,6 +126,7 @@ def _meta(**changes):
     (_set("param.W1", np.full((7, 48), np.nan)), r"parameter W1 holds NaN or infinite values"),
     (_set("param.b2", np.array([0.0, np.inf, 0.0])), r"parameter b2 holds NaN or infinite"),
     (_set("param.W2", np.zeros((3, 7), "U1")), r"parameter W2 must hold real numbers"),
+    (_float32_with_W1(np.full((7, 48), 1e300)), r"parameter W1 holds NaN or infinite"),
     (_set("transform.0.mean_", np.zeros(1)),
      r"transform 0 \(mean\): mean_ must have shape \(48,\), got \(1,\)"),
     (_set("transform.1.scale_", np.full(48, np.nan)),
@@ -148,7 +156,7 @@ def _meta(**changes):
     (_meta(image_shape=[8, 8, 3]),
      r"transform 0 \(mean\): mean_ must have shape \(192,\), got \(48,\)"),
     (_meta(hyperparameters=[1, 2]), r"metadata key 'hyperparameters' must be a JSON object"),
-], ids=["nan-W1", "inf-b2", "text-W2", "mean-shape-1", "nan-scale", "no-arrays",
+], ids=["nan-W1", "inf-b2", "text-W2", "float32-overflow", "mean-shape-1", "nan-scale", "no-arrays",
         "extra-array", "list", "no-architecture", "no-dtype", "str-size", "few-names",
         "names-str", "unknown-transform", "transform-str", "short-image-shape",
         "image-shape-vs-D", "hyper-list"])

@@ -186,13 +186,16 @@ def _read_metadata(path, raw):
     return metadata
 
 
-def _checked_array(path, what, value, shape):
-    """``value`` when it is a real, finite array of ``shape``; else a ModelFileError
-    naming ``path`` and ``what``."""
+def _checked_array(path, what, value, shape, dtype=None):
+    """``value`` (cast to ``dtype`` when given) when it is a real, finite array of
+    ``shape``; else a ModelFileError naming ``path`` and ``what``."""
     if value.dtype.kind not in "fiu":
         raise ModelFileError(f"{path}: {what} must hold real numbers, got dtype {value.dtype}")
     if value.shape != shape:
         raise ModelFileError(f"{path}: {what} must have shape {shape}, got {value.shape}")
+    if dtype is not None:
+        with np.errstate(over="ignore"):  # an overflow to inf is refused just below
+            value = value.astype(dtype)
     if not np.isfinite(value).all():
         raise ModelFileError(f"{path}: {what} holds NaN or infinite values")
     return value
@@ -205,9 +208,7 @@ def _read_params(path, arrays, arch):
         value = arrays.get(f"param.{name}")
         if value is None:
             raise ModelFileError(f"{path}: parameter {name} is missing")
-        value = _checked_array(path, f"parameter {name}", value, shape)
-        params[name] = _checked_array(path, f"parameter {name}", value.astype(arch["dtype"]),
-                                      shape)  # again: a float32 cast may overflow
+        params[name] = _checked_array(path, f"parameter {name}", value, shape, arch["dtype"])
     return params
 
 
