@@ -1,4 +1,5 @@
 import json
+import re
 import zipfile
 
 import numpy as np
@@ -6,7 +7,7 @@ import pytest
 
 from nndl.model_io import FORMAT_VERSION, ModelFileError, SavedModel, load_model, save_model
 from nndl.neural_net import TwoLayerNet
-from nndl.transforms import Pipeline
+from nndl.transforms import Pipeline, make_transform
 
 
 @pytest.fixture
@@ -79,3 +80,137 @@ def test_flip_tta_averages_an_image_and_its_mirror(model):
                                   saved.predict_images(mirrored, tta="flip"))
     with pytest.raises(ValueError, match="tta must be one of"):
         saved.predict_images(images, tta="rotate")
+
+
+def _rewrite(tmp_path, saved, edit):
+    """Save ``saved``, let ``edit(arrays, metadata)`` damage it, write it as bad.npz."""
+    path = save_model(tmp_path / "m.npz", saved)
+    with np.load(path) as archive:
+        arrays = {k: archive[k] for k in archive.files}
+    meta = json.loads(arrays["metadata.json"].tobytes())
+    replaced = edit(arrays, meta)
+    meta = meta if replaced is None else replaced
+    arrays["metadata.json"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+    np.savez(tmp_path / "bad.npz", **arrays)
+    return tmp_path / "bad.npz"
+
+
+def _set(key, value):
+    def edit(arrays, meta):
+        arrays[key] = value
+    return edit
+
+
+def _float32_with_W1(value):
+    def edit(arrays, meta):  # finite in float64, infinite once cast to the model's float32
+        meta["architecture"]["dtype"] = "float32"
+        arrays["param.W1"] = value
+    return edit
+
+
+def _drop(key):
+    def edit(arrays, meta):
+        del arrays[key]
+    return edit
+
+
+def _meta(**changes):
+    def edit(arrays, meta):
+        meta.update(changes)
+        for key in [k for k, v in changes.items() if v is None]:
+            del meta[key]
+    return edit
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (_set("param.W1", np.full((7, 48), np.nan)), r"parameter W1 holds NaN or infinite values"),
+    (_set("param.b2", np.array([0.0, np.inf, 0.0])), r"parameter b2 holds NaN or infinite"),
+    (_set("param.W2", np.zeros((3, 7), "U1")), r"parameter W2 must hold real numbers"),
+    (_float32_with_W1(np.full((7, 48), 1e300)), r"parameter W1 holds NaN or infinite"),
+    (_set("transform.0.mean_", np.zeros(1)),
+     r"transform 0 \(mean\): mean_ must have shape \(48,\), got \(1,\)"),
+    (_set("transform.1.scale_", np.full(48, np.nan)),
+     r"transform 1 \(standardize\): scale_ holds NaN or infinite values"),
+    (_drop("transform.0.mean_"),
+     r"transform 0 \(mean\): arrays must be \['mean_'\], got \[\]"),
+    (_set("transform.0.extra", np.zeros(48)),
+     r"transform 0 \(mean\): arrays must be \['mean_'\], got \['extra', 'mean_'\]"),
+    (lambda arrays, meta: [],  # metadata that is a JSON list
+     r"metadata must be a JSON object, got list"),
+    (_meta(architecture=None), r"metadata key 'architecture' is missing"),
+    (_meta(architecture={"input_size": 48, "hidden_size": 7, "output_size": 3}),
+     r"metadata key 'architecture.dtype' is missing"),
+    (_meta(architecture={"input_size": "48", "hidden_size": 7, "output_size": 3,
+                         "dtype": "float64"}),
+     r"metadata key 'architecture.input_size' must be a positive int, got '48'"),
+    (_meta(class_names=["a", "b"]),
+     r"metadata key 'class_names' must be a list of 3 names \(one per output\), "
+     r"got \['a', 'b'\]"),
+    (_meta(class_names="abc"),
+     r"metadata key 'class_names' must be a list of 3 names .* got 'abc'"),
+    (_meta(transform=["mean", "rotate"]),
+     r"metadata key 'transform' must be a list of names among \('mean', 'standardize', "
+     r"'pca', 'zca'\), got \['mean', 'rotate'\]"),
+    (_meta(transform="mean"), r"metadata key 'transform' must be a list of names .* got 'mean'"),
+    (_meta(image_shape=[4, 4]), r"metadata key 'image_shape' must be 3 positive ints"),
+    (_meta(image_shape=[8, 8, 3]),
+     r"transform 0 \(mean\): mean_ must have shape \(192,\), got \(48,\)"),
+    (_meta(hyperparameters=[1, 2]), r"metadata key 'hyperparameters' must be a JSON object"),
+], ids=["nan-W1", "inf-b2", "text-W2", "float32-overflow", "mean-shape-1", "nan-scale", "no-arrays",
+        "extra-array", "list", "no-architecture", "no-dtype", "str-size", "few-names",
+        "names-str", "unknown-transform", "transform-str", "short-image-shape",
+        "image-shape-vs-D", "hyper-list"])
+def test_invalid_model_files_are_refused_naming_file_and_problem(tmp_path, model, edit, message):
+    path = _rewrite(tmp_path, model[0], edit)
+    with pytest.raises(ModelFileError, match=rf"^{tmp_path / 'bad.npz'}: {message}"):
+        load_model(path)
+
+
+def test_no_transform_image_shape_must_match_input_size(tmp_path):
+    saved = SavedModel(TwoLayerNet(12, 5, 2, random_state=0), Pipeline(), ("x", "y"),
+                       image_shape=(2, 2, 3))
+    path = _rewrite(tmp_path, saved, _meta(image_shape=[2, 2, 2]))
+    with pytest.raises(ModelFileError, match=r"image_shape \[2, 2, 2\] gives rows of 8 values "
+                                             r"but the network takes 12"):
+        load_model(path)
+
+
+def test_pca_model_round_trip_and_component_shape(tmp_path):
+    rng = np.random.default_rng(0)
+    rows = rng.normal(size=(40, 12))
+    pipe = Pipeline([make_transform("pca", n_components=5)])
+    pipe.fit_transform(rows)
+    saved = SavedModel(TwoLayerNet(5, 4, 2, random_state=0), pipe, ("x", "y"),
+                       image_shape=(2, 2, 3))
+    loaded = load_model(save_model(tmp_path / "m.npz", saved))
+    images = rng.integers(0, 256, (3, 2, 2, 3))
+    np.testing.assert_array_equal(loaded.predict_proba_images(images),
+                                  saved.predict_proba_images(images))
+    path = _rewrite(tmp_path, saved, _set("transform.0.components_", np.zeros((5, 11))))
+    with pytest.raises(ModelFileError, match=r"transform 0 \(pca\): components_ must have "
+                                             r"shape \(5, 12\), got \(5, 11\)"):
+        load_model(path)
+
+
+@pytest.mark.parametrize(("command", "edit", "message"), [
+    ("predict", _set("param.W1", np.full((7, 48), np.nan)), "parameter W1 holds NaN"),
+    ("predict", _meta(class_names=["a"]), "metadata key 'class_names'"),
+    ("evaluate", lambda arrays, meta: [], "metadata must be a JSON object"),
+    ("evaluate", _meta(architecture=None), "metadata key 'architecture' is missing"),
+    ("visualize", _set("transform.0.mean_", np.zeros(1)), r"mean_ must have shape \(48,\)"),
+])
+def test_cli_reports_a_bad_model_in_one_line(tmp_path, model, command, edit, message):
+    from PIL import Image
+
+    from tests.test_cli import run_nndl
+
+    path = _rewrite(tmp_path, model[0], edit)
+    Image.new("RGB", (4, 4)).save(tmp_path / "x.png")
+    extra = {"predict": [str(tmp_path / "x.png")], "evaluate": ["--data", str(tmp_path / "none"),
+                                                               "--out", str(tmp_path / "ev")]}
+    before = sorted(tmp_path.iterdir())
+    result = run_nndl(command, str(path), *extra.get(command, []))
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.startswith(f"nndl {command}: error: {path}: ")
+    assert result.stderr.count("\n") == 1 and re.search(message, result.stderr)
+    assert sorted(tmp_path.iterdir()) == before  # nothing written

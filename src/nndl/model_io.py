@@ -12,13 +12,14 @@ from __future__ import annotations
 import json
 import zipfile
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from nndl._atomic import atomic_path
 from nndl.neural_net import TwoLayerNet
-from nndl.transforms import Pipeline
+from nndl.transforms import PREPROCESSING, Pipeline, make_transform
 
 FORMAT = "nndl-model"
 FORMAT_VERSION = 1
@@ -103,38 +104,145 @@ def save_model(path, model):
 
 
 def load_model(path):
-    """Read a model file written by :func:`save_model` (never unpickling anything)."""
+    """Read a model file written by :func:`save_model` (never unpickling anything).
+
+    Everything is checked before use: the metadata key by key, each parameter's
+    shape against the architecture (``W1`` (H, D), ``b1`` (H,), ``W2`` (C, H),
+    ``b2`` (C,)), each preprocessing array's shape against the rows it receives
+    (``image_shape`` flattened, then each step's output), and every array for
+    NaN or infinity. A :class:`ModelFileError` names the file and what is wrong.
+    """
     path = Path(path)
+    arrays = _read_arrays(path)
+    metadata = _read_metadata(path, arrays.pop("metadata.json", None))
+    arch = metadata["architecture"]
+    net = TwoLayerNet.from_params(_read_params(path, arrays, arch), random_state=0)
+    transform = _read_transform(path, arrays, metadata)
+    return SavedModel(net, transform, tuple(metadata["class_names"]),
+                      metadata["hyperparameters"], metadata["history"],
+                      tuple(metadata["image_shape"]), metadata["metrics"])
+
+
+def _read_arrays(path):
     try:
         with np.load(path, allow_pickle=False) as archive:
-            arrays = {k: archive[k] for k in archive.files}
+            return {k: archive[k] for k in archive.files}
     except FileNotFoundError:
         raise ModelFileError(f"{path}: no such model file") from None
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
         raise ModelFileError(f"{path}: damaged or not an nndl model file ({exc})") from exc
+
+
+_MISSING = object()
+
+
+def _is_count(value):
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _metadata_key(path, metadata, key, ok, expected, default=_MISSING):
+    """``metadata[key]`` (a dotted key looks inside objects) once ``ok(value)`` accepts
+    it; else a ModelFileError naming ``path``, the key and ``expected``."""
+    value = metadata
+    for part in key.split("."):
+        value = value.get(part, default) if isinstance(value, dict) else default
+    if value is _MISSING:
+        raise ModelFileError(f"{path}: metadata key {key!r} is missing")
+    if not ok(value):
+        raise ModelFileError(f"{path}: metadata key {key!r} must be {expected}, "
+                             f"got {value!r:.80}")
+    return value
+
+
+def _read_metadata(path, raw):
+    """The metadata (a dict) of the model file at ``path``, checked key by key."""
     try:
-        metadata = json.loads(arrays.pop("metadata.json").tobytes().decode())
-    except (KeyError, ValueError) as exc:
+        metadata = json.loads(raw.tobytes().decode())
+    except (AttributeError, ValueError) as exc:
         raise ModelFileError(f"{path}: not an nndl model file (no readable metadata)") from exc
+    if not isinstance(metadata, dict):
+        raise ModelFileError(f"{path}: metadata must be a JSON object, got "
+                             f"{type(metadata).__name__}")
     if metadata.get("format") != FORMAT:
         raise ModelFileError(f"{path}: not an nndl model file")
     version = metadata.get("format_version")
     if not isinstance(version, int) or version > FORMAT_VERSION:
         raise ModelFileError(f"{path}: model format version {version} is newer than this nndl "
                              f"reads ({FORMAT_VERSION}); upgrade nndl")
-    arch = metadata["architecture"]
+    key = partial(_metadata_key, path, metadata)
+    key("architecture", lambda v: isinstance(v, dict), "a JSON object")
+    for size in ("input_size", "hidden_size", "output_size"):
+        key(f"architecture.{size}", _is_count, "a positive int")
+    key("architecture.dtype", lambda v: v in ("float32", "float64"), "'float32' or 'float64'")
+    key("transform", lambda v: isinstance(v, list) and all(n in PREPROCESSING for n in v),
+        f"a list of names among {PREPROCESSING}")
+    outputs = metadata["architecture"]["output_size"]
+    key("class_names", lambda v: isinstance(v, list) and len(v) == outputs
+        and all(isinstance(n, str) for n in v), f"a list of {outputs} names (one per output)")
+    key("image_shape", lambda v: isinstance(v, list) and len(v) == 3 and all(map(_is_count, v)),
+        "3 positive ints (height, width, channels)")
+    for name in ("hyperparameters", "history", "metrics"):
+        metadata[name] = key(name, lambda v: isinstance(v, dict), "a JSON object", default={})
+    return metadata
+
+
+def _checked_array(path, what, value, shape, dtype=None):
+    """``value`` (cast to ``dtype`` when given) when it is a real, finite array of
+    ``shape``; else a ModelFileError naming ``path`` and ``what``."""
+    if value.dtype.kind not in "fiu":
+        raise ModelFileError(f"{path}: {what} must hold real numbers, got dtype {value.dtype}")
+    if value.shape != shape:
+        raise ModelFileError(f"{path}: {what} must have shape {shape}, got {value.shape}")
+    if dtype is not None:
+        with np.errstate(over="ignore"):  # an overflow to inf is refused just below
+            value = value.astype(dtype)
+    if not np.isfinite(value).all():
+        raise ModelFileError(f"{path}: {what} holds NaN or infinite values")
+    return value
+
+
+def _read_params(path, arrays, arch):
     D, H, C = arch["input_size"], arch["hidden_size"], arch["output_size"]
-    shapes = {"W1": (H, D), "b1": (H,), "W2": (C, H), "b2": (C,)}
     params = {}
-    for name, shape in shapes.items():
+    for name, shape in {"W1": (H, D), "b1": (H,), "W2": (C, H), "b2": (C,)}.items():
         value = arrays.get(f"param.{name}")
-        if value is None or value.shape != shape:
-            raise ModelFileError(f"{path}: parameter {name} missing or of the wrong shape")
-        params[name] = value.astype(arch["dtype"])
-    net = TwoLayerNet.from_params(params, random_state=0)
-    transform = Pipeline.from_arrays(
-        metadata["transform"],
-        {k[len("transform."):]: v for k, v in arrays.items() if k.startswith("transform.")})
-    return SavedModel(net, transform, tuple(metadata["class_names"]),
-                      metadata.get("hyperparameters", {}), metadata.get("history", {}),
-                      tuple(metadata["image_shape"]), metadata.get("metrics", {}))
+        if value is None:
+            raise ModelFileError(f"{path}: parameter {name} is missing")
+        params[name] = _checked_array(path, f"parameter {name}", value, shape, arch["dtype"])
+    return params
+
+
+def _state_shapes(name, width, state):
+    """The shape of each fitted array of a ``name`` step fed rows of ``width`` values,
+    and the width of the rows it gives."""
+    if name in ("mean", "standardize"):
+        return {k: (width,) for k in state}, width
+    components = state["components_"]
+    k = components.shape[0] if components.ndim else 0
+    shapes = {"mean_": (width,), "components_": (k, width), "scale_": (k,)}
+    return shapes, k if name == "pca" else width
+
+
+def _read_transform(path, arrays, metadata):
+    """The saved preprocessing, each step's arrays checked against the rows it receives."""
+    names, image_shape = metadata["transform"], metadata["image_shape"]
+    width = int(np.prod(image_shape))
+    steps = []
+    for i, name in enumerate(names):
+        what = f"transform {i} ({name})"
+        prefix = f"transform.{i}."
+        state = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+        expected = sorted(make_transform(name).state())
+        if sorted(state) != expected:
+            raise ModelFileError(f"{path}: {what}: arrays must be {expected}, got {sorted(state)}")
+        shapes, out = _state_shapes(name, width, state)
+        for key, shape in shapes.items():
+            _checked_array(path, f"{what}: {key}", state[key], shape)
+        steps.append(make_transform(name, **state))
+        width = out
+    inputs = metadata["architecture"]["input_size"]
+    if width != inputs:
+        after = f" after transform {names}" if names else ""
+        raise ModelFileError(f"{path}: image_shape {image_shape}{after} gives rows of {width} "
+                             f"values but the network takes {inputs}")
+    return Pipeline(steps)

@@ -94,7 +94,7 @@ def test_hostile_pickle_is_refused_without_side_effect(tmp_path, batches):
          r"test_batch: expected uint8 pixel rows"),
         (lambda f: (f / "data_batch_1").write_bytes(py2_dumps(
             {b"data": np.zeros((2, 3072), np.uint8), b"labels": [0, 12]})),
-         r"data_batch_1: label out of range"),
+         r"data_batch_1: labels must be integers in \[0, 10\), found 0..12"),
         (lambda f: (f / "data_batch_1").write_bytes(py2_dumps(
             {b"data": np.zeros((2, 3072), np.uint8), b"labels": [0]})),
          r"data_batch_1: 1 labels for 2 images"),
@@ -112,4 +112,14 @@ def test_truncated_binary_batch(tmp_path, batches):
     path = folder / "data_batch_5.bin"
     path.write_bytes(path.read_bytes()[:-10])
     with pytest.raises(DataError, match=r"data_batch_5.bin: .* not a whole number"):
+        read_source(locate(folder))
+
+
+@pytest.mark.parametrize("labels", [[3.7, 3.7], [float("nan"), 0], [True, False], [b"a", b"b"]],
+                         ids=["float", "nan", "bool", "bytes"])
+def test_labels_that_are_not_integers_are_refused(tmp_path, batches, labels):
+    folder = write_python_folder(tmp_path / "copy", batches)
+    (folder / "data_batch_2").write_bytes(py2_dumps(
+        {b"data": np.zeros((2, 3072), np.uint8), b"labels": labels}))
+    with pytest.raises(DataError, match=r"data_batch_2: labels must be integers in \[0, 10\)"):
         read_source(locate(folder))

@@ -78,3 +78,47 @@ def test_extraction_refuses_path_traversal(tmp_path):
     with pytest.raises(DataError, match="unsafe archive member"):
         safe_extract(evil, tmp_path / "out")
     assert not (tmp_path / "escaped").exists()
+
+
+def test_matching_md5_but_not_a_tar_archive(tmp_path, http_server):
+    http_server.payload = b"an error page, not a tarball" * 10
+    md5 = hashlib.md5(http_server.payload).hexdigest()
+    tarball = tmp_path / "cifar-10-python.tar.gz"
+    for attempt in (1, 2):  # the second run downloads again: it does not trust the bad file
+        with pytest.raises(DataError, match=rf"^{tarball}: not a readable tar archive .*; the "
+                                            "downloaded file was deleted$"):
+            download_cifar10(tmp_path, url=http_server.url, md5=md5, progress=False)
+        assert list(tmp_path.iterdir()) == []
+        assert len(http_server.requests) == attempt
+
+
+def test_failed_download_creates_no_folder(tmp_path, http_server, tarball):
+    root = tmp_path / "a" / "typo" / "deep"
+    with pytest.raises(DataError, match="download of .* failed"):
+        download_cifar10(root, url="http://127.0.0.1:9/cifar-10-python.tar.gz", progress=False)
+    http_server.payload, _ = tarball
+    with pytest.raises(ChecksumError):
+        download_cifar10(root, url=http_server.url, md5="0" * 32, progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_cut_download_keeps_its_new_folder_for_the_resume(tmp_path, http_server, tarball):
+    http_server.payload, md5 = tarball
+    http_server.cut_after = 1000
+    root = tmp_path / "new" / "root"
+    with pytest.raises(DataError, match="run the command again to resume"):
+        download_cifar10(root, url=http_server.url, md5=md5, progress=False)
+    assert [p.name for p in root.iterdir()] == ["cifar-10-python.tar.gz.part"]
+    download_cifar10(root, url=http_server.url, md5=md5, progress=False)
+    assert [p.name for p in root.iterdir()] == ["cifar-10-batches-py"]
+
+
+@pytest.mark.parametrize("where", ["a/typo/deep/dir", "a_file/dir"])
+def test_data_not_found_creates_nothing_and_says_where_it_looked(tmp_path, monkeypatch, where):
+    (tmp_path / "a_file").write_text("not a folder")
+    monkeypatch.setenv("NNDL_CIFAR10_URL", "http://127.0.0.1:9/cifar-10-python.tar.gz")
+    before = sorted(tmp_path.rglob("*"))
+    with pytest.raises(DataNotFoundError, match=rf"Looked in: {tmp_path / where} \(the given "
+                                                r"path\)\. The download failed: "):
+        load_cifar10(tmp_path / where, progress=False)
+    assert sorted(tmp_path.rglob("*")) == before

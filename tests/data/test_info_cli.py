@@ -1,3 +1,5 @@
+import hashlib
+
 import numpy as np
 
 from tests.fakecifar import make_arrays, write_python_folder
@@ -34,3 +36,14 @@ def test_data_download_cli(tmp_path, http_server):
                       http_server.url, "--md5", md5, "--quiet")
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "cifar-10-batches-py" / "data_batch_5").is_file()
+
+
+def test_data_download_failure_is_one_line_and_creates_nothing(tmp_path, http_server):
+    http_server.payload = b"not a tarball"
+    md5 = hashlib.md5(http_server.payload).hexdigest()
+    for url in ("http://127.0.0.1:9/cifar-10-python.tar.gz", http_server.url):
+        result = run_nndl("data", "download", "cifar10", "--root", str(tmp_path / "a" / "b"),
+                          "--url", url, "--md5", md5, "--quiet")
+        assert result.returncode == 1 and result.stderr.startswith("nndl data: error: ")
+        assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+        assert list(tmp_path.iterdir()) == []

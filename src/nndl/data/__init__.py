@@ -43,7 +43,7 @@ def load_cifar10(root=None, *, download=True, progress=True):
             try:
                 download_cifar10(target, progress=progress)
                 source = locate(target)
-            except DataError as exc:
+            except (DataError, OSError) as exc:  # OSError: e.g. the root cannot be created
                 reason = f"the download failed: {exc}"
         if source is None:
             looked = "; ".join(f"{path} ({why})" for path, why in candidate_roots(root))

@@ -91,11 +91,19 @@ def _images_from_rows(rows, source):
 
 
 def _check_labels(labels, n, source):
+    """``labels`` as uint8 (n,): integers in [0, 10), else a DataError naming ``source``.
+
+    Floats (even NaN), booleans and strings are refused rather than truncated.
+    """
     labels = np.asarray(labels)
     if labels.shape != (n,):
         raise DataError(f"{source}: {labels.shape[0] if labels.ndim else 0} labels for {n} images")
-    if n and (labels.min() < 0 or labels.max() > 9):
-        raise DataError(f"{source}: label out of range 0..9 (found {labels.min()}..{labels.max()})")
+    if not np.issubdtype(labels.dtype, np.integer):
+        raise DataError(f"{source}: labels must be integers in [0, {len(CLASS_NAMES)}), "
+                        f"got {labels.dtype} values such as {labels[:1].tolist()}")
+    if n and (labels.min() < 0 or labels.max() >= len(CLASS_NAMES)):
+        raise DataError(f"{source}: labels must be integers in [0, {len(CLASS_NAMES)}), "
+                        f"found {labels.min()}..{labels.max()}")
     return labels.astype(np.uint8)
 
 

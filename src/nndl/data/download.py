@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import os
 import shutil
@@ -9,6 +10,8 @@ import tarfile
 import tempfile
 import urllib.error
 import urllib.request
+import zlib
+from contextlib import contextmanager
 from pathlib import Path
 
 from nndl.data.cifar10 import PY_FOLDER, TARBALL_MD5, TARBALL_NAME, TARBALL_URL
@@ -36,8 +39,37 @@ def download_file(url, dest, md5, *, progress=True, timeout=30):
     dest = Path(dest)
     if dest.is_file() and md5sum(dest) == md5:
         return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    part = dest.with_name(dest.name + ".part")
+    with new_folders(dest.parent):
+        part = _fetch(url, dest.with_name(dest.name + ".part"), progress, timeout)
+        actual = md5sum(part)
+        if actual != md5:
+            part.unlink()
+            raise ChecksumError(f"{url}: md5 {actual} does not match the expected {md5}; "
+                                "the partial file was deleted")
+    os.replace(part, dest)
+    return dest
+
+
+@contextmanager
+def new_folders(folder):
+    """Create ``folder`` and its missing parents; when the block fails, remove those of
+    them that are still empty (a ``.part`` file kept for a resume keeps its folder)."""
+    folder = Path(folder)
+    missing = [p for p in (folder, *folder.parents) if not p.exists()]  # deepest first
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        yield folder
+    except BaseException:
+        for path in missing:
+            try:
+                path.rmdir()
+            except OSError:
+                break
+        raise
+
+
+def _fetch(url, part, progress, timeout):
+    """Append ``url``'s bytes to ``part``, from where it stops (HTTP Range); returns it."""
     have = part.stat().st_size if part.is_file() else 0
     request = urllib.request.Request(url, headers={"Range": f"bytes={have}-"} if have else {})
     expected = None
@@ -65,13 +97,7 @@ def download_file(url, dest, md5, *, progress=True, timeout=30):
     if expected is not None and got < expected:
         raise DataError(f"download of {url} stopped at {got} of {expected} bytes; "
                         "run the command again to resume")
-    actual = md5sum(part)
-    if actual != md5:
-        part.unlink()
-        raise ChecksumError(f"{url}: md5 {actual} does not match the expected {md5}; "
-                            "the partial file was deleted")
-    os.replace(part, dest)
-    return dest
+    return part
 
 
 def _bar(progress, total, initial):
@@ -97,20 +123,29 @@ class _NoBar:
 
 def safe_extract(tarball, dest):
     """Extract ``tarball`` into ``dest`` refusing absolute paths, ``..``, links out of
-    ``dest`` and special files (``tarfile``'s ``data`` filter)."""
+    ``dest`` and special files (``tarfile``'s ``data`` filter). A file that is not a
+    whole tar archive is a DataError."""
     dest = Path(dest)
-    with tarfile.open(tarball) as tar:
-        if hasattr(tarfile, "data_filter"):
-            try:
-                tar.extractall(dest, filter="data")
-            except tarfile.FilterError as exc:
-                raise DataError(f"{tarball}: refusing unsafe archive member ({exc})") from exc
-            return
-        for member in tar.getmembers():  # Pythons without extraction filters
-            target = (dest / member.name).resolve()
-            if not (member.isfile() or member.isdir()) or not target.is_relative_to(dest.resolve()):
-                raise DataError(f"{tarball}: refusing unsafe archive member {member.name!r}")
-        tar.extractall(dest)
+    try:
+        with tarfile.open(tarball) as tar:
+            _extract_members(tar, tarball, dest)
+    except (tarfile.ReadError, tarfile.CompressionError, EOFError, zlib.error,
+            gzip.BadGzipFile) as exc:
+        raise DataError(f"{tarball}: not a readable tar archive ({_first_line(exc)})") from exc
+
+
+def _extract_members(tar, tarball, dest):
+    if hasattr(tarfile, "data_filter"):
+        try:
+            tar.extractall(dest, filter="data")
+        except tarfile.FilterError as exc:
+            raise DataError(f"{tarball}: refusing unsafe archive member ({exc})") from exc
+        return
+    for member in tar.getmembers():  # Pythons without extraction filters
+        target = (dest / member.name).resolve()
+        if not (member.isfile() or member.isdir()) or not target.is_relative_to(dest.resolve()):
+            raise DataError(f"{tarball}: refusing unsafe archive member {member.name!r}")
+    tar.extractall(dest)
 
 
 def download_cifar10(root, *, url=None, md5=None, progress=True):
@@ -127,8 +162,20 @@ def download_cifar10(root, *, url=None, md5=None, progress=True):
     final = root / PY_FOLDER
     if final.is_dir():
         return final
-    tarball = download_file(url, root / TARBALL_NAME, md5, progress=progress)
-    staging = Path(tempfile.mkdtemp(prefix=".extract-", dir=root))
+    with new_folders(root):
+        tarball = download_file(url, root / TARBALL_NAME, md5, progress=progress)
+        try:
+            _extract_folder(tarball, final)
+        except DataError as exc:  # its md5 matched: the next run would trust it again
+            tarball.unlink()
+            raise DataError(f"{exc}; the downloaded file was deleted") from exc
+    tarball.unlink()
+    return final
+
+
+def _extract_folder(tarball, final):
+    """Extract ``tarball``'s PY_FOLDER to ``final`` through a staging folder beside it."""
+    staging = Path(tempfile.mkdtemp(prefix=".extract-", dir=final.parent))
     try:
         safe_extract(tarball, staging)
         extracted = staging / PY_FOLDER
@@ -137,5 +184,7 @@ def download_cifar10(root, *, url=None, md5=None, progress=True):
         os.replace(extracted, final)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    tarball.unlink()
-    return final
+
+
+def _first_line(exc):
+    return str(exc).splitlines()[0].rstrip(":") if str(exc) else type(exc).__name__
