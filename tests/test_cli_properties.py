@@ -70,8 +70,9 @@ def run_in_fresh_folder(argv_for):
 def _assert_clean(status, stderr, stray):
     assert status in (0, 1, 2), (status, stderr)
     assert "Traceback" not in stderr
-    if status == 1:
+    if status == 1:  # one line, and an error nndl expected, not its catch-all for bugs
         assert len(stderr.strip().splitlines()) == 1, stderr
+        assert "probably a bug" not in stderr, stderr
     assert not stray, stray
 
 
@@ -160,5 +161,58 @@ def test_any_arguments_are_handled(nndl_env, model_and_image, line):
     def argv(folder):
         out = folder / ("out.png" if command == "visualize" else "out")
         return [*head, *extra, *(["--out", str(out)] if command != "predict" else [])]
+
+    _assert_clean(*run_in_fresh_folder(argv))
+
+
+# -- model metadata ---------------------------------------------------------------------
+json_leaves = st.one_of(st.none(), st.booleans(), st.integers(-5, 5000),
+                        st.floats(allow_nan=False), st.sampled_from(WORDS))
+json_values = st.recursive(json_leaves, lambda inner: st.one_of(
+    st.lists(inner, max_size=4), st.dictionaries(st.sampled_from(WORDS), inner, max_size=3)),
+    max_leaves=8)
+PATHS = [("format",), ("format_version",), ("architecture",), ("architecture", "input_size"),
+         ("architecture", "hidden_size"), ("architecture", "output_size"),
+         ("architecture", "dtype"), ("transform",), ("class_names",), ("image_shape",),
+         ("hyperparameters",), ("history",), ("metrics",)]
+
+
+def _mutate(metadata, path, value, delete):
+    """``metadata`` with the key at ``path`` replaced by ``value`` (or deleted)."""
+    target = metadata
+    for key in path[:-1]:
+        if not isinstance(target.get(key), dict):
+            return metadata
+        target = target[key]
+    if delete:
+        target.pop(path[-1], None)
+    else:
+        target[path[-1]] = value
+    return metadata
+
+
+@SETTINGS
+@given(changes=st.lists(st.tuples(st.sampled_from(PATHS), json_values, st.booleans()),
+                        min_size=1, max_size=3),
+       whole=st.one_of(st.none(), json_values), command=st.sampled_from(["predict", "evaluate"]))
+def test_any_model_metadata_is_handled(nndl_env, model_and_image, changes, whole, command):
+    import numpy as np
+
+    model, image = model_and_image
+    with np.load(model) as archive:
+        arrays = dict(archive)
+    metadata = json.loads(arrays["metadata.json"].tobytes())
+    for path, value, delete in changes:
+        metadata = _mutate(metadata, path, value, delete)
+    if whole is not None and not isinstance(whole, dict):
+        metadata = whole  # not even an object
+    arrays["metadata.json"] = np.frombuffer(json.dumps(metadata).encode(), dtype=np.uint8)
+
+    def argv(folder):
+        path = folder / "out-model.npz"
+        np.savez(path, **arrays)
+        if command == "predict":
+            return ["predict", str(path), image]
+        return ["evaluate", str(path), "--out", str(folder / "out")]
 
     _assert_clean(*run_in_fresh_folder(argv))
