@@ -1,0 +1,102 @@
+"""Every report as a person sees it: opened in a real browser (Debian's chromium, driven by
+Playwright), every image decoded, no console error, the headline numbers on the page.
+
+Needs ``chromium`` and the ``playwright`` package (the test extra; ``.ci/run`` installs
+chromium). Skipped without them, except under ``CI=true``, where that is a failure.
+"""
+
+import json
+import os
+import shutil
+
+import pytest
+
+from tests.fakecifar import make_arrays, write_python_folder
+from tests.test_cli import run_nndl
+
+CHROMIUM = os.environ.get("NNDL_TEST_CHROMIUM") or shutil.which("chromium") \
+    or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        sync_playwright = None
+    if sync_playwright is None or CHROMIUM is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI=true but chromium or playwright is missing (.ci/run installs them)")
+        pytest.skip("needs chromium and playwright")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield browser
+        browser.close()
+
+
+def open_report(browser, path):
+    """(page text, natural sizes of every image, console errors) of ``path`` in chromium."""
+    page = browser.new_page()
+    errors = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(path.resolve().as_uri())
+    page.wait_for_load_state("load")
+    sizes = page.evaluate("[...document.images].map(i => [i.complete, i.naturalWidth, "
+                          "i.naturalHeight])")
+    text = page.inner_text("body")
+    page.close()
+    return text, sizes, errors
+
+
+def assert_renders(browser, path, images, *headlines):
+    text, sizes, errors = open_report(browser, path)
+    assert errors == []
+    assert len(sizes) == images
+    assert all(done and w > 0 and h > 0 for done, w, h in sizes), sizes
+    for headline in headlines:
+        assert headline in text, (headline, text[:500])
+    return text
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    write_python_folder(root / "cifar-10-batches-py", make_arrays(per_batch=200))
+    return {**os.environ, "NNDL_DATA": str(root), "MPLBACKEND": "Agg",
+            "XDG_CACHE_HOME": str(tmp_path_factory.mktemp("cache"))}
+
+
+def pct(value):
+    return f"{100 * value:.1f}%"
+
+
+def test_train_report_in_a_browser(browser, tmp_path, env):
+    out = tmp_path / "train"
+    result = run_nndl("train", "--num-training", "500", "--num-validation", "100",
+                      "--num-test", "100", "--num-iters", "60", "--no-progress",
+                      "--out", str(out), env=env)
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert_renders(browser, out / "report.html", 3, pct(metrics["val_accuracy"]),
+                   pct(metrics["test_accuracy"]), "First-layer weights")
+
+
+def test_reproduce_quick_report_in_a_browser(browser, tmp_path, env):
+    out = tmp_path / "reproduce"
+    result = run_nndl("reproduce", "--quick", "--no-progress", "--out", str(out), env=env)
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    best = metrics["networks"]["best"]
+    text = assert_renders(browser, out / "report.html", 5, "A --quick smoke run",
+                          pct(best["val_accuracy"]), pct(best["test_accuracy"]))
+    assert text.index("A --quick smoke run") < text.index("Summary")
+
+
+def test_diverged_train_report_in_a_browser(browser, tmp_path, env):
+    out = tmp_path / "diverged"
+    result = run_nndl("train", "--num-training", "500", "--num-validation", "100",
+                      "--num-test", "100", "--num-iters", "60", "--learning-rate", "1e9",
+                      "--no-progress", "--out", str(out), env=env)
+    assert result.returncode == 1
+    assert_renders(browser, out / "report.html", 2, "Training diverged", "at iteration")
