@@ -321,7 +321,8 @@ def _train_option_docs():
         if choices:
             kind = "{" + ", ".join(f'"{c}"' for c in choices) + "}"
         default = f.default if f.default is not MISSING else None
-        lines.append(f"    {f.name} : {kind}, default={default!r}")
+        shown = f'"{default}"' if isinstance(default, str) else repr(default)
+        lines.append(f"    {f.name} : {kind}, default={shown}")
         lines.extend(textwrap.wrap(f.metadata["help"] + ".", 80, initial_indent=" " * 8,
                                    subsequent_indent=" " * 8))
     return "\n".join(lines) + "\n"
