@@ -1,0 +1,415 @@
+"""A scikit-learn classifier on nndl's training engine, and model files from it.
+
+:class:`TwoLayerNetClassifier` is the assignment's network (affine - ReLU - affine -
+softmax) as a scikit-learn estimator: it works in ``Pipeline``, ``GridSearchCV``,
+``cross_val_score`` and passes scikit-learn's estimator checks. It trains through
+:func:`nndl.training.train_network`, the one loop behind ``TwoLayerNet.train`` and
+``nndl train``, so its weights are those ``TwoLayerNet.train`` reaches with the same seed
+and options. :func:`save_model` writes a ``model.npz`` that ``nndl predict`` and
+``nndl evaluate`` read.
+
+This module needs scikit-learn (``pip install 'nndl[sklearn]'``, version 1.6 or later);
+the rest of nndl needs only NumPy and never imports it.
+
+Notes
+-----
+Design decisions, following scikit-learn's developer conventions:
+
+* **Parameters.** ``hidden_size``, ``std``, ``dtype`` and ``random_state`` describe the
+  network (as :class:`nndl.neural_net.TwoLayerNet` does), ``validation_fraction`` and
+  ``verbose`` the fit, and every field of :class:`nndl.config.TrainOptions` is a keyword
+  parameter of the same name and default (the assignment's ``train``: ``learning_rate``
+  1e-3, ``reg`` 1e-5, ``num_iters`` 100, ``batch_size`` 200, ...; their help text in the
+  class docstring is TrainOptions' own). ``__init__`` only stores them; they are validated
+  in ``fit`` (by ``TrainOptions`` itself), so invalid values raise there.
+* **random_state.** None draws from NumPy's global RNG (``np.random.seed(0)`` first
+  reproduces the assignment), an int gives each ``fit`` a fresh ``numpy.random.Generator``
+  (so ``fit`` is repeatable), a Generator or RandomState is used as given. One stream
+  initializes the weights (``std * N(0, 1)``), then draws the minibatches: exactly
+  ``TwoLayerNet(D, hidden_size, C, std, random_state=...)`` followed by its ``train``.
+* **Labels.** ``classes_`` holds the sorted distinct labels (any values scikit-learn
+  accepts for classification: ints, strings, ...); the network trains on their indices
+  and ``predict`` maps indices back. ``n_features_in_`` (and ``feature_names_in_`` for
+  DataFrames) come from :func:`sklearn.utils.validation.validate_data`.
+* **Validation data.** With ``early_stopping = 0`` (the default) the loop's per-epoch
+  record scores training rows (at most 1,000, evenly spaced, no random draw), so the
+  weights are exactly ``TwoLayerNet.train``'s. With ``early_stopping = N > 0`` a random
+  ``validation_fraction`` of the rows is held out (drawn after the weights), training
+  stops after N epochs without a better accuracy on it and the best weights are kept.
+* **Fitted attributes.** ``classes_``, ``n_features_in_``, ``params_`` (``W1`` (H, D),
+  ``b1``, ``W2`` (C, H), ``b2``), ``loss_curve_`` (the minibatch loss of every
+  iteration), ``n_iter_`` (minibatch iterations run: ``num_iters``, fewer after early
+  stopping; ``len(loss_curve_)``), ``history_`` (the loop's record of the last ``fit`` or
+  ``partial_fit``: per-epoch ``train_acc_history``, ``val_acc_history``, ...).
+* **partial_fit.** One epoch (``max(round(N / batch_size), 1)`` minibatches) over the
+  given rows, continuing from the current weights (after ``fit`` or earlier
+  ``partial_fit`` calls) and the estimator's random stream. ``classes`` is required on
+  the first call, as in scikit-learn. Each call starts the optimizer state and the
+  learning-rate schedule afresh (as a new ``TwoLayerNet.train`` call does), and early
+  stopping does not apply. ``loss_curve_`` and ``n_iter_`` accumulate over calls.
+* **Divergence.** A NaN or infinite loss raises
+  :class:`nndl.training.TrainingDivergedError` (a ``FloatingPointError``); the estimator
+  keeps the state it had before that call (``GridSearchCV`` scores it ``error_score``).
+* **Model files.** :func:`save_model` stores the network, the class names (``str`` of
+  each label unless given), the image shape (``nndl predict`` resizes images to it and
+  flattens them height, width, channel), and, for a ``Pipeline`` ending in the
+  classifier, its ``StandardScaler`` steps as nndl's ``standardize`` preprocessing.
+  ``nndl evaluate`` compares the model's class *index* with CIFAR-10's labels 0..9, so
+  evaluate a classifier fitted on those labels.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import textwrap
+from dataclasses import MISSING, fields
+
+import numpy as np
+
+from nndl import _random
+from nndl._validation import check_float, check_float_dtype, check_int
+from nndl.config import TrainOptions
+from nndl.layers import softmax
+from nndl.neural_net import TwoLayerNet
+from nndl.sampling import iterations_per_epoch
+from nndl.training import train_network
+from nndl.transforms import Pipeline, make_transform
+
+try:
+    from sklearn.base import BaseEstimator, ClassifierMixin
+    from sklearn.pipeline import Pipeline as SklearnPipeline
+    from sklearn.utils.multiclass import check_classification_targets, unique_labels
+    from sklearn.utils.validation import check_is_fitted, validate_data
+except ImportError as exc:  # pragma: no cover - depends on the environment
+    raise ImportError("nndl.sklearn needs scikit-learn 1.6 or later: "
+                      "pip install 'nndl[sklearn]'") from exc
+
+RECORD_ROWS = 1000  # training rows scored per epoch when no validation split is held out
+
+_DOC_TYPES = {"float": "float", "int": "int", "str": "str", "bool": "bool"}
+
+
+class TwoLayerNetClassifier(ClassifierMixin, BaseEstimator):
+    """A two-layer network (affine - ReLU - affine - softmax) trained by nndl's loop.
+
+    See the module docstring for the design: labels, validation data, ``partial_fit``,
+    ``random_state`` and how it matches ``TwoLayerNet.train``.
+
+    Parameters
+    ----------
+    hidden_size : int, default=50
+        H, the number of hidden units.
+    std : float, default=1e-4
+        Initial weight scale: ``W = std * N(0, 1)``; biases start at zero.
+    dtype : {"float64", "float32"}, default="float64"
+        Parameters, activations and gradients use it; inputs are cast once.
+    random_state : None, int, numpy.random.Generator or RandomState, default=None
+        The stream that initializes the weights and draws the minibatches (and the
+        early-stopping split). None: NumPy's global RNG, as in the assignment.
+    validation_fraction : float in (0, 1), default=0.1
+        Share of the rows held out to score when ``early_stopping > 0``.
+    verbose : bool, default=False
+        Print the loss every 100 iterations, as the assignment does.
+
+    The training options below are the fields of :class:`nndl.config.TrainOptions`
+    (their defaults are the assignment's ``train``):
+
+{train_options}
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        The class labels, sorted.
+    n_features_in_ : int
+        Columns seen in ``fit``.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Column names, when ``X`` had string column names.
+    params_ : dict of ndarray
+        ``W1`` (H, D), ``b1`` (H,), ``W2`` (C, H), ``b2`` (C,).
+    loss_curve_ : list of float
+        The minibatch loss of every iteration (accumulated over ``partial_fit`` calls).
+    n_iter_ : int
+        Minibatch iterations run, ``len(loss_curve_)``.
+    history_ : dict
+        The training loop's record of the last ``fit``/``partial_fit``
+        (see :func:`nndl.training.train_network`).
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from nndl.sklearn import TwoLayerNetClassifier
+    >>> X, y = load_digits(return_X_y=True)
+    >>> clf = TwoLayerNetClassifier(std=0.1, learning_rate=0.5, num_iters=300,
+    ...                             random_state=0).fit(X / 16, y)
+    >>> clf.score(X / 16, y) > 0.9
+    True
+    """
+
+    def __init__(self, hidden_size=50, *, std=1e-4, dtype="float64", random_state=None,
+                 validation_fraction=0.1, verbose=False,
+                 learning_rate=1e-3, learning_rate_decay=0.95, reg=1e-5, num_iters=100,
+                 batch_size=200, optimizer="sgd", momentum=0.9, weight_decay=0.0,
+                 schedule="epoch_decay", step_epochs=10.0, warmup_iters=0,
+                 batch_sampler="replacement", dropout=0.0, label_smoothing=0.0,
+                 early_stopping=0, backend="numpy", device="cpu"):
+        self.hidden_size = hidden_size
+        self.std = std
+        self.dtype = dtype
+        self.random_state = random_state
+        self.validation_fraction = validation_fraction
+        self.verbose = verbose
+        self.learning_rate = learning_rate
+        self.learning_rate_decay = learning_rate_decay
+        self.reg = reg
+        self.num_iters = num_iters
+        self.batch_size = batch_size
+        self.optimizer = optimizer
+        self.momentum = momentum
+        self.weight_decay = weight_decay
+        self.schedule = schedule
+        self.step_epochs = step_epochs
+        self.warmup_iters = warmup_iters
+        self.batch_sampler = batch_sampler
+        self.dropout = dropout
+        self.label_smoothing = label_smoothing
+        self.early_stopping = early_stopping
+        self.backend = backend
+        self.device = device
+
+    # -- scikit-learn API -----------------------------------------------------------
+    def fit(self, X, y):
+        """Train a new network on ``X`` (n_samples, n_features) and labels ``y``.
+
+        Returns
+        -------
+        self
+        """
+        options, dtype = self._check_params()
+        X, y = validate_data(self, X, y, dtype=dtype)
+        check_classification_targets(y)
+        classes = unique_labels(y)
+        rng = _random.check_random_state(self.random_state)
+        params = self._new_params(X.shape[1], len(classes), dtype, rng)
+        X, y_idx, X_val, y_val = self._split(X, _encode(classes, y), options, rng)
+        history = train_network(params, X, y_idx, X_val, y_val, options, rng=rng,
+                                verbose=bool(self.verbose))
+        self.classes_, self.params_, self.history_ = classes, params, history
+        self.loss_curve_ = list(history["loss_history"])
+        self.n_iter_ = len(self.loss_curve_)
+        self._rng = None if rng is np.random else rng  # a module cannot be pickled
+        return self
+
+    def partial_fit(self, X, y, classes=None):
+        """One epoch over ``X``, ``y`` from the current weights (see the module docstring).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        classes : array-like of shape (n_classes,), required on the first call
+            Every label ``y`` may hold in any call.
+
+        Returns
+        -------
+        self
+        """
+        options, dtype = self._check_params()
+        first = not hasattr(self, "classes_")
+        if first and classes is None:
+            raise ValueError("classes must be given on the first call to partial_fit")
+        if not first and classes is not None and not np.array_equal(
+                unique_labels(classes), self.classes_):
+            raise ValueError(f"classes={classes!r} differs from the classes of the first "
+                             f"call, {self.classes_!r}")
+        X, y = validate_data(self, X, y, dtype=dtype, reset=first)
+        check_classification_targets(y)
+        all_classes = unique_labels(classes) if first else self.classes_
+        y_idx = _encode(all_classes, y)
+        if first:
+            rng = _random.check_random_state(self.random_state)
+            params = self._new_params(X.shape[1], len(all_classes), dtype, rng)
+        else:
+            rng = _random.check_random_state(self._rng)
+            params = {k: v.astype(dtype, copy=True) for k, v in self.params_.items()}
+        options = options.replace(num_iters=iterations_per_epoch(len(X), options.batch_size),
+                                  early_stopping=0)
+        X_rec, y_rec = _record_rows(X, y_idx)
+        history = train_network(params, X, y_idx, X_rec, y_rec, options, rng=rng,
+                                verbose=bool(self.verbose))
+        self.classes_, self.params_, self.history_ = all_classes, params, history
+        self.loss_curve_ = ([] if first else self.loss_curve_) + history["loss_history"]
+        self.n_iter_ = len(self.loss_curve_)
+        self._rng = None if rng is np.random else rng
+        return self
+
+    def predict_proba(self, X):
+        """Softmax class probabilities, shape (n_samples, n_classes), columns in the
+        order of ``classes_``."""
+        return softmax(self._scores(X))
+
+    def predict(self, X):
+        """The most probable label of each row, shape (n_samples,)."""
+        scores = self._scores(X)  # checks that the estimator is fitted
+        return self.classes_[np.argmax(scores, axis=1)]
+
+    def to_net(self):
+        """The fitted network as a :class:`nndl.neural_net.TwoLayerNet` (sharing
+        ``params_``); its output ``i`` is ``classes_[i]``."""
+        check_is_fitted(self)
+        return TwoLayerNet.from_params(self.params_, random_state=self._rng)
+
+    # -- internals --------------------------------------------------------------------
+    def _check_params(self):
+        """The training options (TrainOptions validates them) and the float dtype."""
+        names = [f.name for f in fields(TrainOptions)]
+        options = TrainOptions(**{name: getattr(self, name) for name in names})
+        check_int("hidden_size", self.hidden_size)
+        check_float("std", self.std)
+        frac = check_float("validation_fraction", self.validation_fraction, 0.0, 1.0)
+        if options.early_stopping and not 0 < frac < 1:
+            raise ValueError(f"validation_fraction must be in (0, 1) with early stopping, "
+                             f"got {frac}")
+        _random.check_random_state(self.random_state)  # fail before any work
+        return options, check_float_dtype(self.dtype)
+
+    def _new_params(self, n_features, n_classes, dtype, rng):
+        net = TwoLayerNet(n_features, self.hidden_size, n_classes, self.std,
+                          random_state=rng, dtype=dtype)
+        return net.params
+
+    def _split(self, X, y, options, rng):
+        """(X_train, y_train, X_val, y_val) the loop gets (see the module docstring)."""
+        if not options.early_stopping:
+            return (X, y, *_record_rows(X, y))
+        n_val = math.ceil(self.validation_fraction * len(X))
+        if len(X) - n_val < 1:
+            raise ValueError(f"early stopping holds out {n_val} of n_samples={len(X)} rows "
+                             "for validation, leaving none to train on")
+        order = _random.permutation(rng, len(X))
+        train, val = order[n_val:], order[:n_val]
+        return X[train], y[train], X[val], y[val]
+
+    def _scores(self, X):
+        check_is_fitted(self)
+        dtype = self.params_["W1"].dtype
+        X = validate_data(self, X, dtype=dtype, reset=False)
+        return TwoLayerNet.from_params(self.params_)._scores(X)
+
+
+def _encode(classes, y):
+    """Indices of ``y``'s labels in the sorted ``classes``; unknown labels are an error."""
+    idx = np.clip(np.searchsorted(classes, y), 0, len(classes) - 1)
+    unknown = classes[idx] != y
+    if np.any(unknown):
+        raise ValueError(f"y holds labels not in classes: {np.unique(y[unknown])!r}; "
+                         f"classes are {classes!r}")
+    return idx
+
+
+def _record_rows(X, y):
+    """At most :data:`RECORD_ROWS` training rows, evenly spaced, for the per-epoch record."""
+    step = max(math.ceil(len(X) / RECORD_ROWS), 1)
+    return X[::step], y[::step]
+
+
+def _train_option_docs():
+    """The numpydoc entries of the TrainOptions parameters, from their own help text."""
+    lines = []
+    for f in fields(TrainOptions):
+        kind = _DOC_TYPES.get(str(f.type), str(f.type))
+        choices = f.metadata.get("choices")
+        if choices:
+            kind = "{" + ", ".join(f'"{c}"' for c in choices) + "}"
+        default = f.default if f.default is not MISSING else None
+        shown = f'"{default}"' if isinstance(default, str) else repr(default)
+        lines.append(f"    {f.name} : {kind}, default={shown}")
+        lines.extend(textwrap.wrap(f.metadata["help"] + ".", 80, initial_indent=" " * 8,
+                                   subsequent_indent=" " * 8))
+    return "\n".join(lines) + "\n"
+
+
+TwoLayerNetClassifier.__doc__ = TwoLayerNetClassifier.__doc__.replace(
+    "{train_options}\n", _train_option_docs())
+
+
+def save_model(estimator_or_net, path, *, class_names=None, image_shape=None):
+    """Write a model file (``model.npz``) that ``nndl predict`` and ``nndl evaluate`` read.
+
+    Parameters
+    ----------
+    estimator_or_net : TwoLayerNetClassifier, TwoLayerNet or sklearn Pipeline
+        A fitted classifier, a network, or a fitted ``Pipeline`` whose last step is a
+        fitted classifier and whose other steps are ``StandardScaler`` (stored as nndl's
+        ``standardize`` preprocessing) or ``"passthrough"``.
+    path : str or Path
+        Where to write (atomically, through :func:`nndl.model_io.save_model`).
+    class_names : sequence of str, optional
+        One name per output, in the order of ``classes_``. Default: ``str`` of each of
+        the classifier's labels; ``"0"``, ``"1"``, ... for a network.
+    image_shape : (height, width, channels), optional
+        The images that rows were flattened from (height, width, channel order). Default:
+        (32, 32, 3) when there are 3,072 input columns; required otherwise.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
+    from nndl.model_io import SavedModel
+    from nndl.model_io import save_model as write_model
+
+    model, transform = estimator_or_net, Pipeline()
+    if isinstance(model, SklearnPipeline):
+        transform = Pipeline([_standardize_step(step) for _, step in model.steps[:-1]
+                              if step not in (None, "passthrough")])
+        model = model.steps[-1][1]
+    if isinstance(model, TwoLayerNetClassifier):
+        net = model.to_net()
+        labels = list(model.classes_)
+        hyperparameters = {k: _json_safe(v) for k, v in model.get_params().items()}
+        history = _json_safe(model.history_)
+    elif isinstance(model, TwoLayerNet):
+        net, hyperparameters, history = model, {}, {}
+        labels = list(range(model.output_size))
+    else:
+        raise TypeError("save_model takes a fitted TwoLayerNetClassifier, a TwoLayerNet or a "
+                        f"Pipeline ending in a TwoLayerNetClassifier, got {type(model).__name__}")
+    names = tuple(str(c) for c in (labels if class_names is None else class_names))
+    if len(names) != net.output_size:
+        raise ValueError(f"class_names must hold {net.output_size} names (one per class), "
+                         f"got {len(names)}")
+    if image_shape is None:
+        if net.input_size != 32 * 32 * 3:
+            raise ValueError(f"image_shape (height, width, channels) is needed for "
+                             f"{net.input_size} input columns (the default (32, 32, 3) "
+                             "has 3072)")
+        image_shape = (32, 32, 3)
+    image_shape = tuple(int(v) for v in image_shape)
+    if len(image_shape) != 3 or math.prod(image_shape) != net.input_size:
+        raise ValueError(f"image_shape must be (height, width, channels) with "
+                         f"{net.input_size} values in all, got {image_shape}")
+    saved = SavedModel(net, transform, names, hyperparameters, history, image_shape)
+    return write_model(path, saved)
+
+
+def _standardize_step(step):
+    """A fitted StandardScaler as nndl's ``standardize`` transform."""
+    from sklearn.preprocessing import StandardScaler
+
+    if not isinstance(step, StandardScaler):
+        raise TypeError("save_model stores a Pipeline's StandardScaler steps only, got "
+                        f"{type(step).__name__}")
+    check_is_fitted(step)
+    n = step.n_features_in_
+    mean = step.mean_ if step.with_mean else np.zeros(n)
+    scale = step.scale_ if step.with_std else np.ones(n)
+    return make_transform("standardize", mean_=np.asarray(mean, np.float64),
+                          scale_=np.asarray(scale, np.float64))
+
+
+def _json_safe(value):
+    """``value`` with anything JSON cannot hold (a Generator, a dtype) as its repr."""
+    return json.loads(json.dumps(value, default=repr))
+
+
+__all__ = ["TwoLayerNetClassifier", "save_model"]
