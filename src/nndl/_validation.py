@@ -7,6 +7,7 @@ import math
 import numbers
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 
 def check_int(name, value, minimum=1):
@@ -60,7 +61,7 @@ def check_field_types(obj):
             raise TypeError(f"{f.name} must be {expected}, got {value!r}")
 
 
-def check_X(X, width=None, name="X"):
+def check_X(X: ArrayLike, width: int | None = None, name: str = "X") -> NDArray:
     """A 2-D array of finite numbers, ``width`` columns when given."""
     X = np.asarray(X)
     if X.ndim != 2:
@@ -80,7 +81,7 @@ def _all_finite(X):
     return bool(np.isfinite(np.sum(X, dtype=np.float64))) or bool(np.isfinite(X).all())
 
 
-def check_y(y, n, num_classes, name="y"):
+def check_y(y: ArrayLike, n: int, num_classes: int, name: str = "y") -> NDArray:
     """A 1-D integer label array of length ``n`` with values in [0, num_classes)."""
     y = np.asarray(y)
     if y.ndim != 1 or y.shape[0] != n:

@@ -15,8 +15,11 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
+from typing import Any
 
+from nndl._typing import NDArray, RandomState
 from nndl._validation import check_field_types, check_float, check_int
 from nndl.backend import BACKENDS, resolve_backend
 from nndl.optim import OPTIMIZERS
@@ -83,10 +86,10 @@ class TrainOptions:
         if (self.backend, self.device) != ("numpy", "cpu"):
             resolve_backend(self.backend, self.device)  # fail now, before any data is loaded
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    def replace(self, **changes):
+    def replace(self, **changes: Any) -> TrainOptions:
         return TrainOptions(**{**self.to_dict(), **changes})
 
 
@@ -107,11 +110,11 @@ class Augmentation:
         check_int("translate", self.translate, minimum=0)
 
     @property
-    def active(self):
+    def active(self) -> bool:
         """True when any augmentation is on (training then needs the images)."""
         return any(getattr(self, f.name) for f in fields(self))
 
-    def apply(self, images, rng):
+    def apply(self, images: NDArray, rng: RandomState) -> NDArray:
         """Augmented copies of ``images`` (N, H, W, C); draws from ``rng``."""
         if self.flip:
             images = random_flip(images, rng)
@@ -159,11 +162,11 @@ class RunConfig:
                 raise TypeError(f"{name} must be a {kind.__name__} or a table, got {value!r}")
 
     @property
-    def preprocessing_steps(self):
+    def preprocessing_steps(self) -> list[str]:
         names = [s.strip() for s in self.preprocessing.split(",") if s.strip()]
         return [] if names == ["none"] else names
 
-    def to_dict(self):
+    def to_dict(self) -> dict[str, Any]:
         """Flat keys: model and data fields, augmentation fields, training options."""
         flat = {f.name: getattr(self, f.name) for f in _own_fields()}
         flat.update(asdict(self.augment))
@@ -171,7 +174,7 @@ class RunConfig:
         return flat
 
     @classmethod
-    def from_dict(cls, values):
+    def from_dict(cls, values: Mapping[str, Any]) -> RunConfig:
         """Build from flat keys (as :meth:`to_dict` writes them); unknown keys are an error."""
         groups = _key_groups()
         unknown = set(values) - set().union(*groups.values())
@@ -183,7 +186,7 @@ class RunConfig:
                                                           **pick("augment")}),
                    train=TrainOptions(**{**base.train.to_dict(), **pick("train")}))
 
-    def replace(self, **changes):
+    def replace(self, **changes: Any) -> RunConfig:
         return RunConfig.from_dict({**self.to_dict(), **changes})
 
 
@@ -191,12 +194,12 @@ DATA_FIELDS = ("data", "num_training", "num_validation", "num_test", "full_test"
                "preprocessing", "dtype", "augment")
 
 
-def data_key(cfg):
+def data_key(cfg: RunConfig) -> tuple:
     """Configurations with equal keys use the same prepared data."""
     return tuple(getattr(cfg, k) for k in DATA_FIELDS)
 
 
-def population_key(cfg):
+def population_key(cfg: RunConfig) -> tuple:
     """The one rule for training together: configurations with equal keys can share one
     population (one minibatch stream, stacked networks) — same hidden size, data and
     augmentation settings, and the shared fields of the loop (:data:`SHARED_TRAIN_FIELDS`).
@@ -223,7 +226,8 @@ def _all_fields(base=None):
         yield f.name, defaults[f.name], f
 
 
-def add_config_arguments(parser, base=None):
+def add_config_arguments(parser: argparse.ArgumentParser, base: RunConfig | None = None
+                         ) -> None:
     """One ``--flag`` per configuration field (defaults left as None = not given; the
     help shows ``base``'s value, the command's own defaults)."""
     for name, default, f in _all_fields(base):
@@ -244,7 +248,7 @@ def add_config_arguments(parser, base=None):
                         help="read options from a TOML file (flags override it)")
 
 
-def config_from_args(args, base=None):
+def config_from_args(args: argparse.Namespace, base: RunConfig | None = None) -> RunConfig:
     """Defaults (or ``base``) < the ``--config`` TOML file < flags given."""
     values = (base or RunConfig()).to_dict()
     from_file = read_toml(args.config) if getattr(args, "config", None) else {}

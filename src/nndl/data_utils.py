@@ -6,14 +6,19 @@ assignment; the real work lives in :mod:`nndl.data` and :mod:`nndl.transforms`.
 
 from __future__ import annotations
 
-import numpy as np
+from collections.abc import Sequence
 
+import numpy as np
+from numpy.typing import DTypeLike
+
+from nndl._typing import NDArray, PathLike
 from nndl._validation import check_float_dtype, check_int
-from nndl.data import load_cifar10
+from nndl.data import CIFAR10Arrays, load_cifar10
 from nndl.transforms import Pipeline
 
 
-def load_CIFAR10(root):  # noqa: N802 - the assignment's name
+def load_CIFAR10(root: PathLike  # noqa: N802 - the assignment's name
+                 ) -> tuple[NDArray, NDArray, NDArray, NDArray]:
     """``(X_train, y_train, X_test, y_test)``: X float64 (50000, 32, 32, 3) and
     (10000, 32, 32, 3), y int64 labels. ``root`` may be the python- or binary-version
     folder, the tarball, or a data root holding one of them."""
@@ -39,7 +44,8 @@ class CIFAR10Split(tuple):
         return self
 
 
-def split_cifar10(data, num_training=49000, num_validation=1000, num_test=1000):
+def split_cifar10(data: CIFAR10Arrays, num_training: int = 49000, num_validation: int = 1000,
+                  num_test: int = 1000) -> tuple[NDArray, ...]:
     """The assignment's split of uint8 :class:`~nndl.data.CIFAR10Arrays`: validation is
     training images ``num_training .. num_training + num_validation``, test the first
     ``num_test`` test images. Returns six arrays (images keep their shape)."""
@@ -56,9 +62,11 @@ def split_cifar10(data, num_training=49000, num_validation=1000, num_test=1000):
             data.X_train[val], data.y_train[val], data.X_test[:num_test], data.y_test[:num_test])
 
 
-def get_CIFAR10_data(num_training=49000, num_validation=1000, num_test=1000,  # noqa: N802
-                     subtract_mean=True, *, root=None, dtype=np.float64, full_test=False,
-                     preprocessing=None, download=True):
+def get_CIFAR10_data(num_training: int = 49000, num_validation: int = 1000,  # noqa: N802
+                     num_test: int = 1000, subtract_mean: bool = True, *,
+                     root: PathLike | None = None, dtype: DTypeLike = np.float64,
+                     full_test: bool = False, preprocessing: Sequence[str] | None = None,
+                     download: bool = True) -> CIFAR10Split:
     """The assignment's data: split, mean image subtracted, rows flattened to 3,072.
 
     Parameters
@@ -97,7 +105,8 @@ def get_CIFAR10_data(num_training=49000, num_validation=1000, num_test=1000,  # 
                         pipeline, data.class_names)
 
 
-def build_pipeline(subtract_mean=True, preprocessing=None):
+def build_pipeline(subtract_mean: bool = True, preprocessing: Sequence[str] | None = None
+                   ) -> Pipeline:
     """The preprocessing pipeline that ``subtract_mean`` and ``preprocessing`` describe."""
     if isinstance(preprocessing, Pipeline):
         return preprocessing

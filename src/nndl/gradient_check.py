@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
+from nndl import _random
+from nndl._typing import ArrayLike, NDArray, RandomState
 
-def eval_numerical_gradient(f, x, verbose=True, h=1e-5):
+
+def eval_numerical_gradient(f: Callable[[NDArray], float], x: NDArray, verbose: bool = True,
+                            h: float = 1e-5) -> NDArray:
     """Gradient of the scalar function ``f`` at ``x`` (modified in place, then restored).
 
     Parameters
@@ -36,7 +43,8 @@ def eval_numerical_gradient(f, x, verbose=True, h=1e-5):
     return grad
 
 
-def eval_numerical_gradient_array(f, x, df, h=1e-5):
+def eval_numerical_gradient_array(f: Callable[[NDArray], NDArray], x: NDArray, df: NDArray,
+                                  h: float = 1e-5) -> NDArray:
     """Numerical ``sum(df * f(x))`` gradient for an array-valued ``f``; ``x`` restored."""
     grad = np.zeros_like(x)
     it = np.nditer(x, flags=["multi_index"], op_flags=["readwrite"])
@@ -53,13 +61,16 @@ def eval_numerical_gradient_array(f, x, df, h=1e-5):
     return grad
 
 
-def grad_check_sparse(f, x, analytic_grad, num_checks=10, h=1e-5, rng=None):
+def grad_check_sparse(f: Callable[[NDArray], float], x: NDArray, analytic_grad: NDArray,
+                      num_checks: int = 10, h: float = 1e-5, rng: RandomState = None
+                      ) -> list[float]:
     """Compare ``analytic_grad`` with centred differences at ``num_checks`` random
     coordinates, printing each; returns the list of relative errors."""
-    rng = np.random if rng is None else rng
+    source: Any = _random.check_random_state(rng)  # None: NumPy's global RNG
+    randint = source.integers if isinstance(source, np.random.Generator) else source.randint
     errors = []
     for _ in range(num_checks):
-        ix = tuple(int(rng.randint(m)) for m in x.shape)
+        ix = tuple(int(randint(m)) for m in x.shape)
         old = x[ix]
         x[ix] = old + h
         fxph = f(x)
@@ -74,6 +85,7 @@ def grad_check_sparse(f, x, analytic_grad, num_checks=10, h=1e-5, rng=None):
     return errors
 
 
-def rel_error(x, y):
+def rel_error(x: ArrayLike, y: ArrayLike) -> float:
     """Maximum relative error ``|x - y| / max(1e-8, |x| + |y|)``."""
+    x, y = np.asarray(x), np.asarray(y)
     return float(np.max(np.abs(x - y) / np.maximum(1e-8, np.abs(x) + np.abs(y))))

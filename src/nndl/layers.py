@@ -11,9 +11,10 @@ from __future__ import annotations
 import numpy as np
 
 from nndl._random import uniform
+from nndl._typing import NDArray, RandomState
 
 
-def affine_forward(x, w, b):
+def affine_forward(x: NDArray, w: NDArray, b: NDArray) -> tuple[NDArray, tuple]:
     """Affine map ``x @ w.T + b``.
 
     Parameters
@@ -32,7 +33,8 @@ def affine_forward(x, w, b):
     return out, (x, w)
 
 
-def affine_backward(dout, cache, need_dx=True):
+def affine_backward(dout: NDArray, cache: tuple, need_dx: bool = True
+                    ) -> tuple[NDArray | None, NDArray, NDArray]:
     """Backward pass of :func:`affine_forward`.
 
     Parameters
@@ -54,18 +56,19 @@ def affine_backward(dout, cache, need_dx=True):
     return dx, dout.T @ x, dout.sum(axis=0)
 
 
-def relu_forward(x):
+def relu_forward(x: NDArray) -> tuple[NDArray, NDArray]:
     """Elementwise ``max(0, x)``; ``x`` of any shape. Cache: the output."""
     out = np.maximum(x, 0)
     return out, out
 
 
-def relu_backward(dout, cache):
+def relu_backward(dout: NDArray, cache: NDArray) -> NDArray:
     """Backward pass of :func:`relu_forward`: ``dout`` where the unit was active."""
     return np.where(cache > 0, dout, 0)
 
 
-def dropout_forward(x, p, rng, train=True):
+def dropout_forward(x: NDArray, p: float, rng: RandomState, train: bool = True
+                    ) -> tuple[NDArray, NDArray | None]:
     """Inverted dropout: each unit kept with probability ``1 - p``, scaled by 1/(1-p).
 
     Parameters
@@ -88,12 +91,12 @@ def dropout_forward(x, p, rng, train=True):
     return x * mask, mask
 
 
-def dropout_backward(dout, cache):
+def dropout_backward(dout: NDArray, cache: NDArray | None) -> NDArray:
     """Backward pass of :func:`dropout_forward`."""
     return dout if cache is None else dout * cache
 
 
-def softmax(scores):
+def softmax(scores: NDArray) -> NDArray:
     """Row-wise softmax of ``scores`` (N, C), stable for any finite input."""
     shifted = scores - scores.max(axis=1, keepdims=True)
     exp = np.exp(shifted)
@@ -101,7 +104,8 @@ def softmax(scores):
     return exp
 
 
-def softmax_loss(scores, y, label_smoothing=0.0, soft_targets=None):
+def softmax_loss(scores: NDArray, y: NDArray, label_smoothing: float = 0.0,
+                 soft_targets: NDArray | None = None) -> tuple[float, NDArray]:
     """Softmax cross-entropy averaged over the N rows, and its gradient.
 
     Parameters

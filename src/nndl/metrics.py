@@ -2,29 +2,33 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
+from nndl._typing import ArrayLike, NDArray
 
-def accuracy(y_true, y_pred):
+
+def accuracy(y_true: ArrayLike, y_pred: ArrayLike) -> float:
     """Fraction of equal labels, a float."""
     return float(np.mean(np.asarray(y_true) == np.asarray(y_pred)))
 
 
-def confusion_matrix(y_true, y_pred, num_classes):
+def confusion_matrix(y_true: ArrayLike, y_pred: ArrayLike, num_classes: int) -> NDArray:
     """Counts (C, C): row = true class, column = predicted class."""
     matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
     np.add.at(matrix, (np.asarray(y_true), np.asarray(y_pred)), 1)
     return matrix
 
 
-def per_class_accuracy(matrix):
+def per_class_accuracy(matrix: NDArray) -> NDArray:
     """Recall of each class from a confusion matrix (NaN for a class never seen)."""
     totals = matrix.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(totals > 0, np.diag(matrix) / totals, np.nan)
 
 
-def format_confusion(matrix, class_names):
+def format_confusion(matrix: ArrayLike, class_names: Sequence[str]) -> str:
     """A plain-text confusion matrix with per-class accuracy; class names are never cut
     (each column is as wide as its name or its largest count)."""
     matrix = np.asarray(matrix)

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from nndl._atomic import atomic_path
+from nndl._typing import ArrayLike, NDArray, PathLike
 from nndl.neural_net import TwoLayerNet
 from nndl.transforms import PREPROCESSING, Pipeline, make_transform
 
@@ -47,7 +48,7 @@ class SavedModel:
     image_shape: tuple = (32, 32, 3)
     metrics: dict = field(default_factory=dict)
 
-    def rows(self, images):
+    def rows(self, images: ArrayLike) -> NDArray:
         images = np.asarray(images)
         if images.shape[1:] != tuple(self.image_shape):
             raise ValueError(f"images must have shape (N, {', '.join(map(str, self.image_shape))})"
@@ -55,7 +56,7 @@ class SavedModel:
         rows = images.reshape(len(images), -1).astype(self.net.dtype)
         return self.transform.transform(rows) if self.transform.steps else rows
 
-    def predict_proba_images(self, images, tta=None):
+    def predict_proba_images(self, images: ArrayLike, tta: str | None = None) -> NDArray:
         """Class probabilities (N, C) for raw images (N, H, W, C).
 
         ``tta="flip"`` (test-time augmentation) averages the probabilities of each
@@ -69,7 +70,7 @@ class SavedModel:
             probs /= 2
         return probs
 
-    def predict_images(self, images, tta=None):
+    def predict_images(self, images: ArrayLike, tta: str | None = None) -> NDArray:
         """Predicted labels (N,) for raw images (N, H, W, C); ``tta`` as in
         :meth:`predict_proba_images`."""
         if tta is None:
@@ -77,7 +78,7 @@ class SavedModel:
         return np.argmax(self.predict_proba_images(images, tta), axis=1)
 
 
-def save_model(path, model):
+def save_model(path: PathLike, model: SavedModel) -> Path:
     """Write ``model`` (a :class:`SavedModel`) to ``path`` atomically; returns the path."""
     path = Path(path)
     names, transform_arrays = model.transform.to_arrays()
@@ -103,7 +104,7 @@ def save_model(path, model):
     return path
 
 
-def load_model(path):
+def load_model(path: PathLike) -> SavedModel:
     """Read a model file written by :func:`save_model` (never unpickling anything).
 
     Everything is checked before use: the metadata key by key, each parameter's

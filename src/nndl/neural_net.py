@@ -7,9 +7,13 @@ Architecture: input - affine - ReLU - affine - softmax, with
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+from numpy.typing import DTypeLike
 
 from nndl import _random
+from nndl._typing import ArrayLike, NDArray, Params, RandomState
 from nndl._validation import check_float, check_float_dtype, check_int, check_X, check_y
 from nndl.config import TrainOptions
 from nndl.layers import (
@@ -51,8 +55,9 @@ class TwoLayerNet:
         ``W1`` (H, D), ``b1`` (H,), ``W2`` (C, H), ``b2`` (C,).
     """
 
-    def __init__(self, input_size, hidden_size, output_size, std=1e-4, *,
-                 random_state=None, dtype=np.float64):
+    def __init__(self, input_size: int, hidden_size: int, output_size: int,
+                 std: float = 1e-4, *, random_state: RandomState = None,
+                 dtype: DTypeLike = np.float64) -> None:
         input_size = check_int("input_size", input_size)
         hidden_size = check_int("hidden_size", hidden_size)
         output_size = check_int("output_size", output_size)
@@ -68,7 +73,7 @@ class TwoLayerNet:
         }
 
     @classmethod
-    def from_params(cls, params, random_state=None):
+    def from_params(cls, params: Params, random_state: RandomState = None) -> TwoLayerNet:
         """A network holding ``params`` (``W1`` (H, D), ``b1``, ``W2`` (C, H), ``b2``), its
         dtype theirs; nothing is drawn."""
         net = cls.__new__(cls)
@@ -78,19 +83,20 @@ class TwoLayerNet:
         return net
 
     @property
-    def input_size(self):
+    def input_size(self) -> int:
         return self.params["W1"].shape[1]
 
     @property
-    def hidden_size(self):
+    def hidden_size(self) -> int:
         return self.params["W1"].shape[0]
 
     @property
-    def output_size(self):
+    def output_size(self) -> int:
         return self.params["W2"].shape[0]
 
     # -- the assignment's API ------------------------------------------------
-    def loss(self, X, y=None, reg=0.0):
+    def loss(self, X: ArrayLike, y: ArrayLike | None = None, reg: float = 0.0
+             ) -> NDArray | tuple[float, Params]:
         """Class scores, or the loss and its gradients.
 
         Parameters
@@ -110,8 +116,10 @@ class TwoLayerNet:
         y = check_y(y, X.shape[0], self.output_size)
         return self._loss_and_grads(X, y, check_float("reg", reg))
 
-    def train(self, X, y, X_val, y_val, learning_rate=1e-3, learning_rate_decay=0.95,
-              reg=1e-5, num_iters=100, batch_size=200, verbose=False, **options):
+    def train(self, X: ArrayLike, y: ArrayLike, X_val: ArrayLike, y_val: ArrayLike,
+              learning_rate: float = 1e-3, learning_rate_decay: float = 0.95,
+              reg: float = 1e-5, num_iters: int = 100, batch_size: int = 200,
+              verbose: bool = False, **options: Any) -> dict[str, Any]:
         """Minibatch SGD, exactly the assignment's loop by default.
 
         Minibatches are drawn with replacement (``choice(N, batch_size)``) from
@@ -139,25 +147,25 @@ class TwoLayerNet:
         loop_kwargs = {k: options.pop(k) for k in loop_keys if k in options}
         opts = TrainOptions(learning_rate=learning_rate, learning_rate_decay=learning_rate_decay,
                             reg=reg, num_iters=num_iters, batch_size=batch_size, **options)
-        if loop_kwargs.get("batch_transform") is None:
-            X = self._rows(X)
-        X_val = self._rows(X_val, name="X_val")
-        y = check_y(y, len(X), self.output_size)
-        y_val = check_y(y_val, X_val.shape[0], self.output_size, name="y_val")
-        return train_network(self.params, X, y, X_val, y_val, opts, rng=self.rng,
-                             verbose=verbose, **loop_kwargs)
+        # with a batch transform, X holds images that the transform turns into rows
+        rows = self._rows(X) if loop_kwargs.get("batch_transform") is None else np.asarray(X)
+        val_rows = self._rows(X_val, name="X_val")
+        labels = check_y(y, len(rows), self.output_size)
+        val_labels = check_y(y_val, val_rows.shape[0], self.output_size, name="y_val")
+        return train_network(self.params, rows, labels, val_rows, val_labels, opts,
+                             rng=self.rng, verbose=verbose, **loop_kwargs)
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> NDArray:
         """Predicted labels: int ndarray of shape (N,)."""
         return self._predict(self._rows(X))
 
     # -- extras -----------------------------------------------------------
-    def predict_proba(self, X):
+    def predict_proba(self, X: ArrayLike) -> NDArray:
         """Softmax class probabilities, ndarray of shape (N, C)."""
         return softmax(self._scores(self._rows(X)))
 
     # -- internals: no validation, used by the training loop ---------------
-    def _rows(self, X, name="X"):
+    def _rows(self, X: ArrayLike, name: str = "X") -> NDArray:
         return np.asarray(check_X(X, self.input_size, name), dtype=self.dtype)
 
     def _scores(self, X):

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import numpy as np
 
+from nndl._typing import Params
+
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw")
 
 
 class SGD:
     """Vanilla SGD, the assignment's rule: ``w -= lr * dw``."""
 
-    def step(self, params, grads, lr):
+    def step(self, params: Params, grads: Params, lr: float) -> None:
         for name, w in params.items():
             w -= lr * grads[name]
 
@@ -28,13 +30,13 @@ class Momentum:
     ``w += mu * v - lr * dw`` (Nesterov, as in CS231n's ``optim.py``).
     """
 
-    def __init__(self, momentum=0.9, nesterov=False):
+    def __init__(self, momentum: float = 0.9, nesterov: bool = False) -> None:
         if not 0 <= momentum < 1:
             raise ValueError(f"momentum must be in [0, 1), got {momentum}")
         self.momentum, self.nesterov = momentum, nesterov
-        self.velocity = {}
+        self.velocity: Params = {}
 
-    def step(self, params, grads, lr):
+    def step(self, params: Params, grads: Params, lr: float) -> None:
         mu = self.momentum
         for name, w in params.items():
             v = self.velocity.setdefault(name, np.zeros_like(w))
@@ -53,16 +55,19 @@ class Adam:
     the loss's own L2 term (``reg``) still enters through the gradient.
     """
 
-    def __init__(self, beta1=0.9, beta2=0.999, eps=1e-8, weight_decay=0.0):
+    def __init__(self, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
+                 weight_decay: float = 0.0) -> None:
         for name, value in (("beta1", beta1), ("beta2", beta2)):
             if not 0 <= value < 1:
                 raise ValueError(f"{name} must be in [0, 1), got {value}")
         if weight_decay < 0:
             raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
         self.beta1, self.beta2, self.eps, self.weight_decay = beta1, beta2, eps, weight_decay
-        self.m, self.v, self.t = {}, {}, 0
+        self.m: Params = {}
+        self.v: Params = {}
+        self.t = 0
 
-    def step(self, params, grads, lr):
+    def step(self, params: Params, grads: Params, lr: float) -> None:
         self.t += 1
         b1, b2 = self.beta1, self.beta2
         scale = lr * np.sqrt(1 - b2**self.t) / (1 - b1**self.t)
@@ -79,7 +84,8 @@ class Adam:
             w -= scale * m / (np.sqrt(v) + self.eps)
 
 
-def make_optimizer(name="sgd", momentum=0.9, weight_decay=0.0):
+def make_optimizer(name: str = "sgd", momentum: float = 0.9, weight_decay: float = 0.0
+                   ) -> SGD | Momentum | Adam:
     """The optimizer called ``name`` (one of :data:`OPTIMIZERS`)."""
     if name == "sgd":
         return SGD()

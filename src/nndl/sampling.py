@@ -6,12 +6,15 @@ int index array (gathered) or a ``slice`` (a view, nothing gathered).
 
 from __future__ import annotations
 
+import numpy as np
+
 from nndl import _random
+from nndl._typing import NDArray, RandomState
 
 SAMPLERS = ("replacement", "shuffle", "blocks")
 
 
-def iterations_per_epoch(num_train, batch_size):
+def iterations_per_epoch(num_train: int, batch_size: int) -> int:
     """``max(round(N / batch_size), 1)``: the assignment's epoch length whenever
     ``batch_size`` divides N (the assignment's float modulo otherwise records
     only once, at it = 0)."""
@@ -27,18 +30,19 @@ class MinibatchSampler:
     assumes the rows' order carries no structure, true of CIFAR-10's official order).
     """
 
-    def __init__(self, kind, rng, n, batch_size):
+    def __init__(self, kind: str, rng: RandomState, n: int, batch_size: int) -> None:
         if kind not in SAMPLERS:
             raise ValueError(f"batch_sampler must be one of {SAMPLERS}, got {kind!r}")
         self.kind, self.rng, self.n, self.batch_size = kind, rng, n, batch_size
-        self._perm, self._pos = None, n
+        self._perm: NDArray = np.zeros(0, dtype=np.int64)  # this epoch's order
+        self._pos = n
 
-    def __call__(self):
+    def __call__(self) -> NDArray | slice:
         if self.kind == "replacement":
             return _random.sample_indices(self.rng, self.n, self.batch_size)
         if self.kind == "blocks":
             blocks = max(self.n // self.batch_size, 1)
-            if self._perm is None or self._pos >= blocks:
+            if self._pos >= blocks:
                 self._perm, self._pos = _random.permutation(self.rng, blocks), 0
             start = int(self._perm[self._pos]) * self.batch_size
             self._pos += 1

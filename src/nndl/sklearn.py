@@ -63,11 +63,15 @@ from __future__ import annotations
 import json
 import math
 import textwrap
+from collections.abc import Sequence
 from dataclasses import MISSING, fields
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from nndl import _random
+from nndl._typing import ArrayLike, NDArray, PathLike, RandomState
 from nndl._validation import check_float, check_float_dtype, check_int
 from nndl.config import TrainOptions
 from nndl.layers import softmax
@@ -145,13 +149,16 @@ class TwoLayerNetClassifier(ClassifierMixin, BaseEstimator):
     True
     """
 
-    def __init__(self, hidden_size=50, *, std=1e-4, dtype="float64", random_state=None,
-                 validation_fraction=0.1, verbose=False,
-                 learning_rate=1e-3, learning_rate_decay=0.95, reg=1e-5, num_iters=100,
-                 batch_size=200, optimizer="sgd", momentum=0.9, weight_decay=0.0,
-                 schedule="epoch_decay", step_epochs=10.0, warmup_iters=0,
-                 batch_sampler="replacement", dropout=0.0, label_smoothing=0.0,
-                 early_stopping=0, backend="numpy", device="cpu"):
+    def __init__(self, hidden_size: int = 50, *, std: float = 1e-4, dtype: str = "float64",
+                 random_state: RandomState = None, validation_fraction: float = 0.1,
+                 verbose: bool = False, learning_rate: float = 1e-3,
+                 learning_rate_decay: float = 0.95, reg: float = 1e-5, num_iters: int = 100,
+                 batch_size: int = 200, optimizer: str = "sgd", momentum: float = 0.9,
+                 weight_decay: float = 0.0, schedule: str = "epoch_decay",
+                 step_epochs: float = 10.0, warmup_iters: int = 0,
+                 batch_sampler: str = "replacement", dropout: float = 0.0,
+                 label_smoothing: float = 0.0, early_stopping: int = 0,
+                 backend: str = "numpy", device: str = "cpu") -> None:
         self.hidden_size = hidden_size
         self.std = std
         self.dtype = dtype
@@ -177,7 +184,7 @@ class TwoLayerNetClassifier(ClassifierMixin, BaseEstimator):
         self.device = device
 
     # -- scikit-learn API -----------------------------------------------------------
-    def fit(self, X, y):
+    def fit(self, X: ArrayLike, y: ArrayLike) -> TwoLayerNetClassifier:
         """Train a new network on ``X`` (n_samples, n_features) and labels ``y``.
 
         Returns
@@ -185,13 +192,13 @@ class TwoLayerNetClassifier(ClassifierMixin, BaseEstimator):
         self
         """
         options, dtype = self._check_params()
-        X, y = validate_data(self, X, y, dtype=dtype)
-        check_classification_targets(y)
-        classes = unique_labels(y)
+        rows, labels = validate_data(self, X, y, dtype=dtype)
+        check_classification_targets(labels)
+        classes = unique_labels(labels)
         rng = _random.check_random_state(self.random_state)
-        params = self._new_params(X.shape[1], len(classes), dtype, rng)
-        X, y_idx, X_val, y_val = self._split(X, _encode(classes, y), options, rng)
-        history = train_network(params, X, y_idx, X_val, y_val, options, rng=rng,
+        params = self._new_params(rows.shape[1], len(classes), dtype, rng)
+        rows, y_idx, X_val, y_val = self._split(rows, _encode(classes, labels), options, rng)
+        history = train_network(params, rows, y_idx, X_val, y_val, options, rng=rng,
                                 verbose=bool(self.verbose))
         self.classes_, self.params_, self.history_ = classes, params, history
         self.loss_curve_ = list(history["loss_history"])
@@ -199,7 +206,8 @@ class TwoLayerNetClassifier(ClassifierMixin, BaseEstimator):
         self._rng = None if rng is np.random else rng  # a module cannot be pickled
         return self
 
-    def partial_fit(self, X, y, classes=None):
+    def partial_fit(self, X: ArrayLike, y: ArrayLike, classes: ArrayLike | None = None
+                    ) -> TwoLayerNetClassifier:
         """One epoch over ``X``, ``y`` from the current weights (see the module docstring).
 
         Parameters
@@ -221,20 +229,20 @@ class TwoLayerNetClassifier(ClassifierMixin, BaseEstimator):
                 unique_labels(classes), self.classes_):
             raise ValueError(f"classes={classes!r} differs from the classes of the first "
                              f"call, {self.classes_!r}")
-        X, y = validate_data(self, X, y, dtype=dtype, reset=first)
-        check_classification_targets(y)
+        rows, labels = validate_data(self, X, y, dtype=dtype, reset=first)
+        check_classification_targets(labels)
         all_classes = unique_labels(classes) if first else self.classes_
-        y_idx = _encode(all_classes, y)
+        y_idx = _encode(all_classes, labels)
         if first:
             rng = _random.check_random_state(self.random_state)
-            params = self._new_params(X.shape[1], len(all_classes), dtype, rng)
+            params = self._new_params(rows.shape[1], len(all_classes), dtype, rng)
         else:
             rng = _random.check_random_state(self._rng)
             params = {k: v.astype(dtype, copy=True) for k, v in self.params_.items()}
-        options = options.replace(num_iters=iterations_per_epoch(len(X), options.batch_size),
+        options = options.replace(num_iters=iterations_per_epoch(len(rows), options.batch_size),
                                   early_stopping=0)
-        X_rec, y_rec = _record_rows(X, y_idx)
-        history = train_network(params, X, y_idx, X_rec, y_rec, options, rng=rng,
+        X_rec, y_rec = _record_rows(rows, y_idx)
+        history = train_network(params, rows, y_idx, X_rec, y_rec, options, rng=rng,
                                 verbose=bool(self.verbose))
         self.classes_, self.params_, self.history_ = all_classes, params, history
         self.loss_curve_ = ([] if first else self.loss_curve_) + history["loss_history"]
@@ -242,17 +250,17 @@ class TwoLayerNetClassifier(ClassifierMixin, BaseEstimator):
         self._rng = None if rng is np.random else rng
         return self
 
-    def predict_proba(self, X):
+    def predict_proba(self, X: ArrayLike) -> NDArray:
         """Softmax class probabilities, shape (n_samples, n_classes), columns in the
         order of ``classes_``."""
         return softmax(self._scores(X))
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> NDArray:
         """The most probable label of each row, shape (n_samples,)."""
         scores = self._scores(X)  # checks that the estimator is fitted
         return self.classes_[np.argmax(scores, axis=1)]
 
-    def to_net(self):
+    def to_net(self) -> TwoLayerNet:
         """The fitted network as a :class:`nndl.neural_net.TwoLayerNet` (sharing
         ``params_``); its output ``i`` is ``classes_[i]``."""
         check_is_fitted(self)
@@ -328,11 +336,13 @@ def _train_option_docs():
     return "\n".join(lines) + "\n"
 
 
-TwoLayerNetClassifier.__doc__ = TwoLayerNetClassifier.__doc__.replace(
+TwoLayerNetClassifier.__doc__ = (TwoLayerNetClassifier.__doc__ or "").replace(
     "{train_options}\n", _train_option_docs())
 
 
-def save_model(estimator_or_net, path, *, class_names=None, image_shape=None):
+def save_model(estimator_or_net: Any, path: PathLike, *,
+               class_names: Sequence[str] | None = None,
+               image_shape: Sequence[int] | None = None) -> Path:
     """Write a model file (``model.npz``) that ``nndl predict`` and ``nndl evaluate`` read.
 
     Parameters

@@ -12,11 +12,14 @@ imports the network class.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from nndl import _random
+from nndl._typing import ArrayLike, NDArray, Params, RandomState
 from nndl._validation import check_float
 from nndl.backend import resolve_backend
 from nndl.config import SHARED_TRAIN_FIELDS, TrainOptions
@@ -25,13 +28,19 @@ from nndl.population import Population
 from nndl.sampling import MinibatchSampler, iterations_per_epoch
 from nndl.schedules import make_schedule
 
+#: ``(images (B, H, W, C), rng) -> rows (B, D)``: augmentation and preprocessing per batch
+BatchTransform = Callable[[NDArray, Any], NDArray]
+#: ``(member_index, epoch, record) -> reason to stop the member, or None``
+OnEpoch = Callable[[int, int, dict[str, Any]], Any]
+
 
 class TrainingDivergedError(FloatingPointError):
     """The training loss became NaN or infinite; ``history`` holds what was reached."""
 
     run_status = "diverged"  # what a run folder's metrics.json records (nndl.runs)
 
-    def __init__(self, iteration, loss, learning_rate, history=None):
+    def __init__(self, iteration: int, loss: float, learning_rate: float,
+                 history: dict[str, Any] | None = None) -> None:
         self.iteration, self.loss, self.learning_rate = iteration, loss, learning_rate
         self.history = history
         super().__init__(
@@ -40,7 +49,7 @@ class TrainingDivergedError(FloatingPointError):
         )
 
 
-def new_history():
+def new_history() -> dict[str, Any]:
     """Per-iteration losses; per-epoch train (minibatch) and validation accuracies."""
     return {"loss_history": [], "train_acc_history": [], "val_acc_history": [],
             "epoch_iterations": [], "best_val_acc": -1.0, "stopped_early": False}
@@ -57,11 +66,14 @@ class Member:
     history: dict = field(default_factory=new_history)
     state: str = "running"
     reason: str = ""
-    divergence: tuple | None = None  # (iteration, loss, learning rate)
+    divergence: tuple[int, float, float] | None = None  # (iteration, loss, learning rate)
 
 
-def train_members(members, X, y, X_val, y_val, *, rng=None, batch_transform=None,
-                  soft_targets=None, on_epoch=None, progress=False, verbose=False):
+def train_members(members: list[Member], X: NDArray, y: NDArray, X_val: NDArray,
+                  y_val: NDArray, *, rng: RandomState = None,
+                  batch_transform: BatchTransform | None = None,
+                  soft_targets: NDArray | None = None, on_epoch: OnEpoch | None = None,
+                  progress: bool = False, verbose: bool = False) -> list[Member]:
     """Train ``members`` in lockstep; each ends with its parameters, history and state.
 
     Parameters
@@ -134,9 +146,13 @@ def train_members(members, X, y, X_val, y_val, *, rng=None, batch_transform=None
     return members
 
 
-def train_network(params, X, y, X_val, y_val, options=None, *, rng=None, verbose=False,
-                  batch_transform=None, soft_targets=None, callback=None, progress=False,
-                  history=None):
+def train_network(params: Params, X: NDArray, y: NDArray, X_val: NDArray, y_val: NDArray,
+                  options: TrainOptions | None = None, *, rng: RandomState = None,
+                  verbose: bool = False, batch_transform: BatchTransform | None = None,
+                  soft_targets: NDArray | None = None,
+                  callback: Callable[[int, dict[str, Any]], bool] | None = None,
+                  progress: bool = False, history: dict[str, Any] | None = None
+                  ) -> dict[str, Any]:
     """Train one network's ``params`` (updated in place) as :func:`train_members` does.
 
     ``callback(epoch, record) -> bool``: True stops training (``stopped_early``). Raises
@@ -159,7 +175,8 @@ def train_network(params, X, y, X_val, y_val, options=None, *, rng=None, verbose
     return member.history
 
 
-def distillation_targets(teacher_scores, y, temperature=2.0, weight=0.7):
+def distillation_targets(teacher_scores: ArrayLike, y: ArrayLike, temperature: float = 2.0,
+                         weight: float = 0.7) -> NDArray:
     """Ba & Caruana-style soft targets: ``weight * softmax(teacher_scores / T) +
     (1 - weight) * one_hot(y)``; rows of shape (N, C) summing to 1."""
     check_float("temperature", temperature, 1e-6)

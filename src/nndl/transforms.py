@@ -8,7 +8,13 @@ composes them. Rows of images are flattened (height, width, channel).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
 import numpy as np
+from numpy.typing import DTypeLike
+
+from nndl._typing import NDArray, RandomState
 
 PREPROCESSING = ("mean", "standardize", "pca", "zca")
 
@@ -16,8 +22,18 @@ PREPROCESSING = ("mean", "standardize", "pca", "zca")
 class _Fitted:
     name = ""
     _state_keys: tuple = ()
+    # fitted state: None until fit (or given when a saved transform is restored)
+    mean_: Any
+    scale_: Any
+    components_: Any
 
-    def fit_transform(self, X, copy=True):
+    def fit(self, X: NDArray) -> _Fitted:
+        raise NotImplementedError
+
+    def transform(self, X: NDArray, copy: bool = True) -> NDArray:
+        raise NotImplementedError
+
+    def fit_transform(self, X: NDArray, copy: bool = True) -> NDArray:
         return self.fit(X).transform(X, copy=copy)
 
     def state(self):
@@ -32,14 +48,14 @@ class MeanImage(_Fitted):
 
     name, _state_keys = "mean", ("mean_",)
 
-    def __init__(self, mean_=None):
+    def __init__(self, mean_: NDArray | None = None) -> None:
         self.mean_ = mean_
 
-    def fit(self, X):
+    def fit(self, X: NDArray) -> MeanImage:
         self.mean_ = np.mean(X, axis=0, dtype=np.float64)
         return self
 
-    def transform(self, X, copy=True):
+    def transform(self, X: NDArray, copy: bool = True) -> NDArray:
         """``X - mean_``; with ``copy=False`` a float ``X`` is changed in place."""
         X = self._cast(X)
         if copy or not np.issubdtype(X.dtype, np.floating):
@@ -54,16 +70,16 @@ class Standardize(_Fitted):
 
     name, _state_keys = "standardize", ("mean_", "scale_")
 
-    def __init__(self, mean_=None, scale_=None):
+    def __init__(self, mean_: NDArray | None = None, scale_: NDArray | None = None) -> None:
         self.mean_, self.scale_ = mean_, scale_
 
-    def fit(self, X):
+    def fit(self, X: NDArray) -> Standardize:
         self.mean_ = np.mean(X, axis=0, dtype=np.float64)
         std = np.std(X, axis=0, dtype=np.float64)
         self.scale_ = np.where(std > 0, std, 1.0)
         return self
 
-    def transform(self, X, copy=True):
+    def transform(self, X: NDArray, copy: bool = True) -> NDArray:
         """``(X - mean_) / scale_``; with ``copy=False`` a float ``X`` is changed in place."""
         cast = self._cast(X)
         X = cast.copy() if copy and cast is X else cast  # then in place: no temporaries
@@ -81,12 +97,13 @@ class PCAWhiten(_Fitted):
 
     name, _state_keys = "pca", ("mean_", "components_", "scale_")
 
-    def __init__(self, n_components=None, epsilon=1e-2, mean_=None, components_=None,
-                 scale_=None):
+    def __init__(self, n_components: int | None = None, epsilon: float = 1e-2,
+                 mean_: NDArray | None = None, components_: NDArray | None = None,
+                 scale_: NDArray | None = None) -> None:
         self.n_components, self.epsilon = n_components, epsilon
         self.mean_, self.components_, self.scale_ = mean_, components_, scale_
 
-    def fit(self, X):
+    def fit(self, X: NDArray) -> PCAWhiten:
         self.mean_ = np.mean(X, axis=0, dtype=np.float64)
         centred = np.asarray(X, dtype=np.float64) - self.mean_
         cov = centred.T @ centred / max(len(X) - 1, 1)
@@ -97,7 +114,7 @@ class PCAWhiten(_Fitted):
         self.scale_ = np.sqrt(eigvals + self.epsilon * eigvals.mean())
         return self
 
-    def transform(self, X, copy=True):
+    def transform(self, X: NDArray, copy: bool = True) -> NDArray:
         X = self._cast(X)
         centred = X - self.mean_.astype(X.dtype)
         return (centred @ self.components_.T.astype(X.dtype)) / self.scale_.astype(X.dtype)
@@ -108,7 +125,7 @@ class ZCAWhiten(PCAWhiten):
 
     name = "zca"
 
-    def transform(self, X, copy=True):
+    def transform(self, X: NDArray, copy: bool = True) -> NDArray:
         white = super().transform(X)
         return white @ self.components_.astype(white.dtype)
 
@@ -116,7 +133,7 @@ class ZCAWhiten(PCAWhiten):
 _REGISTRY = {cls.name: cls for cls in (MeanImage, Standardize, PCAWhiten, ZCAWhiten)}
 
 
-def make_transform(name, **kwargs):
+def make_transform(name: str, **kwargs: Any) -> Any:
     """A transform by name (one of :data:`PREPROCESSING`), from options or saved state."""
     if name not in _REGISTRY:
         raise ValueError(f"preprocessing must be one of {PREPROCESSING}, got {name!r}")
@@ -126,36 +143,36 @@ def make_transform(name, **kwargs):
 class Pipeline:
     """Transforms applied in order, each fit on the previous one's training output."""
 
-    def __init__(self, steps=()):
+    def __init__(self, steps: Sequence[Any] = ()) -> None:
         self.steps = [make_transform(s) if isinstance(s, str) else s for s in steps]
 
     @property
-    def names(self):
+    def names(self) -> list[str]:
         return [s.name for s in self.steps]
 
-    def fit_transform(self, X, copy=True):
+    def fit_transform(self, X: NDArray, copy: bool = True) -> NDArray:
         """Fit each step on the previous one's output; ``copy=False`` lets steps work
         in place on a float ``X`` the caller owns (saves a copy of the data)."""
         for step in self.steps:
             X = step.fit_transform(X, copy=copy)
         return X
 
-    def transform(self, X, copy=True):
+    def transform(self, X: NDArray, copy: bool = True) -> NDArray:
         for step in self.steps:
             X = step.transform(X, copy=copy)
         return X
 
-    def __call__(self, X):
+    def __call__(self, X: NDArray) -> NDArray:
         return self.transform(X)
 
-    def to_arrays(self):
+    def to_arrays(self) -> tuple[list[str], dict[str, NDArray]]:
         """(names, {"<i>.<key>": array}) for storage without pickle."""
         arrays = {f"{i}.{k}": np.asarray(v) for i, s in enumerate(self.steps)
                   for k, v in s.state().items()}
         return self.names, arrays
 
     @classmethod
-    def from_arrays(cls, names, arrays):
+    def from_arrays(cls, names: Sequence[str], arrays: Mapping[str, NDArray]) -> Pipeline:
         steps = []
         for i, name in enumerate(names):
             state = {k.split(".", 1)[1]: v for k, v in arrays.items() if k.startswith(f"{i}.")}
@@ -164,7 +181,7 @@ class Pipeline:
 
 
 # -- augmentation: drawn per minibatch and per image --------------------------------
-def random_flip(images, rng):
+def random_flip(images: NDArray, rng: RandomState) -> NDArray:
     """Mirror each image (N, H, W, C) left-right with probability 1/2."""
     from nndl._random import uniform
 
@@ -174,7 +191,7 @@ def random_flip(images, rng):
     return out
 
 
-def random_translate(images, rng, max_shift):
+def random_translate(images: NDArray, rng: RandomState, max_shift: int) -> NDArray:
     """Shift each image (N, H, W, C) by up to ``max_shift`` pixels in each direction,
     filling with the edge pixels (a padded random crop)."""
     from nndl._random import sample_indices
@@ -194,7 +211,8 @@ def random_translate(images, rng, max_shift):
     return out
 
 
-def make_batch_transform(pipeline, dtype, augment=None):
+def make_batch_transform(pipeline: Pipeline, dtype: DTypeLike, augment: Any = None
+                         ) -> Callable[[NDArray, RandomState], NDArray]:
     """``(images (B, H, W, C), rng) -> rows (B, D')``: augmentation (an object with
     ``apply(images, rng)``, e.g. :class:`nndl.config.Augmentation`, or None), flattening,
     then the fitted preprocessing — what the training loop applies to each minibatch."""

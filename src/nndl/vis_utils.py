@@ -7,12 +7,15 @@ state, no display needed. Each ``plot_*`` saves a PNG and returns its path.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 
+from nndl._typing import ArrayLike, NDArray, PathLike
 
-def visualize_grid(Xs, ubound=255.0, padding=1):
+
+def visualize_grid(Xs: ArrayLike, ubound: float = 255.0, padding: int = 1) -> NDArray:
     """Tile images (N, H, W, C) onto a square grid, each tile min-max scaled to
     [0, ubound]; a constant tile becomes 0 (no division by zero).
 
@@ -36,7 +39,7 @@ def visualize_grid(Xs, ubound=255.0, padding=1):
     return grid
 
 
-def first_layer_images(W1, image_shape=(32, 32, 3)):
+def first_layer_images(W1: ArrayLike, image_shape: Sequence[int] = (32, 32, 3)) -> NDArray:
     """The rows of ``W1`` (H, D) as images (H, *image_shape)."""
     return np.asarray(W1).reshape(-1, *image_shape)
 
@@ -54,7 +57,8 @@ def _save(fig, path):
     return path
 
 
-def plot_loss_history(history, path, title="Loss history"):
+def plot_loss_history(history: Mapping[str, Sequence[float]], path: PathLike,
+                      title: str = "Loss history") -> Path:
     """The per-iteration training loss."""
     fig = _figure()
     ax = fig.add_subplot()
@@ -63,7 +67,8 @@ def plot_loss_history(history, path, title="Loss history"):
     return _save(fig, path)
 
 
-def plot_accuracy_history(history, path, title="Classification accuracy history"):
+def plot_accuracy_history(history: Mapping[str, Sequence[float]], path: PathLike,
+                          title: str = "Classification accuracy history") -> Path:
     """Per-epoch train (minibatch) and validation accuracy."""
     fig = _figure()
     ax = fig.add_subplot()
@@ -77,7 +82,8 @@ def plot_accuracy_history(history, path, title="Classification accuracy history"
     return _save(fig, path)
 
 
-def plot_weight_grids(named_weights, path, image_shape=(32, 32, 3)):
+def plot_weight_grids(named_weights: Sequence[tuple[str, NDArray]], path: PathLike,
+                      image_shape: Sequence[int] = (32, 32, 3)) -> Path:
     """First-layer weights of one or more networks as image grids, side by side.
 
     ``named_weights``: list of (title, W1 of shape (H, D)).
@@ -92,7 +98,8 @@ def plot_weight_grids(named_weights, path, image_shape=(32, 32, 3)):
     return _save(fig, path)
 
 
-def plot_confusion_matrix(matrix, class_names, path, title="Confusion matrix"):
+def plot_confusion_matrix(matrix: ArrayLike, class_names: Sequence[str], path: PathLike,
+                          title: str = "Confusion matrix") -> Path:
     """Counts (C, C), rows the true class, columns the predicted one."""
     matrix = np.asarray(matrix)
     fig = _figure(6.5, 5.5)

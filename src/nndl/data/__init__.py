@@ -6,6 +6,7 @@ else the user cache, and downloads it into the first of those when absent.
 
 from __future__ import annotations
 
+from nndl._typing import PathLike
 from nndl.data.cache import load_cached
 from nndl.data.cifar10 import CLASS_NAMES, CIFAR10Arrays, Source, locate
 from nndl.data.download import download_cifar10
@@ -23,7 +24,7 @@ __all__ = [
 ]
 
 
-def find_cifar10(root=None):
+def find_cifar10(root: PathLike | None = None) -> Source | None:
     """The first CIFAR-10 copy found where nndl looks (see module docstring), or None."""
     for path, _ in candidate_roots(root):
         source = locate(path)
@@ -32,7 +33,8 @@ def find_cifar10(root=None):
     return None
 
 
-def load_cifar10(root=None, *, download=True, progress=True):
+def load_cifar10(root: PathLike | None = None, *, download: bool = True,
+                 progress: bool = True) -> CIFAR10Arrays:
     """The whole of CIFAR-10 as :class:`CIFAR10Arrays` (uint8 images), cached after the
     first decode; downloaded when missing and ``download`` is true."""
     source = find_cifar10(root)

@@ -14,6 +14,7 @@ import zlib
 from contextlib import contextmanager
 from pathlib import Path
 
+from nndl._typing import PathLike
 from nndl.data.cifar10 import PY_FOLDER, TARBALL_MD5, TARBALL_NAME, TARBALL_URL
 from nndl.data.errors import ChecksumError, DataError
 
@@ -148,7 +149,8 @@ def _extract_members(tar, tarball, dest):
     tar.extractall(dest)
 
 
-def download_cifar10(root, *, url=None, md5=None, progress=True):
+def download_cifar10(root: PathLike, *, url: str | None = None, md5: str | None = None,
+                     progress: bool = True) -> Path:
     """Download and extract CIFAR-10 (python version) into ``root/cifar-10-batches-py``.
 
     The folder appears only once complete: extraction goes to a temporary
