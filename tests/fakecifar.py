@@ -85,3 +85,14 @@ def tarball_bytes(batches, top="cifar-10-batches-py", extra_members=()):
 
 def expected_images(rows):
     return rows.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+
+
+def fake_cifar_env(tmp_path_factory, per_batch=200, **extra):
+    """Environment variables for running ``nndl`` on a small python-version CIFAR-10 copy
+    (``per_batch`` images per batch file) with a private cache and no display."""
+    import os
+
+    root = tmp_path_factory.mktemp("data")
+    write_python_folder(root / "cifar-10-batches-py", make_arrays(per_batch=per_batch))
+    return {**os.environ, "NNDL_DATA": str(root), "MPLBACKEND": "Agg",
+            "XDG_CACHE_HOME": str(tmp_path_factory.mktemp("cache")), **extra}

@@ -19,7 +19,7 @@ from nndl.config import RunConfig
 from nndl.model_io import load_model
 from nndl.neural_net import TwoLayerNet
 from nndl.runs import INCOMPLETE, new_run_dir, write_json
-from tests.fakecifar import make_arrays, write_python_folder
+from tests.fakecifar import fake_cifar_env
 from tests.test_cli import run_nndl
 
 SMALL = ["--num-training", "300", "--num-validation", "50", "--num-test", "50",
@@ -28,10 +28,7 @@ SMALL = ["--num-training", "300", "--num-validation", "50", "--num-test", "50",
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
-    root = tmp_path_factory.mktemp("data")
-    write_python_folder(root / "cifar-10-batches-py", make_arrays(per_batch=80))
-    return {**os.environ, "NNDL_DATA": str(root), "MPLBACKEND": "Agg",
-            "XDG_CACHE_HOME": str(tmp_path_factory.mktemp("cache"))}
+    return fake_cifar_env(tmp_path_factory, per_batch=80)
 
 
 def _one_line_error(result, *needles):

@@ -11,7 +11,7 @@ import shutil
 
 import pytest
 
-from tests.fakecifar import make_arrays, write_python_folder
+from tests.fakecifar import fake_cifar_env
 from tests.test_cli import run_nndl
 
 CHROMIUM = os.environ.get("NNDL_TEST_CHROMIUM") or shutil.which("chromium") \
@@ -61,10 +61,7 @@ def assert_renders(browser, path, images, *headlines):
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
-    root = tmp_path_factory.mktemp("data")
-    write_python_folder(root / "cifar-10-batches-py", make_arrays(per_batch=200))
-    return {**os.environ, "NNDL_DATA": str(root), "MPLBACKEND": "Agg",
-            "XDG_CACHE_HOME": str(tmp_path_factory.mktemp("cache"))}
+    return fake_cifar_env(tmp_path_factory)
 
 
 def pct(value):

@@ -7,19 +7,13 @@ from html.parser import HTMLParser
 import pytest
 from PIL import Image
 
-from tests.fakecifar import make_arrays, write_python_folder
+from tests.fakecifar import fake_cifar_env
 from tests.test_cli import run_nndl
 
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
-    import os
-
-    root = tmp_path_factory.mktemp("data")
-    write_python_folder(root / "cifar-10-batches-py", make_arrays(per_batch=200))
-    cache = tmp_path_factory.mktemp("cache")
-    return {**os.environ, "NNDL_DATA": str(root), "XDG_CACHE_HOME": str(cache),
-            "MPLBACKEND": "Agg"}
+    return fake_cifar_env(tmp_path_factory, per_batch=200)
 
 
 class _Sections(HTMLParser):
