@@ -12,8 +12,9 @@ import numpy as np
 from numpy.typing import DTypeLike
 
 from nndl._typing import NDArray, PathLike
-from nndl._validation import check_float_dtype, check_int
+from nndl._validation import check_float_dtype
 from nndl.data import CIFAR10Arrays, load_cifar10
+from nndl.splits import assignment_split
 from nndl.transforms import Pipeline
 
 
@@ -49,17 +50,7 @@ def split_cifar10(data: CIFAR10Arrays, num_training: int = 49000, num_validation
     """The assignment's split of uint8 :class:`~nndl.data.CIFAR10Arrays`: validation is
     training images ``num_training .. num_training + num_validation``, test the first
     ``num_test`` test images. Returns six arrays (images keep their shape)."""
-    num_training = check_int("num_training", num_training)
-    num_validation = check_int("num_validation", num_validation, minimum=0)
-    num_test = check_int("num_test", num_test, minimum=0)
-    if num_training + num_validation > len(data.X_train):
-        raise ValueError(f"num_training + num_validation must be at most {len(data.X_train)}, "
-                         f"got {num_training + num_validation}")
-    if num_test > len(data.X_test):
-        raise ValueError(f"num_test must be at most {len(data.X_test)}, got {num_test}")
-    val = slice(num_training, num_training + num_validation)
-    return (data.X_train[:num_training], data.y_train[:num_training],
-            data.X_train[val], data.y_train[val], data.X_test[:num_test], data.y_test[:num_test])
+    return assignment_split(data, num_training, num_validation, num_test)
 
 
 def get_CIFAR10_data(num_training: int = 49000, num_validation: int = 1000,  # noqa: N802
