@@ -68,7 +68,7 @@ class CacheWriter:
         if block.dtype != dtype or block.shape[1:] != row_shape:
             raise ValueError(f"{name}: block of {block.dtype} {block.shape[1:]} after "
                              f"{dtype} {row_shape}")
-        f.write(np.ascontiguousarray(block).tobytes())
+        f.write(np.ascontiguousarray(block).data)
         count[0] += len(block)
 
     def close(self) -> None:
