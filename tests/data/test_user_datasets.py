@@ -199,3 +199,18 @@ def test_not_an_npz_and_missing_path(tmp_path):
         load_dataset(tmp_path / "junk.npz")
     with pytest.raises(DataError, match=r"nope: no such file or folder \(and not a named"):
         load_dataset(tmp_path / "nope")
+
+
+def test_cli_info_on_a_folder_with_mixed_sizes(folder):
+    from tests.test_cli import run_nndl
+
+    Image.new("L", (5, 5)).save(folder / "b" / "odd.png")
+    result = run_nndl("data", "info", str(folder))
+    assert result.returncode == 1 and result.stderr.count("\n") == 1
+    assert "--image-size 8x6, the most common size" in result.stderr
+    result = run_nndl("data", "info", str(folder), "--image-size", "8x6")
+    assert result.returncode == 0, result.stderr
+    assert "format         image folder, RGB uint8" in result.stdout
+    assert "train images   (5, 6, 8, 3) uint8" in result.stdout
+    result = run_nndl("data", "info", str(folder), "--image-size", "8")
+    assert result.returncode == 2 and "invalid image_size value: '8'" in result.stderr

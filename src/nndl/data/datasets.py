@@ -39,7 +39,7 @@ __all__ = ["DATASETS", "Dataset", "DatasetSpec", "download_dataset", "find_cifar
 _ALSO_FOUND_IN = {"mnist": ("MNIST/raw",), "fashion-mnist": ("FashionMNIST/raw",)}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Dataset:
     """A whole data set: ``X_*`` (N, H, W, C) uint8 (float32 for a float ``.npz``), C 1
     or 3, usually read-only memory maps; ``y_*`` int64 (N,) in ``[0, len(class_names))``.
@@ -89,15 +89,13 @@ def load_dataset(name_or_path: PathLike = "cifar10", root: PathLike | None = Non
     """
     name = str(name_or_path)
     _check_options(name, labels, image_size)
-    if name == "cifar10":
-        return _cifar10_dataset(name, find_or_download(DATASETS[name], root, download,
-                                                       progress, locate))
     if name == "digits":
         return _digits()
     if name in DATASETS:
         spec = DATASETS[name]
-        folder = find_or_download(spec, root, download, progress, _folder_finder(spec))
-        return _named(spec, folder, labels)
+        find = locate if name == "cifar10" else _folder_finder(spec)
+        found = _find_or_download(spec, root, download, progress, find)
+        return _cifar10_dataset(name, found) if name == "cifar10" else _named(spec, found, labels)
     return _from_path(Path(name).expanduser(), image_size, skip_unreadable)
 
 
@@ -147,7 +145,7 @@ def _spec(name):
     return DATASETS[name]
 
 
-def find_or_download(spec: DatasetSpec, root: PathLike | None, download: bool,
+def _find_or_download(spec: DatasetSpec, root: PathLike | None, download: bool,
                      progress: bool, find: Callable[[Path], object]) -> object:
     """``find(data_root)`` for the first data root that has the data set (see the module
     docstring), downloading it when none has and ``download`` is true; else
@@ -212,7 +210,7 @@ def load_cifar10(root: PathLike | None = None, *, download: bool = True,
                  progress: bool = True) -> CIFAR10Arrays:
     """The whole of CIFAR-10 as :class:`CIFAR10Arrays` (uint8 images, in memory), cached
     after the first decode; downloaded when missing and ``download`` is true."""
-    source = find_or_download(DATASETS["cifar10"], root, download, progress, locate)
+    source = _find_or_download(DATASETS["cifar10"], root, download, progress, locate)
     return _load_cifar10_cached(source)
 
 
@@ -278,6 +276,8 @@ def _from_path(path, image_size, skip_unreadable):
         raise DataError(f"{path}: no such file or folder (and not a named data set: "
                         f"{', '.join(DATASETS)})")
     if path.is_file() and path.suffix.lower() == ".npz":
+        if image_size is not None:
+            raise ValueError(f"image_size applies to image folders, not to {path}")
         return _cached_dataset("npz", path, {}, files_fingerprint([path]),
                                lambda writer: read_npz(path, writer), name=str(path))
     source = locate(path)
@@ -309,6 +309,6 @@ def _cached_dataset(kind: str, source: Path, options: dict, fingerprint: str,
     skipped = tuple(info.get("skipped", ()))
     if skipped:
         warnings.warn(f"{source}: skipped {len(skipped)} unreadable image(s), e.g. "
-                      f"{skipped[0]}", stacklevel=3)
+                      f"{skipped[0]}", stacklevel=4)
     return Dataset(name or kind, arrays["X_train"], arrays["y_train"], arrays.get("X_test"),
                    arrays.get("y_test"), tuple(info["class_names"]), skipped)
