@@ -11,6 +11,7 @@ import pytest
 PUBLIC = ["nndl", "nndl.neural_net", "nndl.layers", "nndl.optim", "nndl.gradient_check",
           "nndl.data_utils", "nndl.vis_utils", "nndl.metrics", "nndl.model_io",
           "nndl.training", "nndl.schedules", "nndl.sampling", "nndl.config", "nndl.data",
+          "nndl.data.datasets",
           "nndl.transforms", "nndl.sklearn"]
 
 

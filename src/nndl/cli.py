@@ -31,43 +31,66 @@ def cmd_gradcheck(args):
 
 
 def cmd_data_download(args):
-    from nndl.data.download import download_cifar10
-    from nndl.data.location import data_root
+    from nndl.data.catalog import DATASETS
+    from nndl.data.datasets import download_dataset
 
-    folder = download_cifar10(data_root(args.root), url=args.url, md5=args.md5,
+    folder = download_dataset(args.dataset, args.root, url=args.url, md5=args.md5,
                               progress=not args.quiet)
-    print(f"CIFAR-10 is in {folder}")
+    print(f"{DATASETS[args.dataset].description.split(':')[0]} is in {folder}")
 
 
 def cmd_data_info(args):
     from nndl.data.info import describe, format_lines
 
-    print(format_lines(describe(args.path)))
+    print(format_lines(describe(args.dataset, args.root, labels=args.labels,
+                                image_size=args.image_size,
+                                skip_unreadable=args.skip_unreadable)))
 
 
 def add_data_commands(sub):
+    from nndl.data.catalog import DATASETS
+    from nndl.data.imagefolder import parse_image_size
+
+    def image_size(text):  # argparse names the type in its message
+        return parse_image_size(text)
+
+    table = "; ".join(f"{name} ({spec.size})" for name, spec in DATASETS.items())
     data = sub.add_parser("data", help="download and inspect data sets",
-                          description="Download CIFAR-10, or describe a data set on disk.")
+                          description="Download a named data set, or describe any data set.")
     data_sub = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
     p = data_sub.add_parser(
-        "download", help="download CIFAR-10 (md5-checked, resumable)",
-        description="Download the official CIFAR-10 python-version tarball, check its md5 "
-        "before extracting, and extract it to ROOT/cifar-10-batches-py. An interrupted "
-        "download resumes when run again. ROOT defaults to $NNDL_DATA, else the user cache.")
-    p.add_argument("dataset", choices=["cifar10"], help="the data set (only cifar10)")
+        "download", help="download a named data set (md5-checked, resumable)",
+        description="Download the official files of a named data set, check their md5 "
+        "sums (before extracting a tarball), and put them in ROOT/<folder> (e.g. "
+        "ROOT/cifar-10-batches-py, ROOT/mnist), which appears only once complete. An "
+        "interrupted download resumes when run again. ROOT defaults to $NNDL_DATA, else "
+        f"the user cache. Data sets: {table}; digits comes with scikit-learn.")
+    p.add_argument("dataset", choices=list(DATASETS), help="the data set")
     p.add_argument("--root", help="data root folder (default: $NNDL_DATA, else the user cache)")
-    p.add_argument("--url", help="download from this URL instead of the official one "
-                   "(also $NNDL_CIFAR10_URL)")
-    p.add_argument("--md5", help="expected md5 of the tarball (default: the official one)")
+    p.add_argument("--url", help="a mirror: the URL of a folder holding the official file "
+                   "names, or of the tarball itself for cifar10/cifar100 (also "
+                   "$NNDL_MIRROR_<NAME>, e.g. NNDL_MIRROR_FASHION_MNIST)")
+    p.add_argument("--md5", help="expected md5 of the tarball of cifar10/cifar100 (default: "
+                   "the official one)")
     p.add_argument("--no-progress", "--quiet", dest="quiet", action="store_true",
                    help="no progress bar")
     p.set_defaults(func=cmd_data_download)
     p = data_sub.add_parser(
         "info", help="describe a data set: format, splits, shapes, classes, checksums",
-        description="Describe what PATH holds: a CIFAR-10 copy (python or binary folder, "
+        description="Describe a named data set (where it is, or its official files when "
+        "not downloaded) or what a path holds: a CIFAR-10 copy (python or binary folder, "
         "tarball, or a data root holding one), an .npz with X and y, or an image folder "
-        "(PATH/<class>/*.png|jpg).")
-    p.add_argument("path", help="file or folder to describe")
+        "(PATH/<class>/*.png|jpg, or PATH/train/<class>/... and PATH/test/<class>/...).")
+    p.add_argument("dataset", metavar="NAME_OR_PATH",
+                   help=f"a named data set ({', '.join(DATASETS)}) or a file or folder")
+    p.add_argument("--root", help="data root folder of the named data sets (default: "
+                   "$NNDL_DATA, else the user cache)")
+    p.add_argument("--labels", choices=["fine", "coarse"], default="fine",
+                   help="cifar100: the 100 fine classes or the 20 superclasses")
+    p.add_argument("--image-size", type=image_size, metavar="WxH",
+                   help="image folders: resize every image to WxH (needed when sizes differ)")
+    p.add_argument("--skip-unreadable", action="store_true",
+                   help="image folders: leave out unreadable images instead of failing")
     p.set_defaults(func=cmd_data_info)
 
 

@@ -5,7 +5,8 @@ import pytest
 
 
 class _Handler(BaseHTTPRequestHandler):
-    """Serves ``server.payload`` at any path, honouring ``Range: bytes=N-``.
+    """Serves ``server.payload`` at any path, or ``server.files[name]`` at ``/.../name``
+    when ``server.files`` is set (404 for other names), honouring ``Range: bytes=N-``.
 
     When ``server.cut_after`` is set, the first full response sends only that
     many bytes and then drops the connection (a cut mid-way).
@@ -13,7 +14,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):  # noqa: N802
         payload = self.server.payload
+        if self.server.files is not None:
+            payload = self.server.files.get(self.path.rsplit("/", 1)[-1])
+            if payload is None:
+                self.send_error(404)
+                return
         self.server.requests.append(self.headers.get("Range"))
+        self.server.paths.append(self.path)
         start = 0
         rng = self.headers.get("Range")
         if rng and rng.startswith("bytes="):
@@ -44,9 +51,12 @@ class _Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def http_server():
-    """A real HTTP server on 127.0.0.1; set ``.payload`` (bytes) and ``.cut_after``."""
+    """A real HTTP server on 127.0.0.1; set ``.payload`` (bytes) or ``.files`` ({name:
+    bytes}), and ``.cut_after``; ``.base`` is its URL of a folder."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    server.payload, server.cut_after, server.requests = b"", None, []
+    server.payload, server.files, server.cut_after = b"", None, None
+    server.requests, server.paths = [], []
+    server.base = f"http://127.0.0.1:{server.server_address[1]}/mirror/"
     server.url = f"http://127.0.0.1:{server.server_address[1]}/cifar-10-python.tar.gz"
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -3,10 +3,11 @@
 import hashlib
 import io
 import tarfile
+from dataclasses import replace
 
 import pytest
 
-from nndl.data import ChecksumError, DataError, DataNotFoundError, load_cifar10
+from nndl.data import DATASETS, ChecksumError, DataError, DataNotFoundError, load_cifar10
 from nndl.data.download import download_cifar10, download_file, safe_extract
 from tests.fakecifar import make_arrays, tarball_bytes
 
@@ -50,7 +51,8 @@ def test_automatic_download_when_missing(tmp_path, http_server, tarball, monkeyp
     http_server.payload, md5 = tarball
     monkeypatch.setenv("NNDL_DATA", str(tmp_path / "root"))
     monkeypatch.setenv("NNDL_CIFAR10_URL", http_server.url)
-    monkeypatch.setattr("nndl.data.download.TARBALL_MD5", md5)
+    spec = DATASETS["cifar10"]
+    monkeypatch.setitem(DATASETS, "cifar10", replace(spec, files=((spec.files[0][0], md5),)))
     data = load_cifar10(progress=False)
     assert data.X_test.shape == (50, 32, 32, 3)
     assert (tmp_path / "root" / "cifar-10-batches-py" / "test_batch").is_file()

@@ -14,9 +14,10 @@ def test_data_info_on_cifar_and_npz(tmp_path):
     assert "CIFAR-10, python version" in out
     assert "train images   (100, 32, 32, 3) uint8" in out
     assert "7 of 7 files differ from the official md5 sums" in out
-    np.savez(tmp_path / "d.npz", X=np.zeros((3, 2)), y=np.array([0, 1, 1]))
+    np.savez(tmp_path / "d.npz", X=np.zeros((3, 2, 2)), y=np.array([0, 1, 1]))
     result = run_nndl("data", "info", str(tmp_path / "d.npz"))
-    assert "all classes  0 1, 1 2" in result.stdout
+    assert "train classes  0 1, 1 2" in result.stdout, result.stderr
+    assert "train images   (3, 2, 2, 1) float32" in result.stdout
 
 
 def test_data_info_missing_path_is_one_line(tmp_path):

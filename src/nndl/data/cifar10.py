@@ -66,7 +66,7 @@ class RestrictedUnpickler(pickle.Unpickler):
         resolve = self._ALLOWED.get((module, name))
         if resolve is None:
             raise UnsafePickleError(
-                f"{self.source}: refusing to unpickle '{module}.{name}': a CIFAR-10 batch holds "
+                f"{self.source}: refusing to unpickle '{module}.{name}': a CIFAR file holds "
                 "only NumPy arrays, so this file is not an official batch and may be hostile"
             )
         return resolve()
@@ -82,7 +82,7 @@ def restricted_load(data, source):
         raise DataError(f"{source}: truncated or corrupt batch file ({exc!r})") from exc
 
 
-def _images_from_rows(rows, source):
+def images_from_rows(rows, source):
     rows = np.asarray(rows)
     if rows.dtype != np.uint8 or rows.ndim != 2 or rows.shape[1] != _PIXELS:
         raise DataError(f"{source}: expected uint8 pixel rows of shape (N, {_PIXELS}), got "
@@ -90,8 +90,9 @@ def _images_from_rows(rows, source):
     return np.ascontiguousarray(rows.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
 
 
-def _check_labels(labels, n, source):
-    """``labels`` as uint8 (n,): integers in [0, 10), else a DataError naming ``source``.
+def check_labels(labels, n, source, num_classes=10):
+    """``labels`` as uint8 (n,): integers in [0, num_classes), else a DataError naming
+    ``source``.
 
     Floats (even NaN), booleans and strings are refused rather than truncated.
     """
@@ -99,10 +100,10 @@ def _check_labels(labels, n, source):
     if labels.shape != (n,):
         raise DataError(f"{source}: {labels.shape[0] if labels.ndim else 0} labels for {n} images")
     if not np.issubdtype(labels.dtype, np.integer):
-        raise DataError(f"{source}: labels must be integers in [0, {len(CLASS_NAMES)}), "
+        raise DataError(f"{source}: labels must be integers in [0, {num_classes}), "
                         f"got {labels.dtype} values such as {labels[:1].tolist()}")
-    if n and (labels.min() < 0 or labels.max() >= len(CLASS_NAMES)):
-        raise DataError(f"{source}: labels must be integers in [0, {len(CLASS_NAMES)}), "
+    if n and (labels.min() < 0 or labels.max() >= num_classes):
+        raise DataError(f"{source}: labels must be integers in [0, {num_classes}), "
                         f"found {labels.min()}..{labels.max()}")
     return labels.astype(np.uint8)
 
@@ -112,8 +113,8 @@ def parse_python_batch(data, source):
     batch = restricted_load(data, source)
     if not isinstance(batch, dict) or b"data" not in batch or b"labels" not in batch:
         raise DataError(f"{source}: not a CIFAR-10 batch (no b'data' and b'labels' entries)")
-    images = _images_from_rows(batch[b"data"], source)
-    return images, _check_labels(batch[b"labels"], len(images), source)
+    images = images_from_rows(batch[b"data"], source)
+    return images, check_labels(batch[b"labels"], len(images), source)
 
 
 def parse_python_meta(data, source):
@@ -122,6 +123,11 @@ def parse_python_meta(data, source):
     names = meta.get(b"label_names") if isinstance(meta, dict) else None
     if not names or len(names) != 10:
         raise DataError(f"{source}: no list of 10 label_names")
+    return decode_names(names)
+
+
+def decode_names(names):
+    """Class names from a pickle's list of bytes (or str) as a tuple of str."""
     return tuple(n.decode() if isinstance(n, bytes) else str(n) for n in names)
 
 
@@ -131,8 +137,8 @@ def parse_binary_batch(data, source):
         raise DataError(f"{source}: {len(data)} bytes is not a whole number of "
                         f"{_PIXELS + 1}-byte records (truncated or not a CIFAR-10 binary batch)")
     records = np.frombuffer(data, dtype=np.uint8).reshape(-1, _PIXELS + 1)
-    images = _images_from_rows(records[:, 1:], source)
-    return images, _check_labels(records[:, 0], len(images), source)
+    images = images_from_rows(records[:, 1:], source)
+    return images, check_labels(records[:, 0], len(images), source)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Verified, resumable, atomic download of the CIFAR-10 tarball, and safe extraction."""
+"""Verified, resumable, atomic downloads (a tarball to extract, or plain files), and safe
+extraction."""
 
 from __future__ import annotations
 
@@ -11,14 +12,15 @@ import tempfile
 import urllib.error
 import urllib.request
 import zlib
+from collections.abc import Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 from nndl._typing import PathLike
-from nndl.data.cifar10 import PY_FOLDER, TARBALL_MD5, TARBALL_NAME, TARBALL_URL
+from nndl.data.catalog import DATASETS
+from nndl.data.cifar10 import PY_FOLDER, TARBALL_MD5, TARBALL_NAME
 from nndl.data.errors import ChecksumError, DataError
 
-ENV_URL = "NNDL_CIFAR10_URL"
 _CHUNK = 1 << 20
 
 
@@ -30,25 +32,44 @@ def md5sum(path):
     return digest.hexdigest()
 
 
-def download_file(url, dest, md5, *, progress=True, timeout=30):
+def download_file(url: str | Sequence[str], dest: PathLike, md5: str, *,
+                  progress: bool = True, timeout: float = 30) -> Path:
     """Download ``url`` to ``dest``, resuming a previous partial download.
 
     Bytes go to ``dest + '.part'``; an interrupted transfer leaves that file
     for the next call to resume (HTTP Range). Only when the md5 matches is it
     renamed to ``dest``; on a mismatch it is deleted and ChecksumError raised.
+    ``url`` may be a list of mirrors, tried in order until one succeeds.
     """
     dest = Path(dest)
     if dest.is_file() and md5sum(dest) == md5:
         return dest
     with new_folders(dest.parent):
-        part = _fetch(url, dest.with_name(dest.name + ".part"), progress, timeout)
-        actual = md5sum(part)
-        if actual != md5:
-            part.unlink()
-            raise ChecksumError(f"{url}: md5 {actual} does not match the expected {md5}; "
-                                "the partial file was deleted")
-    os.replace(part, dest)
+        _fetch_first([url] if isinstance(url, str) else list(url), dest, md5, progress, timeout)
     return dest
+
+
+def _fetch_first(urls, dest, md5, progress, timeout):
+    """Fetch ``dest`` from the first of ``urls`` that works; else raise every reason."""
+    errors = []
+    for url in urls:
+        try:
+            return _fetch_verified(url, dest, md5, progress, timeout)
+        except DataError as exc:
+            errors.append(exc)
+    if len(errors) == 1:
+        raise errors[0]
+    raise type(errors[-1])("; ".join(str(e) for e in errors))
+
+
+def _fetch_verified(url, dest, md5, progress, timeout):
+    part = _fetch(url, dest.with_name(dest.name + ".part"), progress, timeout)
+    actual = md5sum(part)
+    if actual != md5:
+        part.unlink()
+        raise ChecksumError(f"{url}: md5 {actual} does not match the expected {md5}; "
+                            "the partial file was deleted")
+    os.replace(part, dest)
 
 
 @contextmanager
@@ -80,7 +101,8 @@ def _fetch(url, part, progress, timeout):
                 have = 0  # the server ignored the range: start over
             length = response.headers.get("Content-Length")
             expected = have + int(length) if length is not None else None
-            with open(part, "ab" if have else "wb") as out, _bar(progress, expected, have) as bar:
+            bar = _bar(progress, expected, have, part.name.removesuffix(".part"))
+            with open(part, "ab" if have else "wb") as out, bar:
                 for block in iter(lambda: response.read(_CHUNK), b""):
                     out.write(block)
                     bar.update(len(block))
@@ -101,14 +123,14 @@ def _fetch(url, part, progress, timeout):
     return part
 
 
-def _bar(progress, total, initial):
+def _bar(progress, total, initial, desc):
     try:
         from tqdm.auto import tqdm
     except ImportError:
         progress = False
     if not progress:
         return _NoBar()
-    return tqdm(total=total, initial=initial, unit="B", unit_scale=True, desc="CIFAR-10")
+    return tqdm(total=total, initial=initial, unit="B", unit_scale=True, desc=desc)
 
 
 class _NoBar:
@@ -153,19 +175,28 @@ def download_cifar10(root: PathLike, *, url: str | None = None, md5: str | None 
                      progress: bool = True) -> Path:
     """Download and extract CIFAR-10 (python version) into ``root/cifar-10-batches-py``.
 
+    ``url`` defaults to ``$NNDL_MIRROR_CIFAR10`` or ``$NNDL_CIFAR10_URL``, else the
+    official one (see :mod:`nndl.data.catalog`); ``md5`` to the official tarball's.
+    """
+    urls = DATASETS["cifar10"].urls(TARBALL_NAME, url)
+    return download_archive(root, PY_FOLDER, TARBALL_NAME, md5 or TARBALL_MD5, urls,
+                            progress=progress)
+
+
+def download_archive(root: PathLike, folder: str, file_name: str, md5: str,
+                     urls: Sequence[str], *, progress: bool = True) -> Path:
+    """Download the tarball ``file_name`` from ``urls`` and extract its ``folder/`` to
+    ``root/folder``; returns that folder.
+
     The folder appears only once complete: extraction goes to a temporary
     folder beside it, then is renamed. The tarball is removed afterwards.
-    ``url`` defaults to ``$NNDL_CIFAR10_URL``, else the official one; ``md5`` to
-    the official tarball's.
     """
     root = Path(root)
-    md5 = md5 or TARBALL_MD5
-    url = url or os.environ.get(ENV_URL) or TARBALL_URL
-    final = root / PY_FOLDER
+    final = root / folder
     if final.is_dir():
         return final
     with new_folders(root):
-        tarball = download_file(url, root / TARBALL_NAME, md5, progress=progress)
+        tarball = download_file(urls, root / file_name, md5, progress=progress)
         try:
             _extract_folder(tarball, final)
         except DataError as exc:  # its md5 matched: the next run would trust it again
@@ -175,14 +206,33 @@ def download_cifar10(root: PathLike, *, url: str | None = None, md5: str | None 
     return final
 
 
+def download_files(root: PathLike, folder: str,
+                   files: Sequence[tuple[str, str, Sequence[str]]], *,
+                   progress: bool = True) -> Path:
+    """Download ``files`` (``(file name, md5, urls)``) into ``root/folder``, which appears
+    only once every file is there and checked: they gather in ``root/.folder.download``,
+    where an interrupted run leaves its verified files and ``.part`` file to resume."""
+    root = Path(root)
+    final = root / folder
+    if final.is_dir():
+        return final
+    with new_folders(root):
+        staging = root / f".{folder}.download"
+        for name, md5, urls in files:
+            download_file(urls, staging / name, md5, progress=progress)
+        os.replace(staging, final)
+    return final
+
+
 def _extract_folder(tarball, final):
-    """Extract ``tarball``'s PY_FOLDER to ``final`` through a staging folder beside it."""
+    """Extract ``tarball``'s folder named like ``final`` to ``final`` through a staging
+    folder beside it."""
     staging = Path(tempfile.mkdtemp(prefix=".extract-", dir=final.parent))
     try:
         safe_extract(tarball, staging)
-        extracted = staging / PY_FOLDER
+        extracted = staging / final.name
         if not extracted.is_dir():
-            raise DataError(f"{tarball}: the archive has no {PY_FOLDER}/ folder")
+            raise DataError(f"{tarball}: the archive has no {final.name}/ folder")
         os.replace(extracted, final)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -1,4 +1,4 @@
-"""``nndl data info``: what a path holds — format, splits, shapes, class counts, checksums."""
+"""``nndl data info``: what a data set holds — format, splits, shapes, classes, checksums."""
 
 from __future__ import annotations
 
@@ -6,42 +6,85 @@ from pathlib import Path
 
 import numpy as np
 
+from nndl._typing import PathLike
 from nndl.data.cache import load_cached
-from nndl.data.cifar10 import OFFICIAL_MD5, TARBALL_MD5, locate
+from nndl.data.catalog import DATASETS
+from nndl.data.cifar10 import OFFICIAL_MD5, TARBALL_MD5, Source, locate
+from nndl.data.cifar100 import OFFICIAL_MD5 as CIFAR100_MD5
+from nndl.data.datasets import Dataset, find_dataset, load_dataset
 from nndl.data.download import md5sum
 from nndl.data.errors import DataError
-from nndl.data.formats import load_image_folder, load_npz
 
 
-def describe(path):
-    """A list of ``(label, value)`` lines describing the data at ``path``."""
-    path = Path(path)
+def describe(name_or_path: PathLike, root: PathLike | None = None, *, labels: str = "fine",
+             image_size: tuple[int, int] | None = None,
+             skip_unreadable: bool = False) -> list[tuple[str, str]]:
+    """``(label, value)`` lines describing a named data set (found in ``root``, not
+    downloaded) or the data at a path."""
+    name = str(name_or_path)
+    if name in DATASETS:
+        return _describe_named(name, root, labels)
+    path = Path(name)
     if not path.exists():
         raise DataError(f"{path}: no such file or folder")
     source = locate(path)
     if source is not None:
-        data = load_cached(source)
-        lines = [("format", f"CIFAR-10, {source.kind} version" if source.kind != "tarball"
-                  else "CIFAR-10 tarball"), ("location", str(source.path))]
-        lines += _splits({"train": (data.X_train, data.y_train),
-                          "test": (data.X_test, data.y_test)}, data.class_names)
-        return lines + [("checksums", _checksum_status(source))]
-    if path.suffix == ".npz":
-        X, y, names = load_npz(path)
-        return [("format", "npz arrays X, y")] + _splits({"all": (X, y)}, names)
-    if path.is_dir():
-        X, y, names = load_image_folder(path)
-        return [("format", "image folder (resized to 32x32)")] + _splits({"all": (X, y)}, names)
-    raise DataError(f"{path}: not CIFAR-10, an .npz file or an image folder")
+        return _describe_cifar10(source)
+    data = load_dataset(path, image_size=image_size, skip_unreadable=skip_unreadable)
+    kind = "npz arrays" if path.is_file() else "image folder"
+    colour = "grayscale" if data.image_shape[2] == 1 else "RGB"
+    lines = [("format", f"{kind}, {colour} {data.X_train.dtype}"), ("location", str(path))]
+    lines += _splits(data)
+    return lines + ([("skipped", f"{len(data.skipped)} unreadable images, e.g. "
+                      f"{data.skipped[0]}")] if data.skipped else [])
 
 
-def _splits(splits, names):
+def _describe_named(name, root, labels):
+    spec = DATASETS[name]
+    lines = [("data set", spec.description), ("source", spec.homepage)]
+    folder = find_dataset(name, root)
+    if folder is None:
+        sums = ", ".join(f"{file} md5 {md5}" for file, md5 in spec.files)
+        return lines + [("download", f"{spec.size}: {sums}"),
+                        ("location", f"not downloaded; run 'nndl data download {name}'")]
+    if name == "cifar10":
+        return lines + _describe_cifar10(locate(folder))
+    data = load_dataset(name, root, download=False, labels=labels)
+    lines += [("location", str(folder))] + _splits(data)
+    return lines + [("checksums", _named_checksums(name, folder))]
+
+
+def _describe_cifar10(source: Source) -> list[tuple[str, str]]:
+    data = load_cached(source, mmap=True)
+    fmt = (f"CIFAR-10, {source.kind} version" if source.kind != "tarball"
+           else "CIFAR-10 tarball")
+    dataset = Dataset("cifar10", data.X_train, data.y_train, data.X_test, data.y_test,
+                      tuple(data.class_names))
+    return ([("format", fmt), ("location", str(source.path))] + _splits(dataset)
+            + [("checksums", _checksum_status(source))])
+
+
+def _splits(data):
     lines = []
-    for split, (X, y) in splits.items():
-        counts = np.bincount(np.asarray(y, dtype=np.int64), minlength=len(names))
+    for split, X, y in (("train", data.X_train, data.y_train), ("test", data.X_test,
+                                                                 data.y_test)):
+        if X is None:
+            lines.append((f"{split} images", "none (no official test set)"))
+            continue
+        counts = np.bincount(np.asarray(y, dtype=np.int64), minlength=len(data.class_names))
         lines.append((f"{split} images", f"{X.shape} {X.dtype}"))
-        lines.append((f"{split} classes", ", ".join(f"{n} {c}" for n, c in zip(names, counts))))
+        lines.append((f"{split} classes", ", ".join(
+            f"{n} {c}" for n, c in zip(data.class_names, counts))))
     return lines
+
+
+def _named_checksums(name, folder):
+    if name == "digits":
+        return "not applicable (bundled with scikit-learn)"
+    official = CIFAR100_MD5 if name == "cifar100" else {
+        file: md5 for file, md5 in DATASETS[name].files}
+    return _compare([(folder / file, md5) for file, md5 in official.items()
+                     if (folder / file).is_file()], "official")
 
 
 def _checksum_status(source):
@@ -51,13 +94,18 @@ def _checksum_status(source):
     if source.kind == "binary":
         return "not checked (no official per-file sums for the binary version)"
     files = [p for p in source.files() if p.name in OFFICIAL_MD5]
-    same = [p.name for p in files if md5sum(p) == OFFICIAL_MD5[p.name]]
-    if len(same) == len(files):
-        return f"all {len(files)} files match the official md5 sums"
-    return (f"{len(files) - len(same)} of {len(files)} files differ from the official md5 sums "
-            "(a re-packed copy; the arrays decoded fine)")
+    return _compare([(p, OFFICIAL_MD5[p.name]) for p in files], "official")
 
 
-def format_lines(lines):
+def _compare(expected, what):
+    same = [p for p, md5 in expected if md5sum(p) == md5]
+    if len(same) == len(expected):
+        return f"all {len(expected)} files match the {what} md5 sums"
+    return (f"{len(expected) - len(same)} of {len(expected)} files differ from the {what} "
+            "md5 sums (a re-packed copy; the arrays decoded fine)")
+
+
+def format_lines(lines: list[tuple[str, str]]) -> str:
+    """The lines as two aligned columns."""
     width = max(len(label) for label, _ in lines)
     return "\n".join(f"{label:<{width}}  {value}" for label, value in lines)
