@@ -27,5 +27,9 @@ def test_unknown_key_and_bad_values_are_named(tmp_path):
         config_from_args(parse("--config", str(toml)))
     with pytest.raises(ValueError, match="batch_size must be"):
         config_from_args(parse("--batch-size", "0"))
+    with pytest.raises(SystemExit):  # a choice outside the list is a usage error
+        parse("--optimizer", "lbfgs")
+    config = tmp_path / "o.toml"
+    config.write_text('optimizer = "lbfgs"\n')
     with pytest.raises(ValueError, match="optimizer must be one of"):
-        config_from_args(parse("--optimizer", "lbfgs"))
+        config_from_args(parse("--config", str(config)))

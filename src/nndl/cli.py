@@ -136,8 +136,9 @@ def cmd_train(args):
 def cmd_evaluate(args):
     from nndl.evaluation import evaluate_model_file
 
-    result = evaluate_model_file(args.model, data=args.data, num_test=args.num_test,
-                                 split=args.split, out=args.out, tta=args.tta)
+    result = evaluate_model_file(args.model, dataset=args.dataset, data=args.data,
+                                 num_test=args.num_test, split=args.split, out=args.out,
+                                 tta=args.tta)
     print(result["text"])
     print(f"confusion matrix: {result['png']}")
 
@@ -159,8 +160,10 @@ def cmd_predict(args):
     from nndl.model_io import load_model
 
     model = load_model(args.model)
-    height, width = model.image_shape[:2]
-    images = np.stack([read_image(p, size=(width, height)) for p in args.images])
+    height, width, channels = model.image_shape
+    mode = "L" if channels == 1 else "RGB"  # a grayscale model reads images as grayscale
+    images = np.stack([read_image(p, size=(width, height), mode=mode) for p in args.images])
+    images = images.reshape(len(images), height, width, channels)
     probs = model.predict_proba_images(images, args.tta)
     for path, row in zip(args.images, probs):
         top = np.argsort(row)[::-1][: args.top]
@@ -212,14 +215,19 @@ def add_workflow_commands(sub):
 
     p = sub.add_parser(
         "evaluate", help="accuracy, per-class accuracy and confusion matrix of a model",
-        description="Evaluate a model file on CIFAR-10 (the saved preprocessing is applied): "
-        "accuracy, per-class accuracy, and the confusion matrix as text and PNG.")
+        description="Evaluate a model file on the dataset it was trained on (or --dataset; "
+        "the saved preprocessing is applied): accuracy, per-class accuracy, and the "
+        "confusion matrix as text and PNG.")
     p.add_argument("model", help="model file (.npz written by nndl)")
-    p.add_argument("--data", help="CIFAR-10 location (default: $NNDL_DATA, else the user cache)")
+    p.add_argument("--dataset", help="dataset name or path (default: the model's own; "
+                   "cifar10 for older model files)")
+    p.add_argument("--data", help="data root of named datasets (default: $NNDL_DATA, else "
+                   "the user cache)")
     p.add_argument("--split", choices=["test", "val"], default="test",
-                   help="test images, or the validation images 49,000..49,999 (default: test)")
+                   help="the test images, or the validation images of the run that trained "
+                   "the model (cifar10: 49,000..49,999) (default: test)")
     p.add_argument("--num-test", type=int, default=None,
-                   help="evaluate on the first N test images (default: all 10,000)")
+                   help="evaluate on the first N test images (default: all of them)")
     p.add_argument("--out", help="folder for confusion_matrix.png/.txt (default: "
                    "runs/evaluate-<time>)")
     _add_tta_argument(p)

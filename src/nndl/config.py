@@ -22,6 +22,7 @@ from typing import Any
 from nndl._typing import NDArray, RandomState
 from nndl._validation import check_field_types, check_float, check_int
 from nndl.backend import BACKENDS, resolve_backend
+from nndl.data.imagefolder import parse_image_size
 from nndl.optim import OPTIMIZERS
 from nndl.sampling import SAMPLERS
 from nndl.schedules import SCHEDULES
@@ -133,12 +134,23 @@ class RunConfig:
     dtype: str = _opt("float64", "float64 (the assignment's) or float32 (faster)",
                       ("float32", "float64"))
     seed: int = _opt(0, "random seed for initialization, minibatches and augmentation")
-    data: str | None = _opt(None, "CIFAR-10 location (default: $NNDL_DATA, else the user "
-                            "cache; downloaded if absent)")
-    num_training: int = _opt(49000, "training images (the first N of the 50,000)")
-    num_validation: int = _opt(1000, "validation images (the N after the training ones)")
-    num_test: int = _opt(1000, "test images (the first N of the 10,000)")
-    full_test: bool = _opt(False, "use all 10,000 test images")
+    dataset: str = _opt("cifar10", "a dataset name (cifar10, cifar100, mnist, fashion-mnist, "
+                        "digits) or the path of an image folder or .npz file")
+    data: str | None = _opt(None, "data root where named datasets are looked for and "
+                            "downloaded (default: $NNDL_DATA, else the user cache)")
+    labels: str = _opt("fine", "cifar100's labels: fine (100 classes) or coarse (20)",
+                       ("fine", "coarse"))
+    image_size: str | None = _opt(None, "resize an image folder's images to WxH, e.g. 32x32 "
+                                  "(default: their own size, which they must share)")
+    num_training: int | None = _opt(None, "training images (default: all but the validation "
+                                    "ones; cifar10: the assignment's first 49,000)")
+    num_validation: int | float | None = _opt(
+        None, "validation images, or a fraction of the training ones (default: cifar10 the "
+        "1,000 after the training ones; others a stratified 1,000 or 10%, whichever is fewer)")
+    num_test: int | None = _opt(None, "test images (default: cifar10 the assignment's first "
+                                "1,000; others the whole official test set, or a stratified "
+                                "20% where there is none)")
+    full_test: bool = _opt(False, "use the whole test set (cifar10: all 10,000)")
     preprocessing: str = _opt("mean", "comma-separated transforms fit on the training split: "
                               "mean, standardize, pca, zca (or none)")
     augment: Augmentation = field(default_factory=Augmentation)
@@ -151,7 +163,12 @@ class RunConfig:
         check_float("std", self.std)
         check_int("seed", self.seed, minimum=0)
         for name in ("num_training", "num_validation", "num_test"):
-            check_int(name, getattr(self, name))  # training needs validation rows to score
+            value = getattr(self, name)  # training needs validation rows to score
+            if value is not None and not isinstance(value, float):
+                check_int(name, value)
+        if isinstance(self.num_validation, float):
+            check_float("num_validation", self.num_validation, 1e-9, 1.0, exclusive_max=True)
+        image_size(self)  # a malformed WxH fails now
         if self.dtype not in ("float32", "float64"):
             raise ValueError(f"dtype must be float32 or float64, got {self.dtype!r}")
         for name, kind in (("augment", Augmentation), ("train", TrainOptions)):
@@ -190,8 +207,13 @@ class RunConfig:
         return RunConfig.from_dict({**self.to_dict(), **changes})
 
 
-DATA_FIELDS = ("data", "num_training", "num_validation", "num_test", "full_test",
-               "preprocessing", "dtype", "augment")
+def image_size(cfg: RunConfig) -> tuple[int, int] | None:
+    """``cfg.image_size`` ("WxH") as (width, height), or None."""
+    return None if cfg.image_size is None else parse_image_size(cfg.image_size)
+
+
+DATA_FIELDS = ("dataset", "data", "labels", "image_size", "num_training", "num_validation",
+               "num_test", "full_test", "preprocessing", "dtype", "augment")
 
 
 def data_key(cfg: RunConfig) -> tuple:
@@ -235,29 +257,58 @@ def add_config_arguments(parser: argparse.ArgumentParser, base: RunConfig | None
         text, choices = f.metadata["help"], f.metadata["choices"]
         if "(default" not in text:
             text += f" (default: {default})"
+        text = text.replace("%", "%%")  # argparse formats help with %
         if isinstance(default, bool):
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None,
                                 help=text)
         elif choices:
             parser.add_argument(flag, choices=choices, default=None, help=text)
         else:
-            kind = {int: int, float: float}.get(type(f.default), str)
-            parser.add_argument(flag, type=kind, default=None, metavar=name.upper(),
+            parser.add_argument(flag, type=_flag_type(f), default=None, metavar=name.upper(),
                                 help=text)
     parser.add_argument("--config", metavar="TOML",
                         help="read options from a TOML file (flags override it)")
 
 
+def _flag_type(f):
+    """The argparse type of a field from its annotation: int, float, a number (int or
+    float: ``--num-validation 500`` or ``0.1``), or str."""
+    kinds = {k.strip() for k in str(f.type).split("|")} - {"None"}
+    if kinds == {"int", "float"}:
+        return _number
+    return {"int": int, "float": float}.get(next(iter(kinds)) if len(kinds) == 1 else "", str)
+
+
+def _number(text):
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
+
+
+#: Defaults that differ on datasets other than CIFAR-10. The assignment's per-epoch decay
+#: of 0.95 suits CIFAR-10's 245-iteration epochs; a small dataset's epochs are a few
+#: iterations long, and the same decay would stop its training within a few hundred.
+OTHER_DATASET_DEFAULTS = {"learning_rate_decay": 1.0}
+
+
 def config_from_args(args: argparse.Namespace, base: RunConfig | None = None) -> RunConfig:
-    """Defaults (or ``base``) < the ``--config`` TOML file < flags given."""
+    """Defaults (or ``base``) < the ``--config`` TOML file < flags given; on a dataset
+    other than CIFAR-10, :data:`OTHER_DATASET_DEFAULTS` replace defaults nobody chose."""
     values = (base or RunConfig()).to_dict()
     from_file = read_toml(args.config) if getattr(args, "config", None) else {}
     values.update(from_file)
+    chosen = set(from_file)
     for name, _, _ in _all_fields():
         given = getattr(args, name, None)
         if given is not None:
             values[name] = given
+            chosen.add(name)
             from_file.pop(name, None)
+    if values.get("dataset") != "cifar10":
+        defaults = RunConfig().to_dict()
+        values.update({k: v for k, v in OTHER_DATASET_DEFAULTS.items()
+                       if k not in chosen and values[k] == defaults[k]})
     try:
         return RunConfig.from_dict(values)
     except (TypeError, ValueError) as exc:
@@ -283,4 +334,5 @@ def read_toml(path):
 
 
 __all__ = ["Augmentation", "RunConfig", "SHARED_TRAIN_FIELDS", "TrainOptions",
-           "add_config_arguments", "config_from_args", "data_key", "population_key"]
+           "add_config_arguments", "config_from_args", "data_key", "image_size",
+           "population_key"]

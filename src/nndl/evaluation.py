@@ -1,28 +1,34 @@
-"""Evaluating a saved model on CIFAR-10: accuracy, per-class accuracy, confusion matrix."""
+"""Evaluating a saved model on a dataset: accuracy, per-class accuracy, confusion matrix."""
 
 from __future__ import annotations
 
-from nndl.data import load_cifar10
+from typing import Any
+
+from nndl._typing import PathLike
+from nndl.config import RunConfig
+from nndl.data import DATASETS, load_dataset
 from nndl.metrics import accuracy, confusion_matrix, format_confusion
-from nndl.model_io import load_model
+from nndl.model_io import SavedModel, load_model
 from nndl.runs import finish_run_dir, new_run_dir
+from nndl.splits import split_dataset
 from nndl.vis_utils import plot_confusion_matrix
 
+# the training run's settings that decide its splits (stored in the model's hyperparameters)
+_SPLIT_KEYS = ("dataset", "labels", "num_training", "num_validation", "num_test", "seed")
 
-def evaluate_model_file(model_path, data=None, num_test=None, split="test", out=None,
-                        tta=None):
-    """Evaluate (``tta="flip"``: average over each image and its mirror); writes
-    confusion_matrix.png/.txt to a new folder. Returns a dict with
-    ``accuracy``, ``matrix``, ``text`` and ``png``."""
+
+def evaluate_model_file(model_path: PathLike, dataset: str | None = None,
+                        data: PathLike | None = None, num_test: int | None = None,
+                        split: str = "test", out: PathLike | None = None,
+                        tta: str | None = None) -> dict[str, Any]:
+    """Evaluate a model file on its dataset's test images (all of them, or the first
+    ``num_test``) or, with ``split="val"``, on the validation images of the run that trained
+    it (the same seeded split). ``dataset`` defaults to the one the model was trained on
+    (CIFAR-10 for older files); ``tta="flip"`` averages over each image and its mirror.
+    Writes confusion_matrix.png/.txt to a new folder; returns a dict with ``accuracy``,
+    ``matrix``, ``text`` and ``png``."""
     model = load_model(model_path)
-    cifar = load_cifar10(data)
-    if split == "val":
-        images, labels = cifar.X_train[49000:50000], cifar.y_train[49000:50000]
-    else:
-        n = len(cifar.X_test) if num_test is None else num_test
-        if not 1 <= n <= len(cifar.X_test):
-            raise ValueError(f"--num-test must be in 1..{len(cifar.X_test)}, got {n}")
-        images, labels = cifar.X_test[:n], cifar.y_test[:n]
+    images, labels = _evaluation_images(model, dataset, data, num_test, split)
     predicted = model.predict_images(images, tta)
     matrix = confusion_matrix(labels, predicted, len(model.class_names))
     acc = accuracy(labels, predicted)
@@ -34,3 +40,37 @@ def evaluate_model_file(model_path, data=None, num_test=None, split="test", out=
     png = plot_confusion_matrix(matrix, model.class_names, folder / "confusion_matrix.png")
     finish_run_dir(folder)
     return {"accuracy": acc, "matrix": matrix, "text": text, "png": png}
+
+
+def _evaluation_images(model: SavedModel, dataset: str | None, data: PathLike | None,
+                       num_test: int | None, split: str) -> tuple[Any, Any]:
+    trained = {k: v for k, v in model.hyperparameters.items() if k in _SPLIT_KEYS}
+    name = dataset or trained.get("dataset", "cifar10")
+    settings = trained if trained.get("dataset", "cifar10") == name else {}
+    cfg = RunConfig.from_dict({**settings, "dataset": name})
+    height, width = model.image_shape[:2]
+    folder = name not in DATASETS and not str(name).endswith(".npz")  # resized to the model
+    source = load_dataset(name, data, labels=cfg.labels,
+                          image_size=(width, height) if folder else None)
+    _check_compatible(model, source, name)
+    splits = split_dataset(source, num_training=cfg.num_training,
+                           num_validation=cfg.num_validation, num_test=cfg.num_test,
+                           full_test=True, seed=cfg.seed)  # the run's own split
+    if split == "val":
+        return splits.val_images, splits.y_val
+    n = len(splits.y_test) if num_test is None else num_test
+    if not 1 <= n <= len(splits.y_test):
+        raise ValueError(f"--num-test must be in 1..{len(splits.y_test)}, got {n}")
+    return splits.test_images[:n], splits.y_test[:n]
+
+
+def _check_compatible(model, source, name):
+    shape, classes = tuple(source.X_train.shape[1:]), len(source.class_names)
+    if shape != tuple(model.image_shape) or classes != len(model.class_names):
+        raise ValueError(
+            f"the model takes {'x'.join(map(str, model.image_shape))} images of "
+            f"{len(model.class_names)} classes, but {name} has {'x'.join(map(str, shape))} "
+            f"images of {classes} classes; pass --dataset with the model's dataset")
+
+
+__all__ = ["evaluate_model_file"]

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from nndl.checks import format_table, run_toy_checks
 from nndl.config import RunConfig, TrainOptions
-from nndl.data import load_cifar10
+from nndl.data import load_dataset
 from nndl.model_io import load_model
 from nndl.report import Report, pct
 from nndl.runs import RunRecorder, new_run_dir
@@ -107,7 +107,7 @@ def _run_steps(state, progress, log):
     state["checks"] = checks
 
     log("2/5 loading CIFAR-10 and training the default network")
-    prepared = prepare_data(plan.base, load_cifar10(plan.base.data))
+    prepared = prepare_data(plan.base, load_dataset("cifar10", plan.base.data))
     default_cfg = plan.base.replace(**plan.default_train.to_dict())
     state["default_model"], state["default"] = _train_network(
         folder / "default", default_cfg, prepared, progress, recorder, "default")

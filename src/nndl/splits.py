@@ -4,8 +4,9 @@ CIFAR-10 keeps the assignment's split: training the first ``num_training`` (49,0
 50,000 training images, validation the next ``num_validation`` (1,000), test the first
 ``num_test`` (1,000) test images, so its numbers never change. Every other dataset:
 
-* test: its official test set where it has one (the first ``num_test`` images, or all),
-  else a seeded stratified split of ``num_test`` images (default 20% of the images);
+* test: its official test set where it has one (the first ``num_test`` images, or all
+  with ``full_test``), else a seeded stratified split of ``num_test`` images (default 20%
+  of the images; ``full_test`` changes nothing);
 * validation: a seeded stratified split of the remaining training images,
   ``num_validation`` images (an int) or that fraction of them (a float in (0, 1)); default
   1,000 or 10%, whichever is fewer;
@@ -74,7 +75,7 @@ def split_dataset(data: Any, *, num_training: int | None = None,
         _check_count("num_test", n_test, len(data.y_test), "official test images")
         test_images, y_test = data.X_test[:n_test], data.y_test[:n_test]
     else:
-        n_test = len(y) if full_test else num_test or round(DEFAULT_TEST_FRACTION * len(y))
+        n_test = num_test or round(DEFAULT_TEST_FRACTION * len(y))  # full_test: all of it
         _check_count("num_test", n_test, len(y) - 2, "images")
         pool, test_idx = stratified_split(y, n_test, rng)
         test_images, y_test = X[test_idx], y[test_idx]

@@ -8,7 +8,7 @@ composes them. Rows of images are flattened (height, width, channel).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -161,6 +161,30 @@ class Pipeline:
         for step in self.steps:
             X = step.transform(X, copy=copy)
         return X
+
+    def fit_chunks(self, chunks: Callable[[], Iterable[NDArray]]) -> Pipeline:
+        """Fit on training rows too large to hold at once: ``chunks()`` yields them as
+        (n, D) arrays, afresh for each of one pass per step. Mean and standardize only
+        (their statistics are sums; the mean is the same as :meth:`fit_transform`'s, the
+        standard deviation equal to rounding); pca and zca need the rows in memory."""
+        fitted: list[Any] = []
+        for step in self.steps:
+            if not isinstance(step, (MeanImage, Standardize)):
+                raise ValueError(f"{step.name} preprocessing needs the training images in "
+                                 "memory; with data this large use mean or standardize")
+            n, total, squares = 0, 0.0, 0.0
+            for rows in chunks():
+                rows = np.asarray(rows, dtype=np.float64)
+                for done in fitted:
+                    rows = done.transform(rows, copy=False)
+                n, total, squares = n + len(rows), total + rows.sum(axis=0), \
+                    squares + np.einsum("ij,ij->j", rows, rows)
+            step.mean_ = total / n
+            if isinstance(step, Standardize):
+                std = np.sqrt(np.maximum(squares / n - step.mean_ ** 2, 0.0))
+                step.scale_ = np.where(std > 0, std, 1.0)
+            fitted.append(step)
+        return self
 
     def __call__(self, X: NDArray) -> NDArray:
         return self.transform(X)

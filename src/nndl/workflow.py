@@ -6,67 +6,107 @@ here parses arguments.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from nndl.data import load_cifar10
-from nndl.data_utils import build_pipeline, split_cifar10
+from nndl.config import RunConfig, image_size
+from nndl.data import load_dataset
+from nndl.data_utils import build_pipeline
 from nndl.metrics import accuracy
 from nndl.model_io import SavedModel, save_model
 from nndl.neural_net import TwoLayerNet
 from nndl.report import Report, pct
 from nndl.runs import RunRecorder, new_run_dir
+from nndl.splits import RowSubset, split_dataset
 from nndl.training import TrainingDivergedError, distillation_targets, new_history, train_network
-from nndl.transforms import make_batch_transform
+from nndl.transforms import Pipeline, make_batch_transform
 from nndl.vis_utils import plot_accuracy_history, plot_loss_history, plot_weight_grids
+
+#: training rows whose float copy is larger than this stay on disk (memory-mapped images,
+#: converted and preprocessed per minibatch); $NNDL_IN_MEMORY_BYTES overrides it
+IN_MEMORY_BYTES = 1 << 30
 
 
 @dataclass
 class PreparedData:
-    """Preprocessed rows for validation and test, training images or rows, and the
-    fitted preprocessing. ``train_images`` is set when training augments; ``val_images``
-    and ``test_images`` are the raw images (N, H, W, C) behind the rows."""
+    """Preprocessed rows for validation and test, training rows (or images), and the
+    fitted preprocessing. ``train_images`` (N, H, W, C) is set when training augments or
+    the training rows are too large to hold (then ``X_train`` is None and every minibatch
+    is converted on the fly); ``val_images`` and ``test_images`` are the raw images behind
+    the rows."""
 
-    X_train: np.ndarray
+    X_train: np.ndarray | None
     y_train: np.ndarray
     X_val: np.ndarray
     y_val: np.ndarray
     X_test: np.ndarray
     y_test: np.ndarray
-    transform: object
+    transform: Pipeline
     class_names: tuple
-    train_images: np.ndarray | None = None
+    train_images: Any = None
     val_images: np.ndarray | None = None
     test_images: np.ndarray | None = None
 
     @property
-    def image_shape(self):
+    def image_shape(self) -> tuple:
         """(H, W, C) of the images behind the rows (CIFAR-10's when there are none)."""
         for images in (self.train_images, self.test_images, self.val_images):
             if images is not None and images.ndim == 4:
                 return tuple(images.shape[1:])
         return (32, 32, 3)
 
+    @property
+    def input_size(self) -> int:
+        """D: the width of a preprocessed row."""
+        return int(self.X_val.shape[1])
 
-def prepare_data(cfg, data=None):
-    """Split, preprocess (fit on training rows) and cast CIFAR-10 as ``cfg`` says."""
-    data = data if data is not None else load_cifar10(cfg.data)
-    num_test = len(data.X_test) if cfg.full_test else cfg.num_test
-    Xtr, ytr, Xv, yv, Xte, yte = split_cifar10(data, cfg.num_training, cfg.num_validation,
-                                               num_test)
+
+def prepare_data(cfg: RunConfig, data: Any = None) -> PreparedData:
+    """Load ``cfg.dataset`` (or use ``data``), split it (:mod:`nndl.splits`), fit the
+    preprocessing on the training images and apply it to every split, in ``cfg.dtype``."""
+    if data is None:
+        data = load_dataset(cfg.dataset, cfg.data, labels=cfg.labels,
+                            image_size=image_size(cfg))
+    s = split_dataset(data, num_training=cfg.num_training, num_validation=cfg.num_validation,
+                      num_test=cfg.num_test, full_test=cfg.full_test, seed=cfg.seed)
     pipeline = build_pipeline(False, cfg.preprocessing_steps)
-    # fresh float copies, preprocessed in place: the training matrix exists once
-    rows = [x.reshape(len(x), -1).astype(cfg.dtype) for x in (Xtr, Xv, Xte)]
-    train_rows = pipeline.fit_transform(rows[0], copy=False)
-    val_rows, test_rows = (pipeline.transform(r, copy=False) for r in rows[1:])
-    augment = cfg.augment.active
-    return PreparedData(train_rows, ytr.astype(np.int64), val_rows, yv.astype(np.int64),
-                        test_rows, yte.astype(np.int64), pipeline, data.class_names,
-                        train_images=Xtr if augment else None, val_images=Xv,
-                        test_images=Xte)
+    streamed = _too_large(s.train_images, cfg.dtype)
+    if streamed:
+        pipeline.fit_chunks(lambda: _row_chunks(s.train_images))
+        train_rows = None
+    else:  # a fresh float copy, preprocessed in place: the training matrix exists once
+        train_rows = pipeline.fit_transform(_rows(s.train_images, cfg.dtype), copy=False)
+    val_rows, test_rows = (pipeline.transform(_rows(x, cfg.dtype), copy=False)
+                           for x in (s.val_images, s.test_images))
+    keep_images = streamed or cfg.augment.active
+    return PreparedData(train_rows, s.y_train, val_rows, s.y_val, test_rows, s.y_test,
+                        pipeline, tuple(data.class_names),
+                        train_images=s.train_images if keep_images else None,
+                        val_images=s.val_images, test_images=s.test_images)
+
+
+def _rows(images, dtype):
+    """Images (N, H, W, C) -> a float copy (N, H*W*C) in ``dtype``."""
+    images = images[np.arange(len(images))] if isinstance(images, RowSubset) else images
+    return np.asarray(images).reshape(len(images), -1).astype(dtype)
+
+
+def _too_large(images, dtype):
+    limit = int(os.environ.get("NNDL_IN_MEMORY_BYTES", IN_MEMORY_BYTES))
+    return len(images) * int(np.prod(images.shape[1:])) * np.dtype(dtype).itemsize > limit
+
+
+def _row_chunks(images, size=4096):
+    """(n, D) uint8/float chunks of ``images``, in order."""
+    for start in range(0, len(images), size):
+        chunk = images[np.arange(start, min(start + size, len(images)))] \
+            if isinstance(images, RowSubset) else images[start:start + size]
+        yield np.asarray(chunk).reshape(len(chunk), -1)
 
 
 def fit(cfg, prepared, progress=True, callback=None, soft_targets=None):
@@ -76,7 +116,7 @@ def fit(cfg, prepared, progress=True, callback=None, soft_targets=None):
     training images and a batch transform built from ``cfg.augment``. When Ctrl-C or a
     diverging loss stops training, the exception propagates carrying ``partial``: the same
     (SavedModel of the weights reached, history recorded so far, seconds) triple."""
-    net = TwoLayerNet(prepared.X_train.shape[1], cfg.hidden_size, len(prepared.class_names),
+    net = TwoLayerNet(prepared.input_size, cfg.hidden_size, len(prepared.class_names),
                       std=cfg.std, random_state=cfg.seed, dtype=np.dtype(cfg.dtype))
     X, transform = training_inputs(cfg, prepared)
     history = new_history()
@@ -101,7 +141,7 @@ def _saved_model(net, cfg, prepared, history):
 
 
 def training_inputs(cfg, prepared):
-    """(training rows or images, batch transform or None) for ``cfg``'s augmentation."""
+    """(training rows, or images and the batch transform that turns them into rows)."""
     if prepared.train_images is None:
         return prepared.X_train, None
     return prepared.train_images, make_batch_transform(prepared.transform,
@@ -145,6 +185,9 @@ def train_teacher(recipe, cfg, prepared, progress=True):
     targets (N, C) for the training rows)."""
     teacher_cfg = recipe.teacher.replace(data=cfg.data, seed=cfg.seed)
     model, _, seconds = fit(teacher_cfg, prepared, progress=progress)
+    if prepared.X_train is None:
+        raise ValueError("a recipe with a teacher needs the training rows in memory; this "
+                         "dataset is streamed from disk (see IN_MEMORY_BYTES)")
     scores = model.net.loss(prepared.X_train)
     targets = distillation_targets(scores, prepared.y_train, **recipe.distill)
     return network_metrics(model, prepared, seconds, teacher_cfg), targets

@@ -167,7 +167,7 @@ class Worker:
         for trial, cfg in members:
             trial.set_user_attr("stream_seed", stream_seed)
             trial.set_user_attr("population_size", len(members))
-            nets.append(TwoLayerNet(prepared.X_train.shape[1], cfg.hidden_size,
+            nets.append(TwoLayerNet(prepared.input_size, cfg.hidden_size,
                                     len(prepared.class_names), std=cfg.std,
                                     random_state=cfg.seed, dtype=np.dtype(cfg.dtype)))
         group = [Member(net.params, cfg.train) for net, (_, cfg) in zip(nets, members)]
