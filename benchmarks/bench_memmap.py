@@ -42,7 +42,7 @@ def write_npz(path, n=N, seed=0):
             np.lib.format.write_array_header_2_0(f, header)
             for start in range(0, n, CHUNK):
                 labels = y[start:start + CHUNK]
-                noise = rng.normal(0, 40, size=(len(labels), *SHAPE))
+                noise = rng.normal(0, 90, size=(len(labels), *SHAPE))
                 f.write(np.clip(centers[labels] + noise, 0, 255).astype(np.uint8).tobytes())
         with zf.open("y.npy", "w") as f:
             np.lib.format.write_array(f, y)

@@ -1,3 +1,4 @@
+import os
 from types import SimpleNamespace
 
 import numpy as np
@@ -69,3 +70,31 @@ def test_row_subset_gathers_only_its_rows():
 def test_impossible_sizes_name_the_argument(kwargs, message):
     with pytest.raises(ValueError, match=message):
         split_dataset(dataset(), **kwargs)
+
+
+def _resident_kb(path):
+    """Resident kB of this process's mappings of ``path`` (Linux)."""
+    total, inside = 0, False
+    for line in open("/proc/self/smaps"):
+        if line[0] in "0123456789abcdef" and "-" in line.split()[0]:
+            inside = line.rstrip().endswith(str(path))
+        elif inside and line.startswith("Rss:"):
+            total += int(line.split()[1])
+    return total
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/smaps"), reason="Linux /proc only")
+def test_reading_a_memory_map_through_a_subset_does_not_grow_the_process(tmp_path,
+                                                                          monkeypatch):
+    import nndl.splits
+
+    path = tmp_path / "rows.npy"
+    np.save(path, np.ones((4096, 1024), dtype=np.uint8))  # 4 MB
+    images = np.load(path, mmap_mode="r")
+    monkeypatch.setattr(nndl.splits, "RELEASE_BYTES", 1 << 20)
+    sub = RowSubset(images, np.arange(4096))
+    for start in range(0, 4096, 512):
+        assert sub[np.arange(start, start + 512)].sum() == 512 * 1024
+    assert _resident_kb(path) < 2048  # released every MB, never the whole 4 MB
+    images[:].sum()  # reading directly keeps everything resident
+    assert _resident_kb(path) >= 4000

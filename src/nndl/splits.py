@@ -18,6 +18,7 @@ they are (a memory-mapped file stays on disk), seen through :class:`RowSubset`.
 
 from __future__ import annotations
 
+import mmap
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,18 +34,39 @@ DEFAULT_VALIDATION = (1000, 0.1)  # at most 1,000 images, at most 10% of the tra
 class RowSubset:
     """The rows ``indices`` of ``images`` (N, ...) as an array-like of ``len(indices)``
     rows: ``subset[i]`` (an int array or a slice of positions) gathers
-    ``images[indices[i]]``; nothing is copied until rows are asked for."""
+    ``images[indices[i]]``; nothing is copied until rows are asked for.
+
+    When ``images`` is a memory map, the pages read are handed back to the system after
+    every :data:`RELEASE_BYTES` gathered (``madvise(MADV_DONTNEED)``; they stay in the page
+    cache), so a pass over a dataset larger than RAM does not grow the process."""
 
     def __init__(self, images: Any, indices: NDArray) -> None:
         self.images, self.indices = images, np.asarray(indices, dtype=np.int64)
         self.shape = (len(self.indices), *images.shape[1:])
         self.dtype, self.ndim = images.dtype, images.ndim
+        self._gathered = 0
 
     def __len__(self) -> int:
         return len(self.indices)
 
     def __getitem__(self, rows: Any) -> NDArray:
-        return np.asarray(self.images[self.indices[rows]])
+        out = np.asarray(self.images[self.indices[rows]])
+        self._gathered += out.nbytes
+        if self._gathered >= RELEASE_BYTES:
+            self._gathered = 0
+            release_pages(self.images)
+        return out
+
+
+RELEASE_BYTES = 64 << 20
+
+
+def release_pages(images: Any) -> None:
+    """Drop the resident pages of a memory-mapped array from this process (a no-op for
+    other arrays or where the system has no ``MADV_DONTNEED``)."""
+    mapping = getattr(images, "_mmap", None)
+    if mapping is not None and hasattr(mmap, "MADV_DONTNEED"):
+        mapping.madvise(mmap.MADV_DONTNEED)
 
 
 @dataclass
@@ -156,4 +178,5 @@ def _check_count(name, value, available, what):
         raise ValueError(f"{name} must be in 1..{available} ({what}), got {value}")
 
 
-__all__ = ["RowSubset", "Splits", "assignment_split", "split_dataset", "stratified_split"]
+__all__ = ["RowSubset", "Splits", "assignment_split", "release_pages", "split_dataset",
+           "stratified_split"]

@@ -76,7 +76,9 @@ def prepare_data(cfg: RunConfig, data: Any = None) -> PreparedData:
                       num_test=cfg.num_test, full_test=cfg.full_test, seed=cfg.seed)
     pipeline = build_pipeline(False, cfg.preprocessing_steps)
     streamed = _too_large(s.train_images, cfg.dtype)
-    if streamed:
+    if streamed:  # seen through a RowSubset, which keeps the process from growing
+        if not isinstance(s.train_images, RowSubset):
+            s.train_images = RowSubset(s.train_images, np.arange(len(s.train_images)))
         pipeline.fit_chunks(lambda: _row_chunks(s.train_images))
         train_rows = None
     else:  # a fresh float copy, preprocessed in place: the training matrix exists once
@@ -102,11 +104,10 @@ def _too_large(images, dtype):
 
 
 def _row_chunks(images, size=4096):
-    """(n, D) uint8/float chunks of ``images``, in order."""
+    """(n, D) uint8/float chunks of the rows of ``images`` (a RowSubset), in order."""
     for start in range(0, len(images), size):
-        chunk = images[np.arange(start, min(start + size, len(images)))] \
-            if isinstance(images, RowSubset) else images[start:start + size]
-        yield np.asarray(chunk).reshape(len(chunk), -1)
+        chunk = images[np.arange(start, min(start + size, len(images)))]
+        yield chunk.reshape(len(chunk), -1)
 
 
 def fit(cfg, prepared, progress=True, callback=None, soft_targets=None):
