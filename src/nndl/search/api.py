@@ -8,6 +8,7 @@ process or ``nndl search worker`` on another machine — runs the same search.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +17,7 @@ from nndl.config import RunConfig
 from nndl.search.engine import Worker, make_pruner, make_sampler
 from nndl.search.settings import SearchSettings
 from nndl.search.space import Dimension, default_space, grid_of, load_space
-from nndl.search.storage import fail_stale_running_trials, open_storage
+from nndl.search.storage import fail_stale_running_trials, open_storage, redact
 
 __all__ = ["Dimension", "SearchSettings", "default_space", "load_space", "open_study",
            "run_search", "run_worker"]
@@ -61,7 +62,7 @@ def open_study(storage, settings, space=None, base=None, create=True, worker_ind
 
 def run_worker(storage_url, study_name, out_dir, worker_index=0, log=print):
     """Join an existing study as one more worker (``nndl search worker``)."""
-    storage = open_storage(storage_url, out_dir)
+    storage = open_storage(storage_url, out_dir, create=False)
     study, space, base, settings = open_study(storage, SearchSettings(study=study_name),
                                               create=False, worker_index=worker_index)
     Worker(study, space, base, settings, out_dir, log).run()
@@ -71,8 +72,9 @@ def run_search(space, base, settings, out=None, storage_url=None, workers=1, res
                log=print, progress=False, prepared=None):
     """Run (or resume) a search; returns the run folder (see :mod:`nndl.search.results`).
     ``progress`` shows a bar per population or trial and ``prepared`` (data already
-    prepared for ``base``) is reused, both for in-process workers only."""
-    from nndl.runs import RunRecorder, new_run_dir
+    prepared for ``base``) is reused, both for in-process workers only. Nothing is
+    created until the storage is reached and the study is found or created."""
+    from nndl.runs import RunRecorder
     from nndl.search.results import finish_search
 
     if settings.sampler == "grid":
@@ -81,22 +83,12 @@ def run_search(space, base, settings, out=None, storage_url=None, workers=1, res
             grid_size *= len(values)
         settings.trials = min(settings.trials, grid_size)
     if resume:
-        if out is None:
-            raise ValueError("--resume needs --out: the run folder of the study to continue")
-        folder = Path(out)
-        if not folder.is_dir():
-            raise ValueError(f"--resume: no run folder {folder}")
+        folder, study, space, base, settings = _resume_study(out, storage_url, settings)
     else:
-        folder = new_run_dir(out, "search")
-    storage = open_storage(storage_url, folder)
-    if resume:
-        study, space, base, settings = open_study(storage, settings, create=False)
-        fail_stale_running_trials(study)
-    else:
-        study, space, base, settings = open_study(storage, settings, space, base)
+        folder, study = _new_study(out, storage_url, settings, space, base)
     recorder = RunRecorder(folder, "search", {"settings": vars(settings), "base": base.to_dict(),
                                               "space": _space_to_json(space),
-                                              "storage": storage_url or "journal file",
+                                              "storage": redact(storage_url or "journal file"),
                                               "workers": workers})
     with recorder.running():
         prepare = None
@@ -108,6 +100,59 @@ def run_search(space, base, settings, out=None, storage_url=None, workers=1, res
             _run_local_workers(storage_url, settings.study, folder, workers)
         finish_search(study, folder, recorder, log, prepare=prepare)
     return folder
+
+
+def _resume_study(out, storage_url, settings):
+    """The run folder and the study (with its stored definition) that ``--resume`` continues;
+    its trials left RUNNING by a dead run are failed."""
+    if out is None:
+        raise ValueError("--resume needs --out: the run folder of the study to continue")
+    folder = Path(out)
+    if not folder.is_dir():
+        raise ValueError(f"--resume: no run folder {folder}")
+    storage = open_storage(storage_url, folder, create=False)
+    study, space, base, settings = open_study(storage, settings, create=False)
+    fail_stale_running_trials(study)
+    return folder, study, space, base, settings
+
+
+def _new_study(out, storage_url, settings, space, base):
+    """A new run folder and a new study, or neither: a database storage is reached before
+    the folder is made, and the folder is removed again if the study cannot be created."""
+    from nndl.runs import new_run_dir
+
+    storage = open_storage(storage_url) if storage_url else None
+    missing = _outermost_missing(Path("runs") if out is None else Path(out))
+    folder = new_run_dir(out, "search")
+    try:
+        study, *_ = open_study(storage or open_storage(None, folder), settings, space, base)
+    except BaseException:
+        _undo_folder(folder, missing, fresh=out is None)
+        raise
+    return folder, study
+
+
+def _outermost_missing(path):
+    """The outermost folder on ``path`` that does not exist yet, or None."""
+    missing = None
+    for folder in (path, *path.parents):
+        if folder.exists():
+            break
+        missing = folder
+    return missing
+
+
+def _undo_folder(folder, missing, fresh):
+    """Remove what a failed start made: the outermost folder it created, else the new
+    folder (``fresh``), else the contents of the empty ``--out`` folder it was given."""
+    if missing is not None or fresh:
+        shutil.rmtree(missing or folder, ignore_errors=True)
+        return
+    for path in Path(folder).iterdir():
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
 
 
 def _run_local_workers(storage_url, study_name, folder, workers):

@@ -13,7 +13,9 @@ import datetime
 import fcntl
 import hashlib
 import os
+import re
 import socket
+import warnings
 from pathlib import Path
 
 # Seconds between heartbeats of a running trial, and without one before it counts as dead.
@@ -28,25 +30,58 @@ def worker_id():
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def open_storage(url=None, run_dir=None):
-    """An Optuna storage for ``url``, or the journal file of ``run_dir``."""
-    import optuna
-    from optuna.storages import JournalStorage, RDBStorage
-    from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
+class StorageError(RuntimeError):
+    """A study storage that cannot be opened; the message names it, password hidden."""
 
+
+def redact(url):
+    """``url`` with its password (``user:password@``) shown as ``***``."""
+    return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", str(url))
+
+
+def open_storage(url=None, run_dir=None, create=True):
+    """An Optuna storage for ``url``, or the journal file of ``run_dir``. With ``create``
+    False a journal file must already exist: opening a study creates no file."""
     if url is None:
         if run_dir is None:
-            raise ValueError("a study needs --storage or a run folder for its journal file")
-        path = str(Path(run_dir) / "study.journal")
-        return JournalStorage(JournalFileBackend(path, lock_obj=JournalFileOpenLock(path)))
+            raise ValueError("a study needs --storage, or --out with the run folder of a "
+                             "search (its study.journal)")
+        return _journal(Path(run_dir) / "study.journal", create)
     if url.endswith(".journal"):
-        return JournalStorage(JournalFileBackend(url, lock_obj=JournalFileOpenLock(url)))
+        return _journal(Path(url), create)
+    return _rdb(url)
+
+
+def _journal(path, create):
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
+
+    if not create and not path.is_file():
+        raise ValueError(f"no study there: {path} does not exist (give --out the run folder "
+                         "of a search, or --storage)")
+    return JournalStorage(JournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path))))
+
+
+def _rdb(url):
+    """Optuna's RDBStorage with heartbeats; it connects (and creates its tables) at once, so
+    an unreachable database fails here, as a StorageError naming the URL."""
+    import optuna
+    from optuna.storages import RDBStorage
+    from sqlalchemy.exc import SQLAlchemyError
+
     engine = {"pool_pre_ping": True}
     if not url.startswith("sqlite"):
         engine.update(pool_size=1, max_overflow=1, pool_recycle=1800)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    return RDBStorage(url, engine_kwargs=engine, heartbeat_interval=HEARTBEAT_INTERVAL,
-                      grace_period=GRACE_PERIOD)
+    try:
+        with warnings.catch_warnings():  # heartbeats are "experimental": no warning per run
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return RDBStorage(url, engine_kwargs=engine, heartbeat_interval=HEARTBEAT_INTERVAL,
+                              grace_period=GRACE_PERIOD)
+    except (SQLAlchemyError, ImportError, ValueError) as exc:
+        reason = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [""])[0]
+        raise StorageError(f"cannot open the study storage {redact(url)}: "
+                           f"{reason.replace(url, redact(url))}") from None
 
 
 def backend(storage):
@@ -108,7 +143,9 @@ def fail_stale_running_trials(study):
 
     storage = study._storage
     if has_heartbeat(storage):
-        optuna.storages.fail_stale_trials(study)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)
         # Optuna never finds a trial stale that has no heartbeat at all: one whose worker
         # died between ask() and its first beat. Untagged and older than the grace period
         # means exactly that (a live worker tags its trials within milliseconds).
