@@ -45,17 +45,18 @@ def open_study(storage, settings, space=None, base=None, create=True, worker_ind
         study.set_user_attr("nndl_settings", vars(settings))
         return study, space, base, settings
     try:
-        attrs = optuna.load_study(study_name=settings.study, storage=storage).user_attrs
+        loaded = optuna.load_study(study_name=settings.study, storage=storage)
     except KeyError:
         raise ValueError(f"no study {settings.study!r} in this storage") from None
+    attrs = loaded.user_attrs
     if "nndl_space" not in attrs:
         raise ValueError(f"study {settings.study!r} was not created by nndl search")
     space = {n: Dimension(**d) for n, d in attrs["nndl_space"].items()}
     base = RunConfig.from_dict(attrs["nndl_base"])
     stored = SearchSettings(**attrs["nndl_settings"])
-    worker_settings = SearchSettings(**{**vars(stored), "seed": stored.seed + worker_index})
+    so_far = len(loaded.get_trials(deepcopy=False))
     study = optuna.load_study(study_name=settings.study, storage=storage,
-                              sampler=make_sampler(worker_settings, space),
+                              sampler=make_sampler(stored, space, worker_index, so_far),
                               pruner=make_pruner(stored.pruner))
     return study, space, base, stored
 

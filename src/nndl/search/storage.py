@@ -24,6 +24,8 @@ HEARTBEAT_INTERVAL = int(os.environ.get("NNDL_HEARTBEAT_INTERVAL", 5))
 GRACE_PERIOD = int(os.environ.get("NNDL_GRACE_PERIOD", 20))
 # A worker tags each trial with this user attribute right after its first heartbeat.
 WORKER_ATTR = "worker"
+# A failed trial's parameters are run again, as a new trial, up to this many attempts in all.
+MAX_ATTEMPTS = 3
 
 
 def worker_id():
@@ -168,3 +170,28 @@ def _fail(storage, trial, reason):
         storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
     except optuna.exceptions.UpdateFinishedTrialError:
         pass  # another worker finished or failed it meanwhile
+
+
+def requeue_failed_trials(study, limit):
+    """Enqueue the parameters (and initialization seed) of FAIL trials not yet run again,
+    as new trials tagged ``retry_of`` (Optuna's ``enqueue_trial``), so that a trial killed
+    with its worker runs again, up to ``MAX_ATTEMPTS`` attempts; at most ``limit`` trials
+    wait in the queue. Call it under :func:`ask_lock`, so that two workers never enqueue
+    the same trial. A trial failed before its configuration was drawn (no ``init_seed``)
+    has nothing to run again."""
+    from optuna.trial import TrialState
+
+    trials = study.get_trials(deepcopy=False)
+    retried = {t.user_attrs.get("retry_of") for t in trials}
+    room = limit - sum(t.state == TrialState.WAITING for t in trials)
+    for trial in trials:
+        attempt = trial.user_attrs.get("attempt", 1)
+        if room <= 0:
+            return
+        if trial.state != TrialState.FAIL or trial.number in retried \
+                or "init_seed" not in trial.user_attrs or attempt >= MAX_ATTEMPTS:
+            continue
+        study.enqueue_trial(trial.params, user_attrs={
+            "retry_of": trial.number, "attempt": attempt + 1,
+            "init_seed": trial.user_attrs["init_seed"]})
+        room -= 1
