@@ -15,9 +15,16 @@ from pathlib import Path
 
 from nndl.config import RunConfig
 from nndl.search.engine import Worker, make_pruner, make_sampler
+from nndl.search.processes import PARENT_ENV, live_workers, watch_parent
 from nndl.search.settings import SearchSettings
 from nndl.search.space import Dimension, default_space, grid_of, load_space
-from nndl.search.storage import fail_stale_running_trials, open_storage, redact
+from nndl.search.storage import (
+    WORKER_ATTR,
+    fail_stale_running_trials,
+    has_heartbeat,
+    open_storage,
+    redact,
+)
 
 __all__ = ["Dimension", "SearchSettings", "default_space", "load_space", "open_study",
            "run_search", "run_worker"]
@@ -62,11 +69,13 @@ def open_study(storage, settings, space=None, base=None, create=True, worker_ind
 
 
 def run_worker(storage_url, study_name, out_dir, worker_index=0, log=print):
-    """Join an existing study as one more worker (``nndl search worker``)."""
+    """Join an existing study as one more worker (``nndl search worker``); a worker that
+    ``run_search`` started dies with it (:mod:`nndl.search.processes`)."""
+    check = watch_parent()
     storage = open_storage(storage_url, out_dir, create=False)
     study, space, base, settings = open_study(storage, SearchSettings(study=study_name),
                                               create=False, worker_index=worker_index)
-    Worker(study, space, base, settings, out_dir, log).run()
+    Worker(study, space, base, settings, out_dir, log, check=check).run()
 
 
 def run_search(space, base, settings, out=None, storage_url=None, workers=1, resume=False,
@@ -113,8 +122,21 @@ def _resume_study(out, storage_url, settings):
         raise ValueError(f"--resume: no run folder {folder}")
     storage = open_storage(storage_url, folder, create=False)
     study, space, base, settings = open_study(storage, settings, create=False)
+    if not has_heartbeat(study._storage):  # without heartbeats, RUNNING means "maybe alive"
+        _refuse_live_workers(study)
     fail_stale_running_trials(study)
     return folder, study, space, base, settings
+
+
+def _refuse_live_workers(study):
+    """A resume must not fail trials under a worker of this machine that still runs them."""
+    import optuna
+
+    running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+    pids = live_workers(running, WORKER_ATTR)
+    if pids:
+        raise RuntimeError(f"--resume: worker process {', '.join(map(str, sorted(pids)))} "
+                           "of this study is still running; stop it (or wait for it) first")
 
 
 def _new_study(out, storage_url, settings, space, base):
@@ -159,11 +181,12 @@ def _undo_folder(folder, missing, fresh):
 def _run_local_workers(storage_url, study_name, folder, workers):
     """Start ``workers`` processes of ``nndl search worker`` and wait for them all.
 
-    BLAS threads are shared out so that the workers do not oversubscribe the cores.
+    BLAS threads are shared out so that the workers do not oversubscribe the cores; the
+    workers die with this process (:mod:`nndl.search.processes`).
     """
     threads = str(max(1, (os.cpu_count() or 1) // workers))
     env = {**os.environ, "OMP_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads,
-           "MKL_NUM_THREADS": threads}
+           "MKL_NUM_THREADS": threads, PARENT_ENV: str(os.getpid())}
     storage = storage_url or str(Path(folder) / "study.journal")
     procs = [subprocess.Popen([sys.executable, "-m", "nndl", "search", "worker", "--storage",
                                storage, "--study", study_name, "--out", str(folder),

@@ -107,9 +107,11 @@ class Worker:
     """Runs trials of ``study`` until the study has ``settings.trials`` finished ones."""
 
     def __init__(self, study, space, base, settings, out_dir, log=print, progress=False,
-                 prepared=None):
-        """``prepared``: data the caller already prepared for ``base``'s data settings."""
+                 prepared=None, check=None):
+        """``prepared``: data the caller already prepared for ``base``'s data settings;
+        ``check()``, called before each population, raises to stop the worker."""
         self.study, self.space, self.base, self.settings = study, space, base, settings
+        self.check = check
         self.out_dir, self.log, self.progress = Path(out_dir), log, progress
         self._data = {} if prepared is None else {data_key(base): prepared}
         self.heartbeat = None
@@ -119,8 +121,11 @@ class Worker:
 
     def run(self):
         try:
-            while self._run_batch():
-                pass
+            while True:
+                if self.check:
+                    self.check()
+                if not self._run_batch():
+                    break
         finally:
             if self.heartbeat:
                 self.heartbeat.stop()
