@@ -37,6 +37,9 @@ def test_worker_or_status_without_a_study_creates_nothing(tmp_path, search_env, 
     result = nndl("search", action, "--out", str(tmp_path / "no" / "such"), env=search_env,
                   cwd=tmp_path)
     assert_one_line_error(result, str(tmp_path / "no" / "such"))
+    result = nndl("search", action, "--storage", "sqlite:///x.db", env=search_env,
+                  cwd=tmp_path)
+    assert_one_line_error(result, "x.db")
     assert listing(tmp_path) == []
 
 

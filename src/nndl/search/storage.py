@@ -51,7 +51,16 @@ def open_storage(url=None, run_dir=None, create=True):
         return _journal(Path(run_dir) / "study.journal", create)
     if url.endswith(".journal"):
         return _journal(Path(url), create)
-    return _rdb(url)
+    return _rdb(url, create)
+
+
+def _sqlite_file_exists(url):
+    """An SQLite database file must exist to hold a study (SQLite would create it)."""
+    from sqlalchemy.engine import make_url
+
+    database = make_url(url).database
+    if database and database != ":memory:" and not Path(database).is_file():
+        raise ValueError(f"no study there: the database file {database} does not exist")
 
 
 def _journal(path, create):
@@ -64,9 +73,10 @@ def _journal(path, create):
     return JournalStorage(JournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path))))
 
 
-def _rdb(url):
+def _rdb(url, create=True):
     """Optuna's RDBStorage with heartbeats; it connects (and creates its tables) at once, so
-    an unreachable database fails here, as a StorageError naming the URL."""
+    an unreachable database fails here, as a StorageError naming the URL. Without
+    ``create`` an SQLite file must exist already."""
     import optuna
     from optuna.storages import RDBStorage
     from sqlalchemy.exc import SQLAlchemyError
@@ -76,6 +86,8 @@ def _rdb(url):
         engine.update(pool_size=1, max_overflow=1, pool_recycle=1800)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
+        if not create and url.startswith("sqlite"):
+            _sqlite_file_exists(url)
         with warnings.catch_warnings():  # heartbeats are "experimental": no warning per run
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             return RDBStorage(url, engine_kwargs=engine, heartbeat_interval=HEARTBEAT_INTERVAL,
