@@ -279,7 +279,7 @@ def cmd_search_status(args):
     from nndl.search.results import format_trials
     from nndl.search.storage import open_storage
 
-    storage = open_storage(args.storage, args.out)
+    storage = open_storage(args.storage, args.out, create=False)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
         study = optuna.load_study(study_name=args.study, storage=storage)

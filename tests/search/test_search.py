@@ -1,11 +1,10 @@
 import json
-import signal
 
 import optuna
 from optuna.trial import TrialState
 
 from nndl.search.storage import open_storage
-from tests.search.conftest import SMALL, nndl, start_nndl, wait_for
+from tests.search.conftest import SMALL, nndl
 
 
 def load(folder, url=None, name="nndl"):
@@ -35,39 +34,6 @@ def test_search_writes_run_folder_and_prunes_divergence(tmp_path, search_env):
     assert (out / "best" / "model.npz").is_file()
     status = nndl("search", "status", "--out", str(out), env=search_env)
     assert status.returncode == 0 and "PRUNED" in status.stdout and "COMPLETE" in status.stdout
-
-
-def test_interrupted_study_resumes_without_losing_or_repeating(tmp_path, search_env):
-    out = tmp_path / "run"
-    args = ["search", "--sampler", "random", "--trials", "6", "--population", "1",
-            "--num-iters", "3000", "--pruner", "none", *SMALL, "--out", str(out)]
-    proc = start_nndl(*args, env=search_env)
-    journal = out / "study.journal"
-
-    def two_done():
-        if not journal.is_file():
-            return False
-        try:
-            trials = load(out).trials
-        except KeyError:  # the journal file exists before its create-study record
-            return False
-        return sum(t.state == TrialState.COMPLETE for t in trials) >= 2
-
-    wait_for(two_done)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
-    before = {t.number: (t.params, t.value) for t in load(out).trials
-              if t.state == TrialState.COMPLETE}
-    assert len(before) < 6
-    result = nndl(*args, "--resume", env=search_env)
-    assert result.returncode == 0, result.stdout + result.stderr
-    after = load(out).trials
-    finished = [t for t in after if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
-    assert len(finished) == 6
-    for number, (params, value) in before.items():  # nothing lost, nothing re-run
-        assert (after[number].params, after[number].value) == (params, value)
-    assert all(t.state != TrialState.RUNNING for t in after)
-    assert json.loads((out / "metrics.json").read_text())["status"] == "complete"
 
 
 def test_trials_with_any_options_share_one_population(tmp_path, search_env):

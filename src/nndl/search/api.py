@@ -8,15 +8,23 @@ process or ``nndl search worker`` on another machine — runs the same search.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 from nndl.config import RunConfig
 from nndl.search.engine import Worker, make_pruner, make_sampler
+from nndl.search.processes import PARENT_ENV, live_workers, watch_parent
 from nndl.search.settings import SearchSettings
 from nndl.search.space import Dimension, default_space, grid_of, load_space
-from nndl.search.storage import fail_stale_running_trials, open_storage
+from nndl.search.storage import (
+    WORKER_ATTR,
+    fail_stale_running_trials,
+    has_heartbeat,
+    open_storage,
+    redact,
+)
 
 __all__ = ["Dimension", "SearchSettings", "default_space", "load_space", "open_study",
            "run_search", "run_worker"]
@@ -44,35 +52,39 @@ def open_study(storage, settings, space=None, base=None, create=True, worker_ind
         study.set_user_attr("nndl_settings", vars(settings))
         return study, space, base, settings
     try:
-        attrs = optuna.load_study(study_name=settings.study, storage=storage).user_attrs
+        loaded = optuna.load_study(study_name=settings.study, storage=storage)
     except KeyError:
         raise ValueError(f"no study {settings.study!r} in this storage") from None
+    attrs = loaded.user_attrs
     if "nndl_space" not in attrs:
         raise ValueError(f"study {settings.study!r} was not created by nndl search")
     space = {n: Dimension(**d) for n, d in attrs["nndl_space"].items()}
     base = RunConfig.from_dict(attrs["nndl_base"])
     stored = SearchSettings(**attrs["nndl_settings"])
-    worker_settings = SearchSettings(**{**vars(stored), "seed": stored.seed + worker_index})
+    so_far = len(loaded.get_trials(deepcopy=False))
     study = optuna.load_study(study_name=settings.study, storage=storage,
-                              sampler=make_sampler(worker_settings, space),
+                              sampler=make_sampler(stored, space, worker_index, so_far),
                               pruner=make_pruner(stored.pruner))
     return study, space, base, stored
 
 
 def run_worker(storage_url, study_name, out_dir, worker_index=0, log=print):
-    """Join an existing study as one more worker (``nndl search worker``)."""
-    storage = open_storage(storage_url, out_dir)
+    """Join an existing study as one more worker (``nndl search worker``); a worker that
+    ``run_search`` started dies with it (:mod:`nndl.search.processes`)."""
+    check = watch_parent()
+    storage = open_storage(storage_url, out_dir, create=False)
     study, space, base, settings = open_study(storage, SearchSettings(study=study_name),
                                               create=False, worker_index=worker_index)
-    Worker(study, space, base, settings, out_dir, log).run()
+    Worker(study, space, base, settings, out_dir, log, check=check).run()
 
 
 def run_search(space, base, settings, out=None, storage_url=None, workers=1, resume=False,
                log=print, progress=False, prepared=None):
     """Run (or resume) a search; returns the run folder (see :mod:`nndl.search.results`).
     ``progress`` shows a bar per population or trial and ``prepared`` (data already
-    prepared for ``base``) is reused, both for in-process workers only."""
-    from nndl.runs import RunRecorder, new_run_dir
+    prepared for ``base``) is reused, both for in-process workers only. Nothing is
+    created until the storage is reached and the study is found or created."""
+    from nndl.runs import RunRecorder
     from nndl.search.results import finish_search
 
     if settings.sampler == "grid":
@@ -81,22 +93,12 @@ def run_search(space, base, settings, out=None, storage_url=None, workers=1, res
             grid_size *= len(values)
         settings.trials = min(settings.trials, grid_size)
     if resume:
-        if out is None:
-            raise ValueError("--resume needs --out: the run folder of the study to continue")
-        folder = Path(out)
-        if not folder.is_dir():
-            raise ValueError(f"--resume: no run folder {folder}")
+        folder, study, space, base, settings = _resume_study(out, storage_url, settings)
     else:
-        folder = new_run_dir(out, "search")
-    storage = open_storage(storage_url, folder)
-    if resume:
-        study, space, base, settings = open_study(storage, settings, create=False)
-        fail_stale_running_trials(study)
-    else:
-        study, space, base, settings = open_study(storage, settings, space, base)
+        folder, study = _new_study(out, storage_url, settings, space, base)
     recorder = RunRecorder(folder, "search", {"settings": vars(settings), "base": base.to_dict(),
                                               "space": _space_to_json(space),
-                                              "storage": storage_url or "journal file",
+                                              "storage": redact(storage_url or "journal file"),
                                               "workers": workers})
     with recorder.running():
         prepare = None
@@ -110,14 +112,81 @@ def run_search(space, base, settings, out=None, storage_url=None, workers=1, res
     return folder
 
 
+def _resume_study(out, storage_url, settings):
+    """The run folder and the study (with its stored definition) that ``--resume`` continues;
+    its trials left RUNNING by a dead run are failed."""
+    if out is None:
+        raise ValueError("--resume needs --out: the run folder of the study to continue")
+    folder = Path(out)
+    if not folder.is_dir():
+        raise ValueError(f"--resume: no run folder {folder}")
+    storage = open_storage(storage_url, folder, create=False)
+    study, space, base, settings = open_study(storage, settings, create=False)
+    if not has_heartbeat(study._storage):  # without heartbeats, RUNNING means "maybe alive"
+        _refuse_live_workers(study)
+    fail_stale_running_trials(study)
+    return folder, study, space, base, settings
+
+
+def _refuse_live_workers(study):
+    """A resume must not fail trials under a worker of this machine that still runs them."""
+    import optuna
+
+    running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+    pids = live_workers(running, WORKER_ATTR)
+    if pids:
+        raise RuntimeError(f"--resume: worker process {', '.join(map(str, sorted(pids)))} "
+                           "of this study is still running; stop it (or wait for it) first")
+
+
+def _new_study(out, storage_url, settings, space, base):
+    """A new run folder and a new study, or neither: a database storage is reached before
+    the folder is made, and the folder is removed again if the study cannot be created."""
+    from nndl.runs import new_run_dir
+
+    storage = open_storage(storage_url) if storage_url else None
+    missing = _outermost_missing(Path("runs") if out is None else Path(out))
+    folder = new_run_dir(out, "search")
+    try:
+        study, *_ = open_study(storage or open_storage(None, folder), settings, space, base)
+    except BaseException:
+        _undo_folder(folder, missing, fresh=out is None)
+        raise
+    return folder, study
+
+
+def _outermost_missing(path):
+    """The outermost folder on ``path`` that does not exist yet, or None."""
+    missing = None
+    for folder in (path, *path.parents):
+        if folder.exists():
+            break
+        missing = folder
+    return missing
+
+
+def _undo_folder(folder, missing, fresh):
+    """Remove what a failed start made: the outermost folder it created, else the new
+    folder (``fresh``), else the contents of the empty ``--out`` folder it was given."""
+    if missing is not None or fresh:
+        shutil.rmtree(missing or folder, ignore_errors=True)
+        return
+    for path in Path(folder).iterdir():
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+
+
 def _run_local_workers(storage_url, study_name, folder, workers):
     """Start ``workers`` processes of ``nndl search worker`` and wait for them all.
 
-    BLAS threads are shared out so that the workers do not oversubscribe the cores.
+    BLAS threads are shared out so that the workers do not oversubscribe the cores; the
+    workers die with this process (:mod:`nndl.search.processes`).
     """
     threads = str(max(1, (os.cpu_count() or 1) // workers))
     env = {**os.environ, "OMP_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads,
-           "MKL_NUM_THREADS": threads}
+           "MKL_NUM_THREADS": threads, PARENT_ENV: str(os.getpid())}
     storage = storage_url or str(Path(folder) / "study.journal")
     procs = [subprocess.Popen([sys.executable, "-m", "nndl", "search", "worker", "--storage",
                                storage, "--study", study_name, "--out", str(folder),

@@ -32,6 +32,7 @@ from nndl.search.storage import (
     backend,
     fail_stale_running_trials,
     has_heartbeat,
+    requeue_failed_trials,
     worker_id,
 )
 from nndl.training import Member, train_members
@@ -47,12 +48,26 @@ class GridSampler(optuna.samplers.GridSampler):
         return None
 
 
-def make_sampler(settings, space):
+def make_sampler(settings, space, worker_index=0, trials_so_far=0):
+    """The study's sampler in one process. The grid sampler shuffles the grid by the
+    study's seed everywhere (all processes must agree on its order); the random and TPE
+    samplers of another worker, or of a run that resumes a study of ``trials_so_far``
+    trials, draw from a seed of their own, so they never replay earlier proposals."""
     if settings.sampler == "grid":
         return GridSampler(grid_of(space), seed=settings.seed)
+    seed = sampler_seed(settings.seed, worker_index, trials_so_far)
     if settings.sampler == "random":
-        return optuna.samplers.RandomSampler(seed=settings.seed)
-    return optuna.samplers.TPESampler(seed=settings.seed)
+        return optuna.samplers.RandomSampler(seed=seed)
+    return optuna.samplers.TPESampler(seed=seed)
+
+
+def sampler_seed(seed, worker_index=0, trials_so_far=0):
+    """``seed`` itself for the first worker of a new study, else a seed mixed from all
+    three (NumPy's SeedSequence), different for each worker and each resume."""
+    if worker_index == 0 and trials_so_far == 0:
+        return seed
+    state = np.random.SeedSequence([seed, worker_index, trials_so_far]).generate_state(1)
+    return int(state[0])
 
 
 def make_pruner(name):
@@ -92,9 +107,11 @@ class Worker:
     """Runs trials of ``study`` until the study has ``settings.trials`` finished ones."""
 
     def __init__(self, study, space, base, settings, out_dir, log=print, progress=False,
-                 prepared=None):
-        """``prepared``: data the caller already prepared for ``base``'s data settings."""
+                 prepared=None, check=None):
+        """``prepared``: data the caller already prepared for ``base``'s data settings;
+        ``check()``, called before each population, raises to stop the worker."""
         self.study, self.space, self.base, self.settings = study, space, base, settings
+        self.check = check
         self.out_dir, self.log, self.progress = Path(out_dir), log, progress
         self._data = {} if prepared is None else {data_key(base): prepared}
         self.heartbeat = None
@@ -104,24 +121,21 @@ class Worker:
 
     def run(self):
         try:
-            while self._run_batch():
-                pass
+            while True:
+                if self.check:
+                    self.check()
+                if not self._run_batch():
+                    break
         finally:
             if self.heartbeat:
                 self.heartbeat.stop()
 
     # -- one batch of asked trials ------------------------------------------
     def _run_batch(self):
-        TrialState = optuna.trial.TrialState  # noqa: N806
-
-        if self.heartbeat:
-            fail_stale_running_trials(self.study)
         with ask_lock(self.study._storage, self.study.study_name, self.out_dir):
-            trials = self.study.get_trials(deepcopy=False)
-            done = sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
-            running = sum(t.state in (TrialState.RUNNING, TrialState.WAITING) for t in trials)
-            want = self.settings.trials - done - running
-            asked = [self.study.ask() for _ in range(min(self.settings.group_size, want))]
+            if self.heartbeat:
+                fail_stale_running_trials(self.study)
+            asked, running = self._ask()
             if self.heartbeat and asked:
                 self.heartbeat.add([t._trial_id for t in asked])
             for trial in asked:  # after the first beat: see fail_stale_running_trials
@@ -143,10 +157,24 @@ class Worker:
                 self.heartbeat.ids.difference_update(t._trial_id for t in asked)
         return True
 
+    def _ask(self):
+        """Ask up to a population of the trials the study still wants, failed trials'
+        parameters first (they wait in the queue); returns them and the running count."""
+        TrialState = optuna.trial.TrialState  # noqa: N806
+
+        trials = self.study.get_trials(deepcopy=False)
+        done = sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
+        running = sum(t.state == TrialState.RUNNING for t in trials)
+        want = min(self.settings.group_size, self.settings.trials - done - running)
+        if want > 0:
+            requeue_failed_trials(self.study, want)
+        return [self.study.ask() for _ in range(want)], running
+
     def _config(self, trial):
         fixed = {"num_iters": self.settings.num_iters} if self.settings.num_iters else {}
         cfg = suggest_config(trial, self.space, self.base, fixed)
-        seed = self.settings.seed * 1_000_003 + trial.number
+        # a trial run again (storage.requeue_failed_trials) keeps the failed one's seed
+        seed = trial.user_attrs.get("init_seed", self.settings.seed * 1_000_003 + trial.number)
         trial.set_user_attr("init_seed", seed)
         return cfg.replace(seed=seed)
 

@@ -13,7 +13,8 @@ from nndl.workflow import fit, prepare_data
 
 
 def trial_rows(study):
-    """One dict per trial: number, state, parameters, validation accuracy, seconds, reason."""
+    """One dict per trial: number, state, parameters, validation accuracy, seconds,
+    population size, the failed trial it runs again (if any), reason."""
     params = sorted({p for t in study.get_trials(deepcopy=False) for p in t.params})
     rows = []
     for t in study.get_trials(deepcopy=False):
@@ -22,6 +23,7 @@ def trial_rows(study):
         row["val_accuracy"] = "" if t.value is None else t.value
         row["seconds"] = t.user_attrs.get("seconds", "")
         row["population_size"] = t.user_attrs.get("population_size", "")
+        row["retry_of"] = t.user_attrs.get("retry_of", "")  # a failed trial run again
         row["reason"] = t.user_attrs.get("reason", "")
         rows.append(row)
     return rows

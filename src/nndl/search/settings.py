@@ -28,6 +28,8 @@ class SearchSettings:
             raise ValueError(f"pruner must be one of {PRUNERS}, got {self.pruner!r}")
         if self.trials < 1:
             raise ValueError(f"trials must be >= 1, got {self.trials}")
+        if self.seed < 0:
+            raise ValueError(f"seed must be >= 0, got {self.seed}")
         if self.population is not None and self.population < 1:
             raise ValueError(f"population must be >= 1, got {self.population}")
 

@@ -15,15 +15,21 @@ A space is a dict ``name -> Dimension``; any key of :class:`nndl.config.RunConfi
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from nndl.config import RunConfig, read_toml
+
+# The keys a dimension of a space file may have; ``float = true`` makes integer bounds a
+# float range.
+SPACE_KEYS = ("low", "high", "log", "choices", "grid", "float")
 
 
 @dataclass
 class Dimension:
     """A float or int range (``low``..``high``, optionally ``log``) or ``choices``;
-    ``grid`` lists the grid sampler's values (default: the choices)."""
+    ``grid`` lists the grid sampler's values (default: the choices). Checked strictly:
+    a wrong type or value is a ValueError naming the key."""
 
     low: float | None = None
     high: float | None = None
@@ -33,12 +39,60 @@ class Dimension:
     integer: bool = False
 
     def __post_init__(self):
-        if self.choices is None and (self.low is None or self.high is None):
+        _check_flag("log", self.log)
+        _check_flag("integer", self.integer)
+        if self.choices is not None:
+            self._check_choices()
+        else:
+            self._check_range()
+        if self.grid is not None:
+            self._check_grid()
+
+    def _check_range(self):
+        if self.low is None or self.high is None:
             raise ValueError("a search dimension needs low and high, or choices")
-        if self.choices is None and not self.low <= self.high:
-            raise ValueError(f"low must be <= high, got {self.low} > {self.high}")
-        if self.log and self.choices is None and self.low <= 0:
-            raise ValueError("a log-scale dimension needs low > 0")
+        for key in ("low", "high"):
+            value = getattr(self, key)
+            _check_number(key, value)
+            if self.integer and not isinstance(value, int):
+                raise ValueError(f"{key} of an integer dimension must be an integer, "
+                                 f"got {value!r}")
+        if not self.low < self.high:
+            raise ValueError(f"low must be < high, got low = {self.low}, high = {self.high} "
+                             "(to fix one value, give choices = [value])")
+        if self.log and self.low <= 0:
+            raise ValueError(f"log = true needs low > 0, got low = {self.low}")
+
+    def _check_choices(self):
+        if self.low is not None or self.high is not None:
+            raise ValueError("give either low and high, or choices, not both")
+        if self.log:
+            raise ValueError("log applies to low..high ranges, not to choices")
+        _check_values("choices", self.choices)
+
+    def _check_grid(self):
+        _check_values("grid", self.grid)
+        for value in self.grid:
+            if self.choices is not None:
+                if value not in self.choices:
+                    raise ValueError(f"grid value {value!r} is not one of the choices")
+                continue
+            _check_number("grid value", value)
+            if self.integer and not isinstance(value, int):
+                raise ValueError(f"grid value {value!r} of an integer dimension is not an "
+                                 "integer")
+            if not self.low <= value <= self.high:
+                raise ValueError(f"grid value {value!r} is outside [{self.low}, {self.high}]")
+
+    def values(self):
+        """The values this dimension can give a trial that the configuration must accept:
+        the bounds as suggested (int or float), the choices, the grid."""
+        if self.choices is not None:
+            values = list(self.choices)
+        else:
+            cast = int if self.integer else float
+            values = [cast(self.low), cast(self.high)]
+        return values + list(self.grid or [])
 
     def grid_values(self):
         values = self.grid if self.grid is not None else self.choices
@@ -52,6 +106,26 @@ class Dimension:
         if self.integer:
             return trial.suggest_int(name, int(self.low), int(self.high), log=self.log)
         return trial.suggest_float(name, float(self.low), float(self.high), log=self.log)
+
+
+def _check_flag(key, value):
+    if not isinstance(value, bool):
+        raise ValueError(f"{key} must be true or false, got {value!r}")
+
+
+def _check_number(key, value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or not math.isfinite(value):
+        raise ValueError(f"{key} must be a finite number, got {value!r}")
+
+
+def _check_values(key, values):
+    """``values`` is a non-empty list of numbers, strings or booleans (what Optuna stores)."""
+    if not isinstance(values, list) or not values:
+        raise ValueError(f"{key} must be a non-empty list, got {values!r}")
+    for value in values:
+        if not isinstance(value, (bool, int, float, str)):
+            raise ValueError(f"{key} holds {value!r}: only numbers, strings and booleans")
 
 
 def default_space():
@@ -68,7 +142,9 @@ def default_space():
 
 
 def load_space(path):
-    """A space from a TOML file (see the module docstring); keys are checked."""
+    """A space from a TOML file (see the module docstring). Every mistake is a ValueError
+    naming the file, the dimension and the key: unknown names and keys, wrong types
+    (``log = "false"``), infinite or reversed bounds, values the option does not take."""
     known = set(RunConfig().to_dict())
     space = {}
     for name, spec in read_toml(path).items():
@@ -76,11 +152,29 @@ def load_space(path):
             raise ValueError(f"{path}: unknown search dimension {name!r}")
         if not isinstance(spec, dict):
             raise ValueError(f"{path}: [{name}] must be a table with low/high or choices")
-        integer = isinstance(spec.get("low"), int) and isinstance(spec.get("high"), int) \
-            and not spec.get("float", False)
-        space[name] = Dimension(spec.get("low"), spec.get("high"), bool(spec.get("log")),
-                                spec.get("choices"), spec.get("grid"), integer)
+        try:
+            space[name] = _dimension(name, spec)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"{path}: [{name}] {exc}") from None
     return space
+
+
+def _dimension(name, spec):
+    """The Dimension of one ``[name]`` table, its values checked as ``name`` values."""
+    unknown = sorted(set(spec) - set(SPACE_KEYS))
+    if unknown:
+        raise ValueError(f"unknown key(s) {', '.join(map(repr, unknown))}; a dimension takes "
+                         f"{', '.join(SPACE_KEYS)}")
+    as_float = spec.get("float", False)
+    _check_flag("float", as_float)
+    integer = not as_float and all(isinstance(spec.get(k), int)
+                                   and not isinstance(spec.get(k), bool)
+                                   for k in ("low", "high"))
+    dim = Dimension(spec.get("low"), spec.get("high"), spec.get("log", False),
+                    spec.get("choices"), spec.get("grid"), integer)
+    for value in dim.values():
+        RunConfig().replace(**{name: value})  # raises naming the option and the value
+    return dim
 
 
 def grid_of(space):

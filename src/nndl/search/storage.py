@@ -13,7 +13,9 @@ import datetime
 import fcntl
 import hashlib
 import os
+import re
 import socket
+import warnings
 from pathlib import Path
 
 # Seconds between heartbeats of a running trial, and without one before it counts as dead.
@@ -22,31 +24,78 @@ HEARTBEAT_INTERVAL = int(os.environ.get("NNDL_HEARTBEAT_INTERVAL", 5))
 GRACE_PERIOD = int(os.environ.get("NNDL_GRACE_PERIOD", 20))
 # A worker tags each trial with this user attribute right after its first heartbeat.
 WORKER_ATTR = "worker"
+# A failed trial's parameters are run again, as a new trial, up to this many attempts in all.
+MAX_ATTEMPTS = 3
 
 
 def worker_id():
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def open_storage(url=None, run_dir=None):
-    """An Optuna storage for ``url``, or the journal file of ``run_dir``."""
-    import optuna
-    from optuna.storages import JournalStorage, RDBStorage
-    from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
+class StorageError(RuntimeError):
+    """A study storage that cannot be opened; the message names it, password hidden."""
 
+
+def redact(url):
+    """``url`` with its password (``user:password@``) shown as ``***``."""
+    return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", str(url))
+
+
+def open_storage(url=None, run_dir=None, create=True):
+    """An Optuna storage for ``url``, or the journal file of ``run_dir``. With ``create``
+    False a journal file must already exist: opening a study creates no file."""
     if url is None:
         if run_dir is None:
-            raise ValueError("a study needs --storage or a run folder for its journal file")
-        path = str(Path(run_dir) / "study.journal")
-        return JournalStorage(JournalFileBackend(path, lock_obj=JournalFileOpenLock(path)))
+            raise ValueError("a study needs --storage, or --out with the run folder of a "
+                             "search (its study.journal)")
+        return _journal(Path(run_dir) / "study.journal", create)
     if url.endswith(".journal"):
-        return JournalStorage(JournalFileBackend(url, lock_obj=JournalFileOpenLock(url)))
+        return _journal(Path(url), create)
+    return _rdb(url, create)
+
+
+def _sqlite_file_exists(url):
+    """An SQLite database file must exist to hold a study (SQLite would create it)."""
+    from sqlalchemy.engine import make_url
+
+    database = make_url(url).database
+    if database and database != ":memory:" and not Path(database).is_file():
+        raise ValueError(f"no study there: the database file {database} does not exist")
+
+
+def _journal(path, create):
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
+
+    if not create and not path.is_file():
+        raise ValueError(f"no study there: {path} does not exist (give --out the run folder "
+                         "of a search, or --storage)")
+    return JournalStorage(JournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path))))
+
+
+def _rdb(url, create=True):
+    """Optuna's RDBStorage with heartbeats; it connects (and creates its tables) at once, so
+    an unreachable database fails here, as a StorageError naming the URL. Without
+    ``create`` an SQLite file must exist already."""
+    import optuna
+    from optuna.storages import RDBStorage
+    from sqlalchemy.exc import SQLAlchemyError
+
     engine = {"pool_pre_ping": True}
     if not url.startswith("sqlite"):
         engine.update(pool_size=1, max_overflow=1, pool_recycle=1800)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    return RDBStorage(url, engine_kwargs=engine, heartbeat_interval=HEARTBEAT_INTERVAL,
-                      grace_period=GRACE_PERIOD)
+    try:
+        if not create and url.startswith("sqlite"):
+            _sqlite_file_exists(url)
+        with warnings.catch_warnings():  # heartbeats are "experimental": no warning per run
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return RDBStorage(url, engine_kwargs=engine, heartbeat_interval=HEARTBEAT_INTERVAL,
+                              grace_period=GRACE_PERIOD)
+    except (SQLAlchemyError, ImportError, ValueError) as exc:
+        reason = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [""])[0]
+        raise StorageError(f"cannot open the study storage {redact(url)}: "
+                           f"{reason.replace(url, redact(url))}") from None
 
 
 def backend(storage):
@@ -108,7 +157,9 @@ def fail_stale_running_trials(study):
 
     storage = study._storage
     if has_heartbeat(storage):
-        optuna.storages.fail_stale_trials(study)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)
         # Optuna never finds a trial stale that has no heartbeat at all: one whose worker
         # died between ask() and its first beat. Untagged and older than the grace period
         # means exactly that (a live worker tags its trials within milliseconds).
@@ -131,3 +182,28 @@ def _fail(storage, trial, reason):
         storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
     except optuna.exceptions.UpdateFinishedTrialError:
         pass  # another worker finished or failed it meanwhile
+
+
+def requeue_failed_trials(study, limit):
+    """Enqueue the parameters (and initialization seed) of FAIL trials not yet run again,
+    as new trials tagged ``retry_of`` (Optuna's ``enqueue_trial``), so that a trial killed
+    with its worker runs again, up to ``MAX_ATTEMPTS`` attempts; at most ``limit`` trials
+    wait in the queue. Call it under :func:`ask_lock`, so that two workers never enqueue
+    the same trial. A trial failed before its configuration was drawn (no ``init_seed``)
+    has nothing to run again."""
+    from optuna.trial import TrialState
+
+    trials = study.get_trials(deepcopy=False)
+    retried = {t.user_attrs.get("retry_of") for t in trials}
+    room = limit - sum(t.state == TrialState.WAITING for t in trials)
+    for trial in trials:
+        attempt = trial.user_attrs.get("attempt", 1)
+        if room <= 0:
+            return
+        if trial.state != TrialState.FAIL or trial.number in retried \
+                or "init_seed" not in trial.user_attrs or attempt >= MAX_ATTEMPTS:
+            continue
+        study.enqueue_trial(trial.params, user_attrs={
+            "retry_of": trial.number, "attempt": attempt + 1,
+            "init_seed": trial.user_attrs["init_seed"]})
+        room -= 1

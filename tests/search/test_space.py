@@ -1,0 +1,75 @@
+"""Search-space files are checked strictly: every mistake is one error naming its place."""
+
+import pytest
+
+from nndl.search.space import Dimension, load_space
+from tests.search.conftest import SMALL, nndl
+
+
+def space_file(tmp_path, text):
+    path = tmp_path / "space.toml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("body, words", [
+    ("low = 1e-4\nhigh = inf\nlog = true", ["[learning_rate]", "high", "inf"]),
+    ("low = nan\nhigh = 1e-2", ["[learning_rate]", "low", "nan"]),
+    ("low = 1e-2\nhigh = 1e-4", ["[learning_rate]", "low", "high"]),
+    ("low = 0.0\nhigh = 1e-2\nlog = true", ["[learning_rate]", "log", "low > 0"]),
+    ('low = 1e-4\nhigh = 1e-2\nlog = "false"', ["[learning_rate]", "log", "'false'"]),
+    ('low = 1e-4\nhigh = 1e-2\nfloat = "yes"', ["[learning_rate]", "float", "'yes'"]),
+    ("low = 1e-4\nhigh = 1e-2\nlgo = true", ["[learning_rate]", "'lgo'"]),
+    ('low = "1e-4"\nhigh = 1e-2', ["[learning_rate]", "low", "'1e-4'"]),
+    ("low = true\nhigh = 1e-2", ["[learning_rate]", "low", "True"]),
+    ("choices = []", ["[learning_rate]", "choices"]),
+    ("choices = 0.1", ["[learning_rate]", "choices"]),
+    ("low = 1e-4\nhigh = 1e-2\nchoices = [1e-3]", ["[learning_rate]", "choices", "low"]),
+    ("low = 1e-4\nhigh = 1e-2\ngrid = [1.0]", ["[learning_rate]", "grid", "1.0"]),
+    ("choices = [1e-3]\nlog = true", ["[learning_rate]", "log", "choices"]),
+    ("low = -1.0\nhigh = 1e-2", ["[learning_rate]", "learning_rate", "-1.0"]),
+])
+def test_bad_float_dimension_is_one_error_naming_dimension_and_key(tmp_path, body, words):
+    path = space_file(tmp_path, f"[learning_rate]\n{body}\n")
+    with pytest.raises(ValueError) as info:
+        load_space(path)
+    message = str(info.value)
+    assert str(path) in message
+    for word in words:
+        assert word in message, message
+
+
+@pytest.mark.parametrize("body, words", [
+    ("low = 10\nhigh = 100.5", ["[hidden_size]", "hidden_size must be an int", "10.0"]),
+    ('choices = [10, "big"]', ["[hidden_size]", "hidden_size", "'big'"]),
+    ("low = 10\nhigh = 100\ngrid = [20.5]", ["[hidden_size]", "grid", "20.5"]),
+])
+def test_int_dimension_takes_only_integers(tmp_path, body, words):
+    path = space_file(tmp_path, f"[hidden_size]\n{body}\n")
+    with pytest.raises(ValueError) as info:
+        load_space(path)
+    for word in words:
+        assert word in str(info.value), str(info.value)
+
+
+def test_good_space_loads_with_its_types(tmp_path):
+    path = space_file(tmp_path, "[learning_rate]\nlow = 1e-4\nhigh = 1e-2\nlog = false\n"
+                      "grid = [1e-3]\n[hidden_size]\nlow = 10\nhigh = 100\nlog = true\n"
+                      '[optimizer]\nchoices = ["sgd", "adam"]\n'
+                      "[reg]\nlow = 1\nhigh = 2\nfloat = true\n")
+    space = load_space(path)
+    assert space["learning_rate"] == Dimension(1e-4, 1e-2, log=False, grid=[1e-3])
+    assert space["hidden_size"] == Dimension(10, 100, log=True, integer=True)
+    assert space["optimizer"] == Dimension(choices=["sgd", "adam"])
+    assert space["reg"] == Dimension(1, 2, integer=False)
+
+
+def test_infinite_bound_is_one_line_on_the_command_line(tmp_path, search_env):
+    path = space_file(tmp_path, "[learning_rate]\nlow = 1e-4\nhigh = inf\nlog = true\n")
+    out = tmp_path / "run"
+    result = nndl("search", "--space", str(path), "--trials", "2", "--num-iters", "20", *SMALL,
+                  "--out", str(out), env=search_env)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith("nndl search: error: ") and "high" in result.stderr
+    assert not out.exists()
