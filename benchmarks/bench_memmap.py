@@ -34,7 +34,7 @@ N, SHAPE, CLASSES, CHUNK = 300_000, (32, 32, 3), 10, 10_000
 def write_npz(path, n=N, seed=0):
     """X (n, 32, 32, 3) uint8 and y (n,) int64 into ``path``, CHUNK images at a time."""
     rng = np.random.default_rng(seed)
-    centers = rng.integers(40, 216, size=(CLASSES, *SHAPE))
+    centers = rng.integers(120, 136, size=(CLASSES, *SHAPE))
     y = rng.integers(0, CLASSES, n)
     with zipfile.ZipFile(path, "w", allowZip64=True) as zf:
         with zf.open("X.npy", "w", force_zip64=True) as f:
