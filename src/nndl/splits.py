@@ -19,6 +19,7 @@ they are (a memory-mapped file stays on disk), seen through :class:`RowSubset`.
 from __future__ import annotations
 
 import mmap
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,37 +37,59 @@ class RowSubset:
     rows: ``subset[i]`` (an int array or a slice of positions) gathers
     ``images[indices[i]]``; nothing is copied until rows are asked for.
 
-    When ``images`` is a memory map, the pages read are handed back to the system after
-    every :data:`RELEASE_BYTES` gathered (``madvise(MADV_DONTNEED)``; they stay in the page
-    cache), so a pass over a dataset larger than RAM does not grow the process."""
+    When ``images`` is a memory-mapped ``.npy`` file, rows are read from the file with
+    ``preadv`` into the result instead of through the map: the page cache serves them
+    without mapping them into this process, so a pass over a dataset larger than RAM does
+    not grow it (a random row read through the map maps a whole large folio of the page
+    cache, megabytes, on current Linux kernels)."""
 
     def __init__(self, images: Any, indices: NDArray) -> None:
         self.images, self.indices = images, np.asarray(indices, dtype=np.int64)
         self.shape = (len(self.indices), *images.shape[1:])
         self.dtype, self.ndim = images.dtype, images.ndim
-        self._gathered = 0
+        self._file = _FileRows.of(images)
 
     def __len__(self) -> int:
         return len(self.indices)
 
     def __getitem__(self, rows: Any) -> NDArray:
-        out = np.asarray(self.images[self.indices[rows]])
-        self._gathered += out.nbytes
-        if self._gathered >= RELEASE_BYTES:
-            self._gathered = 0
-            release_pages(self.images)
+        positions = self.indices[rows]
+        if self._file is not None:
+            return self._file.read(positions)
+        return np.asarray(self.images[positions])
+
+
+class _FileRows:
+    """Rows of a C-ordered memory-mapped array read with ``os.preadv``."""
+
+    def __init__(self, images: Any) -> None:
+        granularity = mmap.ALLOCATIONGRANULARITY  # np.memmap maps from an aligned offset
+        base = np.frombuffer(images._mmap, dtype=np.uint8).ctypes.data
+        self.start = images.offset - images.offset % granularity + images.ctypes.data - base
+        self.row_shape, self.dtype = images.shape[1:], images.dtype
+        self.row_bytes = images.dtype.itemsize * int(np.prod(self.row_shape, dtype=np.int64))
+        self.fd = os.open(images.filename, os.O_RDONLY)
+
+    @classmethod
+    def of(cls, images: Any) -> _FileRows | None:
+        usable = (isinstance(images, np.memmap) and images.flags.c_contiguous
+                  and getattr(images, "_mmap", None) is not None and images.filename
+                  and hasattr(os, "preadv"))
+        return cls(images) if usable else None
+
+    def read(self, positions: NDArray) -> NDArray:
+        out = np.empty((len(positions), *self.row_shape), dtype=self.dtype)
+        flat = out.reshape(len(positions), -1).view(np.uint8)
+        runs = np.flatnonzero(np.diff(positions) != 1) + 1  # consecutive rows: one read
+        for first, last in zip(np.r_[0, runs], np.r_[runs, len(positions)]):
+            offset = self.start + int(positions[first]) * self.row_bytes
+            block = memoryview(flat[first:last].data)
+            if os.preadv(self.fd, [block], offset) != block.nbytes:
+                raise OSError(f"short read from {self.fd}: the data file was truncated")
         return out
 
-
-RELEASE_BYTES = 64 << 20
-
-
-def release_pages(images: Any) -> None:
-    """Drop the resident pages of a memory-mapped array from this process (a no-op for
-    other arrays or where the system has no ``MADV_DONTNEED``)."""
-    mapping = getattr(images, "_mmap", None)
-    if mapping is not None and hasattr(mmap, "MADV_DONTNEED"):
-        mapping.madvise(mmap.MADV_DONTNEED)
+    def __del__(self) -> None:
+        os.close(self.fd)
 
 
 @dataclass
@@ -100,7 +123,7 @@ def split_dataset(data: Any, *, num_training: int | None = None,
         n_test = num_test or round(DEFAULT_TEST_FRACTION * len(y))  # full_test: all of it
         _check_count("num_test", n_test, len(y) - 2, "images")
         pool, test_idx = stratified_split(y, n_test, rng)
-        test_images, y_test = X[test_idx], y[test_idx]
+        test_images, y_test = RowSubset(X, test_idx)[:], y[test_idx]  # read, not mapped
     n_val = _validation_size(num_validation, len(pool))
     train_idx, val_idx = stratified_split(y[pool], n_val, rng)
     train_idx, val_idx = pool[train_idx], pool[val_idx]
@@ -109,7 +132,7 @@ def split_dataset(data: Any, *, num_training: int | None = None,
         train_idx = train_idx[:num_training]
     whole = len(train_idx) == len(y) and np.array_equal(train_idx, np.arange(len(y)))
     return Splits(X if whole else RowSubset(X, train_idx), y[train_idx],
-                  np.asarray(X[val_idx]), y[val_idx], np.asarray(test_images),
+                  RowSubset(X, val_idx)[:], y[val_idx], np.asarray(test_images),
                   np.asarray(y_test, dtype=np.int64))
 
 
@@ -178,5 +201,4 @@ def _check_count(name, value, available, what):
         raise ValueError(f"{name} must be in 1..{available} ({what}), got {value}")
 
 
-__all__ = ["RowSubset", "Splits", "assignment_split", "release_pages", "split_dataset",
-           "stratified_split"]
+__all__ = ["RowSubset", "Splits", "assignment_split", "split_dataset", "stratified_split"]
