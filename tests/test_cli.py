@@ -78,3 +78,11 @@ def test_shell_completion_of_commands_flags_and_choices():
     assert _complete("nndl train --optim") == ["--optimizer"]
     assert _complete("nndl train --optimizer ad") == ["adam", "adamw"]
     assert {"bash", "fish", "zsh"} <= set(_complete("nndl completion "))
+
+
+def test_search_actions_are_subcommands_with_their_own_help():
+    status = run_nndl("search", "status", "--help")
+    assert status.returncode == 0 and "usage: nndl search status" in status.stdout
+    assert "--trials" not in status.stdout and "--storage" in status.stdout
+    assert "usage: nndl search worker" in run_nndl("search", "worker", "--help").stdout
+    assert "--trials" in run_nndl("search", "run", "--help").stdout

@@ -250,9 +250,10 @@ def add_workflow_commands(sub):
 
 
 def cmd_search(args):
-    if args.action == "status":
+    action = getattr(args, "search_command", None) or "run"
+    if action == "status":
         return cmd_search_status(args)
-    if args.action == "worker":
+    if action == "worker":
         from nndl.search import run_worker
 
         return run_worker(args.storage, args.study, args.out or ".", args.worker_index)
@@ -270,7 +271,29 @@ def cmd_search(args):
     folder = run_search(space, base, settings, out=args.out, storage_url=args.storage,
                         workers=args.workers, resume=args.resume,
                         progress=not args.no_progress)
+    _print_search_summary(folder, space)
+
+
+def _print_search_summary(folder, space):
+    """The best trial's accuracies and searched parameters, and where everything is."""
+    import json
+
+    best = json.loads((folder / "metrics.json").read_text()).get("best") or {}
     print(f"run folder: {folder}")
+    if best:
+        chosen = ", ".join(f"{k}={_short(best['config'][k])}" for k in space
+                           if k in best.get("config", {}))
+        print(f"  best:    trial {best['trial']}, validation "
+              f"{100 * best['val_accuracy']:.1f}%, test {100 * best['test_accuracy']:.1f}% "
+              f"({best['test_size']} images)")
+        print(f"           {chosen}")
+        print(f"  model:   {folder / 'best' / 'model.npz'}")
+    print(f"  trials:  {folder / 'trials.csv'}")
+    print(f"  report:  {folder / 'report.html'}")
+
+
+def _short(value):
+    return f"{value:.3g}" if isinstance(value, float) else str(value)
 
 
 def cmd_search_status(args):
@@ -289,21 +312,44 @@ def cmd_search_status(args):
 
 
 def add_search_command(sub):
+    p = sub.add_parser(
+        "search", help="hyperparameter search (Optuna), population training, workers",
+        description="Search hyperparameters by validation accuracy ('nndl search' is 'nndl "
+        "search run'). Trials that share a batch size and iterations train together as one "
+        "population (one big matrix product). The space defaults to the assignment's "
+        "(learning rate, reg, batch size, iterations, decay, init std at hidden size 50); "
+        "--space TOML replaces it, and any training flag given here (e.g. --num-iters 490) "
+        "fixes that option for every trial. Writes a run folder with trials.csv, "
+        "best/model.npz, plots, metrics.json and report.html.")
+    _add_search_run_arguments(p)
+    actions = p.add_subparsers(dest="search_command", metavar="ACTION")
+    run = actions.add_parser("run", help="run a search (the default)",
+                             description="Run a search (see 'nndl search --help').")
+    _add_search_run_arguments(run)
+    status = actions.add_parser("status", help="print a study's trials",
+                                description="Print the trials of a study: number, state, "
+                                "validation accuracy and parameters.")
+    _add_study_arguments(status)
+    worker = actions.add_parser("worker", help="join a study from another process or machine",
+                                description="Join a running study (its definition is stored "
+                                "in it) and run trials until it has enough.")
+    _add_study_arguments(worker)
+    worker.add_argument("--worker-index", type=int, default=0, help=argparse.SUPPRESS)
+    for q in (p, run, status, worker):
+        q.set_defaults(func=cmd_search, needs=("optuna", "matplotlib"))
+
+
+def _add_study_arguments(p):
+    p.add_argument("--storage", help="study storage URL, e.g. postgresql://user@host/db "
+                   "(default: the journal file of the run folder --out)")
+    p.add_argument("--study", default="nndl", help="study name (default: nndl)")
+    p.add_argument("--out", help="run folder (default: runs/search-<time>)")
+
+
+def _add_search_run_arguments(p):
     from nndl.config import RunConfig, add_config_arguments
     from nndl.search.settings import PRUNERS, SAMPLERS
 
-    p = sub.add_parser(
-        "search", help="hyperparameter search (Optuna), population training, workers",
-        description="Search hyperparameters by validation accuracy. Trials that share a batch "
-        "size and iterations train together as one population (one big matrix product). "
-        "The space defaults to the assignment's (learning rate, reg, batch size, iterations, "
-        "decay, init std at hidden size 50); --space TOML replaces it, and any training flag "
-        "given here (e.g. --num-iters 490) fixes that option for every trial. Writes a run "
-        "folder with trials.csv, best/model.npz, plots, metrics.json and report.html. "
-        "'nndl search status' prints a study's trials; 'nndl search worker' joins a study "
-        "from another process or machine.")
-    p.add_argument("action", nargs="?", choices=["run", "status", "worker"], default="run",
-                   help="run a search (default), print a study's trials, or join as a worker")
     p.add_argument("--sampler", choices=SAMPLERS, default="tpe", help="default: tpe")
     p.add_argument("--pruner", choices=PRUNERS, default="halving",
                    help="prunes hopeless trials from per-epoch validation accuracy "
@@ -312,9 +358,7 @@ def add_search_command(sub):
     p.add_argument("--population", type=int, default=None,
                    help="trials trained together (1 = one by one; default: up to 32)")
     p.add_argument("--workers", type=int, default=1, help="local worker processes (default: 1)")
-    p.add_argument("--storage", help="study storage URL, e.g. postgresql://user@host/db "
-                   "(default: a journal file in the run folder)")
-    p.add_argument("--study", default="nndl", help="study name (default: nndl)")
+    _add_study_arguments(p)
     p.add_argument("--resume", action="store_true",
                    help="continue the study of --out (or --storage/--study) where it stopped")
     p.add_argument("--space", metavar="TOML", help="search space file (see the docs)")
@@ -322,9 +366,7 @@ def add_search_command(sub):
                    help="seed of the sampler and of the trials' initializations (default: 0)")
     p.add_argument("--worker-index", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    p.add_argument("--out", help="run folder (default: runs/search-<time>)")
     add_config_arguments(p, RunConfig(dtype="float32"))  # what a search trains with
-    p.set_defaults(func=cmd_search, needs=("optuna", "matplotlib"))
 
 
 def cmd_completion(args):

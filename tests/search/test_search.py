@@ -32,8 +32,15 @@ def test_search_writes_run_folder_and_prunes_divergence(tmp_path, search_env):
     assert metrics["status"] == "complete" and metrics["best"]["hidden_size"] == 50
     assert metrics["best"]["config"]["learning_rate"] == 1e-3
     assert (out / "best" / "model.npz").is_file()
+    best = metrics["best"]
+    assert f"best:    trial {best['trial']}, validation {100 * best['val_accuracy']:.1f}%" \
+        in result.stdout  # the command ends with what it found and where
+    assert "learning_rate=0.001" in result.stdout
+    assert f"report:  {out / 'report.html'}" in result.stdout
     status = nndl("search", "status", "--out", str(out), env=search_env)
     assert status.returncode == 0 and "PRUNED" in status.stdout and "COMPLETE" in status.stdout
+    wrong = nndl("search", "status", "--out", str(out), "--trials", "3", env=search_env)
+    assert wrong.returncode == 2  # status has its own options
 
 
 def test_trials_with_any_options_share_one_population(tmp_path, search_env):
