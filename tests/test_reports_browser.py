@@ -97,3 +97,28 @@ def test_diverged_train_report_in_a_browser(browser, tmp_path, env):
                       "--no-progress", "--out", str(out), env=env)
     assert result.returncode == 1
     assert_renders(browser, out / "report.html", 2, "Training diverged", "at iteration")
+
+
+def test_search_report_in_a_browser_sorts_its_trials(browser, tmp_path, env):
+    out = tmp_path / "search"
+    result = run_nndl("search", "--sampler", "random", "--trials", "4", "--pruner", "none",
+                      "--num-iters", "40", "--num-training", "500", "--num-validation", "100",
+                      "--num-test", "100", "--batch-size", "100", "--no-progress",
+                      "--out", str(out), env=env)
+    assert result.returncode == 0, result.stderr
+    best = json.loads((out / "metrics.json").read_text())["best"]
+    assert_renders(browser, out / "report.html", 2, pct(best["val_accuracy"]),
+                   "Optimization history", "Parameter importances")
+    page = browser.new_page()
+    page.goto((out / "report.html").resolve().as_uri())
+    column = "table.sortable tbody tr td:nth-child({})"
+    header = page.locator("table.sortable th", has_text="val_accuracy")
+    index = page.locator("table.sortable th").all_inner_texts().index("val_accuracy") + 1
+    values = lambda: [float(v.rstrip("%")) for v in  # noqa: E731
+                      page.locator(column.format(index)).all_inner_texts()]
+    assert len(values()) == 4
+    header.click()
+    assert values() == sorted(values())
+    header.click()
+    assert values() == sorted(values(), reverse=True)
+    page.close()

@@ -20,6 +20,31 @@ pre { background: #f6f6f6; padding: 0.6rem; overflow-x: auto; }
 """
 
 
+_SORT_SCRIPT = """
+document.querySelectorAll("table.sortable th").forEach((th, column) => {
+  th.style.cursor = "pointer";
+  th.title = "sort by this column";
+  th.addEventListener("click", () => {
+    const body = th.closest("table").tBodies[0];
+    const key = (row) => {
+      const text = row.cells[column].textContent.trim();
+      const number = parseFloat(text.replace("%", ""));
+      return Number.isNaN(number) ? text : number;
+    };
+    const up = th.dataset.order !== "up";
+    th.dataset.order = up ? "up" : "down";
+    const rows = Array.from(body.rows).sort((a, b) => {
+      const x = key(a), y = key(b);
+      const order = typeof x === typeof y ? (x < y ? -1 : x > y ? 1 : 0)
+                                           : (typeof x === "number" ? -1 : 1);
+      return up ? order : -order;
+    });
+    rows.forEach((row) => body.appendChild(row));
+  });
+});
+"""
+
+
 def data_uri(png_path):
     """``data:image/png;base64,...`` for the PNG at ``png_path``."""
     return "data:image/png;base64," + base64.b64encode(Path(png_path).read_bytes()).decode()
@@ -29,7 +54,7 @@ class Report:
     """Sections of paragraphs, tables, figures and preformatted text, rendered to HTML."""
 
     def __init__(self, title):
-        self.title, self.parts = title, []
+        self.title, self.parts, self.sortable = title, [], False
 
     def section(self, title, section_id=None):
         sid = section_id or title.lower().replace(" ", "-")
@@ -41,11 +66,16 @@ class Report:
         self.parts.append(f"<p{cls}>{html.escape(text)}</p>")
         return self
 
-    def table(self, header, rows):
+    def table(self, header, rows, sortable=False):
+        """A table; ``sortable`` ones sort by a column when its header is clicked (numbers
+        as numbers, percentages included; click again to reverse)."""
         head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
         body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>"
                        for row in rows)
-        self.parts.append(f"<table><tr>{head}</tr>{body}</table>")
+        cls = ' class="sortable"' if sortable else ""
+        self.parts.append(f"<table{cls}><thead><tr>{head}</tr></thead><tbody>{body}</tbody>"
+                          "</table>")
+        self.sortable = self.sortable or sortable
         return self
 
     def figure(self, png_path, caption):
@@ -60,10 +90,11 @@ class Report:
         return self
 
     def render(self):
+        script = f"<script>{_SORT_SCRIPT}</script>" if self.sortable else ""
         return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
                 f"<title>{html.escape(self.title)}</title><style>{_STYLE}</style></head>"
                 f"<body><h1>{html.escape(self.title)}</h1>\n" + "\n".join(self.parts)
-                + "\n</body></html>\n")
+                + f"\n{script}</body></html>\n")
 
     def write(self, path):
         with atomic_path(path) as tmp:

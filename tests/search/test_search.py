@@ -60,3 +60,26 @@ def test_trials_with_any_options_share_one_population(tmp_path, search_env):
     assert [t.user_attrs["population_size"] for t in trials] == [4] * 4
     assert len({t.user_attrs["stream_seed"] for t in trials}) == 1
     assert all(t.state == TrialState.COMPLETE for t in trials)
+
+
+def test_optuna_plots_say_what_they_show(tmp_path, monkeypatch):
+    import optuna
+    from matplotlib.figure import Figure
+
+    from nndl.search.results import _plots
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="maximize")
+    for lr, acc in ((1e-3, 0.3), (2e-3, 0.4), (5e-4, 0.2)):
+        study.add_trial(optuna.trial.create_trial(
+            params={"learning_rate": lr}, value=acc,
+            distributions={"learning_rate": optuna.distributions.FloatDistribution(1e-4, 1e-2)}))
+    labels = []
+    real = Figure.savefig
+    monkeypatch.setattr(Figure, "savefig", lambda fig, *a, **k: (
+        labels.extend(t for ax in fig.axes for t in (ax.get_xlabel(), ax.get_ylabel(),
+                                                     ax.get_title())), real(fig, *a, **k))[1])
+    made = _plots(study, tmp_path)
+    assert set(made) == {"optimization_history", "param_importances"}
+    text = " ".join(labels)
+    assert "Validation accuracy" in text and "Objective Value" not in text

@@ -119,7 +119,7 @@ def _plots(study, folder):
         try:  # Optuna's plots set a global style: keep it inside this context
             with warnings.catch_warnings(), matplotlib.rc_context():
                 warnings.simplefilter("ignore")
-                ax = plot(study)
+                ax = plot(study, target_name="Validation accuracy")
                 fig = ax.figure if hasattr(ax, "figure") else ax.flat[0].figure
                 fig.tight_layout()
                 fig.savefig(folder / f"{name}.png")
@@ -136,10 +136,16 @@ def _report(study, folder, metrics, counts, plots):
         ["trial", "validation accuracy", "test accuracy", "test images", "hidden size"],
         [[metrics["trial"], pct(metrics["val_accuracy"]), pct(metrics["test_accuracy"]),
           metrics["test_size"], metrics["hidden_size"]]])
-    report.table(["parameter", "value"], sorted(study.best_trial.params.items()))
+    report.table(["parameter", "value"],
+                 [(k, _fmt(v)) for k, v in sorted(study.best_trial.params.items())])
     report.section("Trials", "trials").paragraph(
         ", ".join(f"{n} {state.lower()}" for state, n in counts.items()) +
-        ". Every trial is in trials.csv.")
+        ". Click a column's header to sort by it; trials.csv has the unrounded values.")
+    rows = trial_rows(study)
+    if rows:
+        columns = list(rows[0])
+        report.table(columns, [[pct(r[c]) if c == "val_accuracy" and r[c] != "" else _fmt(r[c])
+                                for c in columns] for r in rows], sortable=True)
     for name, caption in (("optimization_history", "Optimization history"),
                           ("param_importances", "Parameter importances")):
         if name in plots:
