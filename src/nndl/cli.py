@@ -268,6 +268,11 @@ def cmd_search(args):
     settings = SearchSettings(sampler=args.sampler, pruner=args.pruner, trials=args.trials,
                               population=args.population, seed=args.seed_search,
                               study=args.study)
+    if not args.resume:  # missing or bad data fails before the run folder exists
+        from nndl.config import image_size
+        from nndl.data import load_dataset
+
+        load_dataset(base.dataset, base.data, labels=base.labels, image_size=image_size(base))
     folder = run_search(space, base, settings, out=args.out, storage_url=args.storage,
                         workers=args.workers, resume=args.resume,
                         progress=not args.no_progress)

@@ -68,3 +68,17 @@ def test_taken_study_name_leaves_no_folder(tmp_path, search_env, postgres_url):
     assert_one_line_error(third, name, "already exists")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty", "first"]
     assert list((tmp_path / "empty").iterdir()) == []
+
+
+def test_search_on_missing_data_creates_nothing(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "NNDL_CIFAR10_URL": "http://127.0.0.1:9/x.tar.gz",
+           "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    result = subprocess.run([sys.executable, "-m", "nndl", "search", "--data",
+                             str(tmp_path / "typo" / "deep"), "--trials", "2"],
+                            capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
+    assert result.returncode == 1 and "CIFAR-10 not found" in result.stderr
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "typo").exists()
