@@ -53,15 +53,21 @@ def _evaluation_images(model: SavedModel, dataset: str | None, data: PathLike | 
     source = load_dataset(name, data, labels=cfg.labels,
                           image_size=(width, height) if folder else None)
     _check_compatible(model, source, name)
-    splits = split_dataset(source, num_training=cfg.num_training,
-                           num_validation=cfg.num_validation, num_test=cfg.num_test,
-                           full_test=True, seed=cfg.seed)  # the run's own split
-    if split == "val":
-        return splits.val_images, splits.y_val
-    n = len(splits.y_test) if num_test is None else num_test
-    if not 1 <= n <= len(splits.y_test):
-        raise ValueError(f"--num-test must be in 1..{len(splits.y_test)}, got {n}")
-    return splits.test_images[:n], splits.y_test[:n]
+    images: Any
+    labels: Any
+    if split == "test" and source.X_test is not None:  # an official test set: all of it
+        images, labels = source.X_test, source.y_test
+    else:  # the run's own seeded split
+        splits = split_dataset(source, num_training=cfg.num_training,
+                               num_validation=cfg.num_validation, num_test=cfg.num_test,
+                               full_test=True, seed=cfg.seed)
+        if split == "val":
+            return splits.val_images, splits.y_val
+        images, labels = splits.test_images, splits.y_test
+    n = len(labels) if num_test is None else num_test
+    if not 1 <= n <= len(labels):
+        raise ValueError(f"--num-test must be in 1..{len(labels)}, got {n}")
+    return images[:n], labels[:n]
 
 
 def _check_compatible(model, source, name):
