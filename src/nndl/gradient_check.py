@@ -27,9 +27,7 @@ def eval_numerical_gradient(f: Callable[[NDArray], float], x: NDArray, verbose: 
     grad : ndarray shaped like ``x``
     """
     grad = np.zeros_like(x)
-    it = np.nditer(x, flags=["multi_index"], op_flags=["readwrite"])
-    while not it.finished:
-        ix = it.multi_index
+    for ix in np.ndindex(x.shape):  # every coordinate, in C order (as the assignment's nditer)
         old = x[ix]
         x[ix] = old + h
         fxph = f(x)
@@ -39,7 +37,6 @@ def eval_numerical_gradient(f: Callable[[NDArray], float], x: NDArray, verbose: 
         grad[ix] = (fxph - fxmh) / (2 * h)
         if verbose:
             print(ix, grad[ix])
-        it.iternext()
     return grad
 
 
@@ -47,9 +44,7 @@ def eval_numerical_gradient_array(f: Callable[[NDArray], NDArray], x: NDArray, d
                                   h: float = 1e-5) -> NDArray:
     """Numerical ``sum(df * f(x))`` gradient for an array-valued ``f``; ``x`` restored."""
     grad = np.zeros_like(x)
-    it = np.nditer(x, flags=["multi_index"], op_flags=["readwrite"])
-    while not it.finished:
-        ix = it.multi_index
+    for ix in np.ndindex(x.shape):
         old = x[ix]
         x[ix] = old + h
         pos = f(x).copy()
@@ -57,7 +52,6 @@ def eval_numerical_gradient_array(f: Callable[[NDArray], NDArray], x: NDArray, d
         neg = f(x).copy()
         x[ix] = old
         grad[ix] = np.sum((pos - neg) * df) / (2 * h)
-        it.iternext()
     return grad
 
 

@@ -114,7 +114,7 @@ def split_dataset(data: Any, *, num_training: int | None = None,
         return _cifar10_split(data, num_training, num_validation, num_test, full_test)
     rng = np.random.default_rng(seed)
     X, y = data.X_train, np.asarray(data.y_train, dtype=np.int64)
-    pool = np.arange(len(y))
+    pool: NDArray = np.arange(len(y))
     if data.X_test is not None:
         n_test = len(data.y_test) if full_test or num_test is None else num_test
         _check_count("num_test", n_test, len(data.y_test), "official test images")

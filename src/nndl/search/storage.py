@@ -81,6 +81,8 @@ def _rdb(url, create=True):
     from optuna.storages import RDBStorage
     from sqlalchemy.exc import SQLAlchemyError
 
+    if url.startswith("postgresql://"):  # psycopg 3 (nndl[postgres]), on any SQLAlchemy 2
+        url = "postgresql+psycopg://" + url[len("postgresql://"):]
     engine = {"pool_pre_ping": True}
     if not url.startswith("sqlite"):
         engine.update(pool_size=1, max_overflow=1, pool_recycle=1800)
@@ -94,6 +96,8 @@ def _rdb(url, create=True):
                               grace_period=GRACE_PERIOD)
     except (SQLAlchemyError, ImportError, ValueError) as exc:
         reason = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [""])[0]
+        if isinstance(exc, ImportError):
+            reason += " (PostgreSQL needs its driver: pip install 'nndl[postgres]')"
         raise StorageError(f"cannot open the study storage {redact(url)}: "
                            f"{reason.replace(url, redact(url))}") from None
 
