@@ -81,6 +81,7 @@ def _rdb(url, create=True):
     from optuna.storages import RDBStorage
     from sqlalchemy.exc import SQLAlchemyError
 
+    given = url  # named in messages as the user wrote it
     if url.startswith("postgresql://"):  # psycopg 3 (nndl[postgres]), on any SQLAlchemy 2
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
     engine = {"pool_pre_ping": True}
@@ -98,8 +99,8 @@ def _rdb(url, create=True):
         reason = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [""])[0]
         if isinstance(exc, ImportError):
             reason += " (PostgreSQL needs its driver: pip install 'nndl[postgres]')"
-        raise StorageError(f"cannot open the study storage {redact(url)}: "
-                           f"{reason.replace(url, redact(url))}") from None
+        reason = reason.replace(url, redact(given)).replace(given, redact(given))
+        raise StorageError(f"cannot open the study storage {redact(given)}: {reason}") from None
 
 
 def backend(storage):
