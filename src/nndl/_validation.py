@@ -39,6 +39,12 @@ _FIELD_KINDS = {  # annotation -> (accepts(value), what it expects)
 }
 
 
+def annotation_kinds(f):
+    """The kinds of dataclass field ``f``'s annotation: ``"int | None"`` -> ["int", "None"]
+    (annotations are strings under ``from __future__ import annotations``)."""
+    return [k.strip() for k in str(f.type).split("|")]
+
+
 def check_field_types(obj):
     """Every field of dataclass ``obj`` holds its annotated kind, strictly.
 
@@ -50,7 +56,7 @@ def check_field_types(obj):
     (A hand check of four kinds instead of a schema library keeps the core NumPy-only.)
     """
     for f in dataclasses.fields(obj):
-        kinds = [k.strip() for k in str(f.type).split("|")]
+        kinds = annotation_kinds(f)
         value = getattr(obj, f.name)
         if not all(k in _FIELD_KINDS or k == "None" for k in kinds) or \
                 (value is None and "None" in kinds):

@@ -369,7 +369,6 @@ def _add_search_run_arguments(p):
     p.add_argument("--space", metavar="TOML", help="search space file (see the docs)")
     p.add_argument("--seed-search", type=int, default=0, metavar="N",
                    help="seed of the sampler and of the trials' initializations (default: 0)")
-    p.add_argument("--worker-index", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     add_config_arguments(p, RunConfig(dtype="float32"))  # what a search trains with
 

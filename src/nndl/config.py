@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from nndl._typing import NDArray, RandomState
-from nndl._validation import check_field_types, check_float, check_int
+from nndl._validation import annotation_kinds, check_field_types, check_float, check_int
 from nndl.backend import BACKENDS, resolve_backend
 from nndl.data.imagefolder import parse_image_size
 from nndl.optim import OPTIMIZERS
@@ -273,7 +273,7 @@ def add_config_arguments(parser: argparse.ArgumentParser, base: RunConfig | None
 def _flag_type(f):
     """The argparse type of a field from its annotation: int, float, a number (int or
     float: ``--num-validation 500`` or ``0.1``), or str."""
-    kinds = {k.strip() for k in str(f.type).split("|")} - {"None"}
+    kinds = set(annotation_kinds(f)) - {"None"}
     if kinds == {"int", "float"}:
         return _number
     return {"int": int, "float": float}.get(next(iter(kinds)) if len(kinds) == 1 else "", str)

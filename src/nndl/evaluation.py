@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from nndl._typing import PathLike
@@ -49,7 +50,7 @@ def _evaluation_images(model: SavedModel, dataset: str | None, data: PathLike | 
     settings = trained if trained.get("dataset", "cifar10") == name else {}
     cfg = RunConfig.from_dict({**settings, "dataset": name})
     height, width = model.image_shape[:2]
-    folder = name not in DATASETS and not str(name).endswith(".npz")  # resized to the model
+    folder = name not in DATASETS and Path(name).expanduser().is_dir()  # resized to the model
     source = load_dataset(name, data, labels=cfg.labels,
                           image_size=(width, height) if folder else None)
     _check_compatible(model, source, name)

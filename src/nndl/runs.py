@@ -19,6 +19,7 @@ import numpy as np
 from nndl._atomic import atomic_path
 
 INCOMPLETE = "INCOMPLETE"
+_INCOMPLETE_TEXT = "This run has not completed.\n"
 
 
 def new_run_dir(out=None, prefix="run"):
@@ -55,7 +56,7 @@ def _claim(folder):
     except FileExistsError:
         return False
     with os.fdopen(fd, "w") as f:
-        f.write("This run has not completed.\n")
+        f.write(_INCOMPLETE_TEXT)
     if any(p.name != INCOMPLETE for p in folder.iterdir()):
         marker.unlink()
         return False
@@ -90,7 +91,7 @@ class RunRecorder:
         self.folder = Path(folder)
         self.metrics = {"kind": kind, "status": "running", "config": config or {},
                         "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
-        (self.folder / INCOMPLETE).write_text("This run has not completed.\n")  # resumed runs
+        (self.folder / INCOMPLETE).write_text(_INCOMPLETE_TEXT)  # again for a resumed run
         self.save()
 
     def update(self, **entries):

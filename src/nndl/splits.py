@@ -68,7 +68,8 @@ class _FileRows:
         self.start = images.offset - images.offset % granularity + images.ctypes.data - base
         self.row_shape, self.dtype = images.shape[1:], images.dtype
         self.row_bytes = images.dtype.itemsize * int(np.prod(self.row_shape, dtype=np.int64))
-        self.fd = os.open(images.filename, os.O_RDONLY)
+        self.filename = images.filename
+        self.fd = os.open(self.filename, os.O_RDONLY)
 
     @classmethod
     def of(cls, images: Any) -> _FileRows | None:
@@ -85,7 +86,7 @@ class _FileRows:
             offset = self.start + int(positions[first]) * self.row_bytes
             block = memoryview(flat[first:last].data)
             if os.preadv(self.fd, [block], offset) != block.nbytes:
-                raise OSError(f"short read from {self.fd}: the data file was truncated")
+                raise OSError(f"short read from {self.filename}: the file was truncated")
         return out
 
     def __del__(self) -> None:

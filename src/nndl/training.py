@@ -139,7 +139,7 @@ def train_members(members: list[Member], X: NDArray, y: NDArray, X_val: NDArray,
                 if bar is not None:
                     bar.update()
         run.finish("complete")
-    finally:
+    finally:  # after a complete run nothing is stacked any more: a no-op then
         run.finish("interrupted")
         if bar is not None:
             bar.close()

@@ -93,9 +93,8 @@ def prepare_data(cfg: RunConfig, data: Any = None) -> PreparedData:
 
 
 def _rows(images, dtype):
-    """Images (N, H, W, C) -> a float copy (N, H*W*C) in ``dtype``."""
-    images = images[np.arange(len(images))] if isinstance(images, RowSubset) else images
-    return np.asarray(images).reshape(len(images), -1).astype(dtype)
+    """Images (N, H, W, C), an array or a RowSubset -> a float copy (N, H*W*C)."""
+    return np.asarray(images[:]).reshape(len(images), -1).astype(dtype)
 
 
 def _too_large(images, dtype):
@@ -106,7 +105,7 @@ def _too_large(images, dtype):
 def _row_chunks(images, size=4096):
     """(n, D) uint8/float chunks of the rows of ``images`` (a RowSubset), in order."""
     for start in range(0, len(images), size):
-        chunk = images[np.arange(start, min(start + size, len(images)))]
+        chunk = images[start:start + size]
         yield chunk.reshape(len(chunk), -1)
 
 
