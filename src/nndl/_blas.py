@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
+_SCALARS = {"float32": ("s", ctypes.c_float), "float64": ("d", ctypes.c_double)}
 # (symbol prefix, symbol suffix, integer type) of the OpenBLAS builds NumPy's wheels ship
 _FLAVOURS = (("scipy_cblas_", "64_", ctypes.c_int64), ("cblas_", "64_", ctypes.c_int64),
              ("scipy_cblas_", "", ctypes.c_int), ("cblas_", "", ctypes.c_int))
@@ -34,8 +35,11 @@ def _library_paths():
 
 @functools.cache
 def _gemm(dtype):
-    """The ``cblas_sgemm`` / ``cblas_dgemm`` function of NumPy's OpenBLAS, or None."""
-    letter, scalar = {"float32": ("s", ctypes.c_float), "float64": ("d", ctypes.c_double)}[dtype]
+    """The ``cblas_sgemm`` / ``cblas_dgemm`` function of NumPy's OpenBLAS for a dtype name,
+    or None (another dtype, or no such library)."""
+    if dtype not in _SCALARS:
+        return None
+    letter, scalar = _SCALARS[dtype]
     for path in _library_paths():
         try:
             lib = ctypes.CDLL(str(path))
@@ -54,8 +58,7 @@ def _gemm(dtype):
 
 def available(dtype):
     """Whether :func:`add_product` runs as one BLAS call for ``dtype`` arrays."""
-    return np.dtype(dtype).name in ("float32", "float64") and \
-        _gemm(np.dtype(dtype).name) is not None
+    return _gemm(np.dtype(dtype).name) is not None
 
 
 def add_product(C, A, B, alpha):
@@ -70,7 +73,7 @@ def add_product(C, A, B, alpha):
     The three arrays share one float dtype. Uses one ``gemm`` call with ``beta = 1`` when
     NumPy's OpenBLAS is reachable and the layouts allow it, else NumPy.
     """
-    fn = _gemm(C.dtype.name) if C.dtype.name in ("float32", "float64") else None
+    fn = _gemm(C.dtype.name)
     if fn is None or not all(_rows_contiguous(a, C.dtype) for a in (C, A, B)):
         C += alpha * (A.T @ B)
         return C
