@@ -148,7 +148,8 @@ class Population:
         return buf
 
     def _matmul(self, a, b, name):
-        out = self._buffer(name, (a.shape[0], b.shape[1]))
+        """``a @ b`` for 2-D, or stacked 3-D with one leading axis, into a reused buffer."""
+        out = self._buffer(name, (*a.shape[:-1], b.shape[-1]))
         return a @ b if out is None else np.matmul(a, b, out=out)
 
     def _hidden(self, X):
@@ -184,29 +185,29 @@ class Population:
         hk = self._per_member(hidden)  # (K, B, H)
         # scores (K, C, B): the class axis in the middle, so the softmax reductions run
         # along contiguous rows of B values instead of over 10 values per row
-        scores = self.W2 @ xp.permute_dims(hk, (0, 2, 1))
+        scores = self._matmul(self.W2, xp.permute_dims(hk, (0, 2, 1)), "scores")
         scores += self.b2[:, :, None]
         scores -= xp.max(scores, axis=1, keepdims=True)
-        scores -= xp.log(xp.sum(xp.exp(scores), axis=1, keepdims=True))  # log-probabilities
-        targets = self._targets(y)  # (C, B) or (K, C, B)
-        losses = self._losses(scores, targets, reg)
+        probs = xp.exp(scores) if not self.numpy else \
+            np.exp(scores, out=self._buffer("probs", scores.shape))
+        total = xp.sum(probs, axis=1, keepdims=True)  # (K, 1, B)
+        probs /= total
+        data_loss = self._subtract_targets(probs, scores, xp.log(total), y)
+        losses = self.bk.to_numpy(data_loss).astype(np.float64) / n + \
+            0.5 * reg * self._weight_norms()
         # d loss / d scores, times lr for the SGD members (their step, not their gradient)
-        grad_scale = lr / n if self.all_sgd else np.ones(K) / n
-        if not self.all_sgd:
-            grad_scale[self.sgd_slots] *= lr[self.sgd_slots]
-        dscores = xp.exp(scores)
-        dscores -= targets
-        dscores *= self.bk.asarray(grad_scale, self.dtype)[:, None, None]
-        grads = {"W2": dscores @ hk, "b2": xp.sum(dscores, axis=2)}
-        dhidden = xp.permute_dims(dscores, (0, 2, 1)) @ self.W2  # (K, B, H)
-        dhidden = xp.reshape(xp.permute_dims(dhidden, (1, 0, 2)), (n, K * H))
+        dscores = probs
+        dscores *= self._grad_scale(lr, n)
+        grads = {"W2": self._matmul(dscores, hk, "dW2"), "b2": xp.sum(dscores, axis=2)}
+        dhidden = self._matmul(xp.permute_dims(dscores, (0, 2, 1)), self.W2, "dhidden")
+        dhidden = xp.reshape(xp.permute_dims(dhidden, (1, 0, 2)), (n, K * H))  # (B, K*H)
         if self.numpy:
             np.multiply(dhidden, hidden > 0, out=dhidden)  # ReLU (and dropped units)
         else:
             dhidden = xp.where(hidden > 0, dhidden, xp.zeros_like(dhidden[:1]))
         if self.any_dropout:
             dhidden = dhidden * self._drop_scale
-        grads["b1"] = xp.sum(dhidden, axis=0)
+        grads["b1"] = self._ones(n) @ dhidden  # the column sums, as one BLAS call
         sgd = self.sgd_slots  # SGD's weight decay goes into the scale of its columns
         self._member_view(self.scale)[sgd] *= self._column(1 - lr[sgd] * reg[sgd])
         dhidden /= self.scale  # V holds W1.T / scale (the new scale, for SGD members)
@@ -219,6 +220,47 @@ class Population:
             UPDATE_RULES[name](self, slots, grads, lr[slots], reg[slots])
         return losses
 
+    def _subtract_targets(self, probs, scores, log_total, y):
+        """Turn ``probs`` (K, C, B) into ``probs - targets`` in place; return each member's
+        summed cross-entropy (backend (K,)) from ``scores`` shifted by their maximum and
+        ``log_total`` (K, 1, B), the log of each column's sum of exponentials."""
+        xp, K, n = self.xp, self.K, probs.shape[2]
+        if self.numpy and y.ndim == 1 and not self.any_smoothing:  # labels: index, no one-hot
+            at = self._label_positions(y, probs.shape)
+            data = log_total.reshape(K, n).sum(axis=1) - scores.reshape(-1)[at].reshape(
+                K, n).sum(axis=1)
+            probs.reshape(-1)[at] -= 1
+            return data
+        targets = self._targets(y)  # (C, B) or (K, C, B)
+        probs -= targets
+        return xp.sum(xp.reshape(targets * (log_total - scores), (K, -1)), axis=1)
+
+    def _label_positions(self, y, shape):
+        """Flat positions (K*B,) of entry (k, y[b], b) in a C-order (K, C, B) array."""
+        K, C, n = shape
+        base = self._cached("positions", (K, n), lambda: (
+            np.arange(K)[:, None] * (C * n) + np.arange(n)[None, :]))
+        return (base + y * n).reshape(-1)
+
+    def _ones(self, n):
+        """A backend vector of ``n`` ones (cached)."""
+        return self._cached("ones", n, lambda: self._put(np.ones(n)))
+
+    def _grad_scale(self, lr, n):
+        """Per-member factor (K, 1, 1) of d loss / d scores: ``lr / n`` for SGD members,
+        ``1 / n`` for the others."""
+        scale = lr / n if self.all_sgd else np.full(self.K, 1 / n)
+        if not self.all_sgd:
+            scale[self.sgd_slots] *= lr[self.sgd_slots]
+        return self._put(scale.reshape(-1, 1, 1))
+
+    def _cached(self, name, key, make):
+        """A small array kept while ``key`` (a shape, a length) stays the same."""
+        hit = self._buffers.get(name)
+        if hit is None or hit[0] != key:
+            hit = self._buffers[name] = (key, make())
+        return hit[1]
+
     def _member_view(self, a):
         """(K*H,) -> (K, H) view, so per-member values broadcast over their columns."""
         return self.xp.reshape(a, (self.K, self.H))
@@ -226,13 +268,6 @@ class Population:
     def _column(self, values):
         """Per-member NumPy values (k,) as a backend column (k, 1)."""
         return self.bk.asarray(np.reshape(values, (-1, 1)), self.dtype)
-
-    def _losses(self, log_probs, targets, reg):
-        """Cross-entropy of ``log_probs`` (K, C, B) against ``targets`` plus
-        ``0.5 * reg * (|W1|^2 + |W2|^2)`` per member (NumPy (K,))."""
-        xp, K, n = self.xp, self.K, log_probs.shape[2]
-        data = self.bk.to_numpy(xp.sum(xp.reshape(log_probs * targets, (K, -1)), axis=1))
-        return -data.astype(np.float64) / n + 0.5 * reg * self._weight_norms()
 
     def _targets(self, y):
         """Target distributions, classes first: (C, B) shared, or (K, C, B) with

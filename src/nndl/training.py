@@ -120,6 +120,7 @@ def train_members(members: list[Member], X: NDArray, y: NDArray, X_val: NDArray,
     sample = MinibatchSampler(shared.batch_sampler, rng, len(X), shared.batch_size)
     learning_rates = _LearningRates(options, shared.num_iters, ipe)
     reg = np.array([o.reg for o in options], dtype=np.float64)
+    active = reg_active = None
     bar = _progress_bar(shared.num_iters, progress)
     try:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
@@ -129,7 +130,9 @@ def train_members(members: list[Member], X: NDArray, y: NDArray, X_val: NDArray,
                 idx = sample()
                 X_batch, y_batch = batches(idx)
                 lr = learning_rates(it, pop.active)
-                losses = pop.step(X_batch, y_batch, lr, reg[pop.active])
+                if pop.active is not active:  # members left: their settings leave too
+                    active, reg_active = pop.active, reg[pop.active]
+                losses = pop.step(X_batch, y_batch, lr, reg_active)
                 run.after_step(it, losses, lr)
                 if it % ipe == 0:
                     run.after_epoch(it, losses, pop.scores(X_batch), y[idx],
@@ -212,10 +215,14 @@ class _LearningRates:
                           for s, d, e, w in unique]
         self.which = np.array([unique.index(k) for k in keys])
         self.base = np.array([o.learning_rate for o in options], dtype=np.float64)
+        self._active = None  # the active list the two arrays below were indexed for
 
     def __call__(self, it, active):
-        multipliers = np.array([s(it) for s in self.schedules])
-        return self.base[active] * multipliers[self.which[active]]
+        if active is not self._active:  # members left: index the settings once
+            self._active, self._base, self._which = active, self.base[active], self.which[active]
+        if len(self.schedules) == 1:
+            return self._base * self.schedules[0](it)
+        return self._base * np.array([s(it) for s in self.schedules])[self._which]
 
 
 class _Batches:
