@@ -43,6 +43,26 @@ def test_add_product_on_column_blocks_leaves_other_columns(dtype):
     np.testing.assert_array_equal(C[:, 9:], before[:, 9:])
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_add_product_into_a_column_contiguous_C(dtype, monkeypatch):
+    """C the transpose of a C-order array (Population's float64 layout), and a column
+    block of it: the product goes into C.T (through BLAS where it is reachable), and the
+    columns outside stay as they were."""
+    if _blas.available(dtype):
+        monkeypatch.setattr(_blas, "_numpy_add_product", None)  # calling it would fail
+    rng = np.random.default_rng(3)
+    A, B, C = _operands(dtype, rng, wide=True)
+    C = np.ascontiguousarray(C.T).T  # same values, columns contiguous
+    before = C.copy()
+    _blas.add_product(C[:, 4:9], A, B[:, 4:9], -1.5)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(C[:, 4:9], before[:, 4:9] - 1.5 * A.T @ B[:, 4:9], rtol=tol,
+                               atol=tol)
+    np.testing.assert_array_equal(C[:, :4], before[:, :4])
+    np.testing.assert_array_equal(C[:, 9:], before[:, 9:])
+    assert C.flags.f_contiguous  # updated in place, the layout kept
+
+
 def test_add_product_with_strided_operand_falls_back():
     rng = np.random.default_rng(2)
     A = rng.standard_normal((40, 7))[::2]  # rows every other: not BLAS-readable as given

@@ -66,20 +66,36 @@ def add_product(C, A, B, alpha):
 
     Parameters
     ----------
-    C : ndarray (M, N), rows contiguous (columns may be a slice of a wider array)
-    A : ndarray (K, M); B : ndarray (K, N), rows contiguous likewise
+    C : ndarray (M, N), rows contiguous (columns may be a slice of a wider array), or
+        columns contiguous (``C.T`` rows contiguous: C is the transpose of such an array)
+    A : ndarray (K, M); B : ndarray (K, N), rows contiguous
     alpha : float
 
     The three arrays share one float dtype. Uses one ``gemm`` call with ``beta = 1`` when
-    NumPy's OpenBLAS is reachable and the layouts allow it, else NumPy.
+    NumPy's OpenBLAS is reachable and the layouts allow it (for a column-contiguous C it
+    computes ``C.T += alpha * B.T @ A``), else NumPy.
     """
     fn = _gemm(C.dtype.name)
-    if fn is None or not all(_rows_contiguous(a, C.dtype) for a in (C, A, B)):
-        C += alpha * (A.T @ B)
-        return C
+    if fn is None or not all(_rows_contiguous(a, C.dtype) for a in (A, B)):
+        return _numpy_add_product(C, A, B, alpha)
+    if _rows_contiguous(C, C.dtype):
+        _call(fn, C, A, B, alpha)
+    elif _rows_contiguous(C.T, C.dtype):
+        _call(fn, C.T, B, A, alpha)
+    else:
+        return _numpy_add_product(C, A, B, alpha)
+    return C
+
+
+def _call(fn, C, A, B, alpha):
+    """``C += alpha * A.T @ B`` for row-contiguous C, A, B: one ``gemm``."""
     (K, M), N = A.shape, B.shape[1]
     fn(_ROW_MAJOR, _TRANS, _NO_TRANS, M, N, K, alpha, A.ctypes.data, A.strides[0] // A.itemsize,
        B.ctypes.data, B.strides[0] // B.itemsize, 1.0, C.ctypes.data, C.strides[0] // C.itemsize)
+
+
+def _numpy_add_product(C, A, B, alpha):
+    C += alpha * (A.T @ B)
     return C
 
 
