@@ -1,4 +1,7 @@
-"""``_blas.add_product``: C += alpha * A.T @ B, through NumPy's OpenBLAS or NumPy."""
+"""``_blas.gemm`` (out = alpha * a @ b + beta * out) and ``add_product`` (C += alpha * A.T @ B),
+through NumPy's OpenBLAS or NumPy."""
+
+import itertools
 
 import numpy as np
 import pytest
@@ -49,7 +52,7 @@ def test_add_product_into_a_column_contiguous_C(dtype, monkeypatch):
     block of it: the product goes into C.T (through BLAS where it is reachable), and the
     columns outside stay as they were."""
     if _blas.available(dtype):
-        monkeypatch.setattr(_blas, "_numpy_add_product", None)  # calling it would fail
+        monkeypatch.setattr(_blas, "_numpy_gemm", None)  # calling it would fail
     rng = np.random.default_rng(3)
     A, B, C = _operands(dtype, rng, wide=True)
     C = np.ascontiguousarray(C.T).T  # same values, columns contiguous
@@ -61,6 +64,42 @@ def test_add_product_into_a_column_contiguous_C(dtype, monkeypatch):
     np.testing.assert_array_equal(C[:, :4], before[:, :4])
     np.testing.assert_array_equal(C[:, 9:], before[:, 9:])
     assert C.flags.f_contiguous  # updated in place, the layout kept
+
+
+def _laid_out(a, transposed):
+    """The values of ``a`` stored C-ordered, or as the transpose of a C-ordered array."""
+    return np.ascontiguousarray(a.T).T if transposed else np.ascontiguousarray(a)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("layouts", list(itertools.product([False, True], repeat=3)),
+                         ids=lambda t: "".join("T" if x else "C" for x in t))
+@pytest.mark.parametrize("alpha,beta", [(1.0, 0.0), (-0.25, 0.0), (2.0, 1.0), (0.5, 0.75)])
+def test_gemm_in_every_layout_through_blas(dtype, layouts, alpha, beta, monkeypatch):
+    """Every mix of C-ordered and transposed operands goes to BLAS (where reachable) and
+    gives ``alpha * a @ b + beta * out``; with beta = 0 a NaN in ``out`` is never read."""
+    if _blas.available(dtype):
+        monkeypatch.setattr(_blas, "_numpy_gemm", None)  # calling it would fail
+    rng = np.random.default_rng(4)
+    a, b, c = (rng.standard_normal(shape) for shape in ((6, 9), (9, 4), (6, 4)))
+    if beta == 0:
+        c[2, 3] = np.nan
+    expected = alpha * (a @ b) + (beta * c if beta else 0)
+    a, b, out = (_laid_out(x.astype(dtype), t) for x, t in zip((a, b, c), layouts))
+    assert _blas.gemm(out, a, b, alpha, beta) is out
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(out, expected, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("alpha,beta", [(1.0, 0.0), (-3.0, 0.0), (0.5, 2.0)])
+def test_gemm_falls_back_to_numpy_for_other_strides(alpha, beta):
+    rng = np.random.default_rng(5)
+    a = rng.standard_normal((12, 5))[::2]  # every other row
+    b = rng.standard_normal((5, 3))
+    out = rng.standard_normal((6, 6))[:, ::2]  # every other column
+    expected = alpha * (a @ b) + beta * out
+    _blas.gemm(out, a, b, alpha, beta)
+    np.testing.assert_allclose(out, expected, rtol=1e-12)
 
 
 def test_add_product_with_strided_operand_falls_back():

@@ -1,14 +1,16 @@
-"""``C += alpha * A.T @ B`` in one BLAS call, on the BLAS library NumPy itself loaded.
+"""``out = alpha * a @ b + beta * out`` in one BLAS call, on the BLAS library NumPy
+itself loaded.
 
-NumPy's ``matmul`` has no accumulate form, so an update ``W -= A.T @ B`` costs the
-product plus a second pass over ``W`` (for the first layer of the assignment's network,
-a 600 KB array read twice and written once per step). BLAS ``gemm`` computes
-``C = alpha * op(A) @ B + beta * C`` with the accumulation inside its kernel. This
-module calls the ``cblas_?gemm`` of the OpenBLAS that NumPy's wheels ship
-(``numpy.libs`` on Linux and Windows, ``numpy/.dylibs`` on macOS), so no second BLAS
-and no second thread pool is loaded. Where that library or its symbol is not found
-(conda's NumPy on MKL, a source build, another array library) :func:`add_product`
-falls back to ``C -= ...`` with NumPy: same result to rounding.
+NumPy's ``matmul`` has neither a scale nor an accumulate form, so an update
+``W -= A.T @ B`` costs the product plus a second pass over ``W`` (for the first layer of
+the assignment's network, a 600 KB array read twice and written once per step), and a
+scaled product ``s * (X @ V)`` a second pass over its result. BLAS ``gemm`` computes
+``C = alpha * op(A) @ op(B) + beta * C`` with both inside its kernel. This module calls
+the ``cblas_?gemm`` of the OpenBLAS that NumPy's wheels ship (``numpy.libs`` on Linux
+and Windows, ``numpy/.dylibs`` on macOS), so no second BLAS and no second thread pool is
+loaded. Where that library or its symbol is not found (conda's NumPy on MKL, a source
+build, another array library) or an operand's strides are not BLAS's, :func:`gemm`
+falls back to NumPy: the same result to rounding.
 """
 
 from __future__ import annotations
@@ -57,46 +59,73 @@ def _gemm(dtype):
 
 
 def available(dtype):
-    """Whether :func:`add_product` runs as one BLAS call for ``dtype`` arrays."""
+    """Whether :func:`gemm` runs as one BLAS call for ``dtype`` arrays."""
     return _gemm(np.dtype(dtype).name) is not None
 
 
-def add_product(C, A, B, alpha):
-    """``C += alpha * A.T @ B`` in place.
+def gemm(out, a, b, alpha=1.0, beta=0.0):
+    """``out = alpha * a @ b + beta * out`` in place; returns ``out``.
 
     Parameters
     ----------
-    C : ndarray (M, N), rows contiguous (columns may be a slice of a wider array), or
-        columns contiguous (``C.T`` rows contiguous: C is the transpose of such an array)
-    A : ndarray (K, M); B : ndarray (K, N), rows contiguous
-    alpha : float
+    out : ndarray (M, N)
+    a : ndarray (M, K); b : ndarray (K, N)
+    alpha, beta : float
+        With ``beta = 0`` the values in ``out`` are never read (it may hold garbage).
 
-    The three arrays share one float dtype. Uses one ``gemm`` call with ``beta = 1`` when
-    NumPy's OpenBLAS is reachable and the layouts allow it (for a column-contiguous C it
-    computes ``C.T += alpha * B.T @ A``), else NumPy.
+    Each array may be row-contiguous (unit column stride; a row stride of at least its
+    width, so a column block of a wider array qualifies) or the transpose of such an
+    array. The three share one float dtype, and ``out`` overlaps neither input.
     """
-    fn = _gemm(C.dtype.name)
-    if fn is None or not all(_rows_contiguous(a, C.dtype) for a in (A, B)):
-        return _numpy_add_product(C, A, B, alpha)
-    if _rows_contiguous(C, C.dtype):
-        _call(fn, C, A, B, alpha)
-    elif _rows_contiguous(C.T, C.dtype):
-        _call(fn, C.T, B, A, alpha)
+    fn = _gemm(out.dtype.name)
+    if fn is not None and _rows_contiguous(out, out.dtype):
+        done = _call(fn, out, a, b, alpha, beta)
+    elif fn is not None and _rows_contiguous(out.T, out.dtype):  # out.T = b.T @ a.T
+        done = _call(fn, out.T, b.T, a.T, alpha, beta)
     else:
-        return _numpy_add_product(C, A, B, alpha)
-    return C
+        done = False
+    return out if done else _numpy_gemm(out, a, b, alpha, beta)
 
 
-def _call(fn, C, A, B, alpha):
-    """``C += alpha * A.T @ B`` for row-contiguous C, A, B: one ``gemm``."""
-    (K, M), N = A.shape, B.shape[1]
-    fn(_ROW_MAJOR, _TRANS, _NO_TRANS, M, N, K, alpha, A.ctypes.data, A.strides[0] // A.itemsize,
-       B.ctypes.data, B.strides[0] // B.itemsize, 1.0, C.ctypes.data, C.strides[0] // C.itemsize)
+def add_product(C, A, B, alpha):
+    """``C += alpha * A.T @ B`` in place (:func:`gemm` with ``beta = 1``).
+
+    C (M, N), A (K, M), B (K, N): the first layer's gradient step ``V -= X.T @ dh``.
+    """
+    return gemm(C, A.T, B, alpha, 1.0)
 
 
-def _numpy_add_product(C, A, B, alpha):
-    C += alpha * (A.T @ B)
-    return C
+def _call(fn, out, a, b, alpha, beta):
+    """One row-major ``gemm`` into row-contiguous ``out``; False when ``a`` or ``b`` is
+    neither row-contiguous nor the transpose of a row-contiguous array."""
+    op_a, op_b = _operand(a, out.dtype), _operand(b, out.dtype)
+    if op_a is None or op_b is None:
+        return False
+    (M, K), N = a.shape, b.shape[1]
+    fn(_ROW_MAJOR, op_a[0], op_b[0], M, N, K, alpha, a.ctypes.data, op_a[1], b.ctypes.data,
+       op_b[1], beta, out.ctypes.data, out.strides[0] // out.itemsize)
+    return True
+
+
+def _operand(a, dtype):
+    """(transpose flag, leading dimension) BLAS reads ``a`` with, or None."""
+    if _rows_contiguous(a, dtype):
+        return _NO_TRANS, a.strides[0] // a.itemsize
+    if _rows_contiguous(a.T, dtype):
+        return _TRANS, a.strides[1] // a.itemsize
+    return None
+
+
+def _numpy_gemm(out, a, b, alpha, beta):
+    if beta == 0:
+        np.matmul(a, b, out=out)
+        if alpha != 1:
+            out *= alpha
+        return out
+    if beta != 1:
+        out *= beta
+    out += alpha * (a @ b)
+    return out
 
 
 def _rows_contiguous(a, dtype):
@@ -107,4 +136,4 @@ def _rows_contiguous(a, dtype):
             and a.shape[0] > 0 and a.shape[1] > 0)
 
 
-__all__ = ["add_product", "available"]
+__all__ = ["add_product", "available", "gemm"]

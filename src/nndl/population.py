@@ -67,7 +67,6 @@ class Population:
             raise ValueError("a population needs one options object per member, and a member")
         self.bk, self.xp, self.dtype = backend, backend.xp, np.dtype(dtype)
         self.numpy = backend.name == "numpy"
-        self._fused_update = self.numpy and _blas.available(self.dtype)
         order = sorted(range(len(params)), key=lambda i: _RULE_ORDER[options[i].optimizer])
         params = [params[i] for i in order]
         self.H, self.C = params[0]["W1"].shape[0], params[0]["W2"].shape[0]
@@ -167,12 +166,17 @@ class Population:
 
     def _hidden(self, X):
         """ReLU activations (B, K*H) of rows X (B, D), in a reused buffer on NumPy."""
-        hidden = self._matmul(X, self.V, "hidden")
-        hidden *= self.scale
+        if not self.numpy:
+            hidden = X @ self.V * self.scale + self.b1
+            return self.xp.where(hidden > 0, hidden, self.xp.zeros_like(hidden[:1]))
+        hidden = self._buffer("hidden", (X.shape[0], self.V.shape[1]))
+        if self.K == 1:  # one member, one scale: BLAS applies it
+            _blas.gemm(hidden, X, self.V, float(self.scale[0]))
+        else:
+            _blas.gemm(hidden, X, self.V)
+            hidden *= self.scale
         hidden += self.b1
-        if self.numpy:
-            return np.maximum(hidden, 0, out=hidden)
-        return self.xp.where(hidden > 0, hidden, self.xp.zeros_like(hidden[:1]))
+        return np.maximum(hidden, 0, out=hidden)
 
     def _per_member(self, hidden):
         """(B, K*H) -> (K, B, H) view."""
@@ -221,17 +225,29 @@ class Population:
         if self.any_dropout:
             dhidden = dhidden * self._drop_scale
         grads["b1"] = self._ones(n) @ dhidden  # the column sums, as one BLAS call
-        sgd = self.sgd_slots  # SGD's weight decay goes into the scale of its columns
-        self._member_view(self.scale)[sgd] *= self._column(1 - lr[sgd] * reg[sgd])
-        dhidden /= self.scale  # V holds W1.T / scale (the new scale, for SGD members)
-        if self.all_sgd and self._fused_update:  # V -= X.T @ dhidden, inside the product
-            _blas.add_product(self.V, X, dhidden, -1.0)
+        self._shrink_scale(lr, reg)  # SGD's weight decay goes into the scale of its columns
+        # V holds W1.T / scale (the new scale, for SGD members): the gradient step divides
+        if self.all_sgd and self.numpy:  # V -= X.T @ dhidden / scale, inside the product
+            if self.K == 1:
+                _blas.add_product(self.V, X, dhidden, -1.0 / float(self.scale[0]))
+            else:
+                dhidden /= self.scale
+                _blas.add_product(self.V, X, dhidden, -1.0)
         else:
+            dhidden /= self.scale
             grads["V"] = self._first_layer_grad(X, dhidden)
         self.t += 1
         for name, slots in self.groups:
             UPDATE_RULES[name](self, slots, grads, lr[slots], reg[slots])
         return losses
+
+    def _shrink_scale(self, lr, reg):
+        """Multiply the SGD members' scales by ``1 - lr * reg`` (weight decay of W1)."""
+        if self.all_sgd and self.K == 1:
+            self.scale *= float(1 - lr[0] * reg[0])
+        else:
+            sgd = self.sgd_slots
+            self._member_view(self.scale)[sgd] *= self._column(1 - lr[sgd] * reg[sgd])
 
     def _first_layer_grad(self, X, dhidden):
         """``X.T @ dhidden`` (D, K*H), laid out as ``V`` is."""
@@ -267,8 +283,10 @@ class Population:
         return self._cached("ones", n, lambda: self._put(np.ones(n)))
 
     def _grad_scale(self, lr, n):
-        """Per-member factor (K, 1, 1) of d loss / d scores: ``lr / n`` for SGD members,
-        ``1 / n`` for the others."""
+        """Per-member factor (K, 1, 1) of d loss / d scores (a float for one member):
+        ``lr / n`` for SGD members, ``1 / n`` for the others."""
+        if self.all_sgd and self.K == 1:
+            return float(lr[0] / n)
         scale = lr / n if self.all_sgd else np.full(self.K, 1 / n)
         if not self.all_sgd:
             scale[self.sgd_slots] *= lr[self.sgd_slots]
@@ -339,13 +357,14 @@ def _sgd(pop, slots, grads, lr, reg):
     the first layer's decay went into ``scale`` before its gradient product."""
     shrink = 1 - lr * reg  # W1's part is already in scale (Population.step)
     c = pop.cols(slots)
-    pop.W2[slots] *= _per_param(pop, shrink, "W2")
-    pop.W2[slots] -= grads["W2"][slots]
+    W2 = pop.W2[slots]
+    W2 *= float(shrink[0]) if len(shrink) == 1 else _per_param(pop, shrink, "W2")
+    W2 -= grads["W2"][slots]
     pop.b2[slots] -= grads["b2"][slots]
     pop.b1[c] -= grads["b1"][c]
     if "V" in grads:  # else Population.step added it inside the gradient product
         pop.V[:, c] -= grads["V"][:, c]
-    pop._scale_min *= float(shrink.min()) if len(shrink) else 1.0
+    pop._scale_min *= min(shrink) if len(shrink) else 1.0
     if pop._scale_min < 1e-2:  # fold the scale back before it loses precision
         pop.V[:, c] *= pop.scale[c]
         pop.scale[c] = pop.xp.ones_like(pop.scale[c])
