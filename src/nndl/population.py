@@ -195,14 +195,12 @@ class Population:
         distributions y (B, C), e.g. for distillation — (backend arrays), with per-member
         learning rates ``lr`` and L2 strengths ``reg`` (NumPy (K,)). Returns each member's
         loss (NumPy (K,) float64) before the step."""
-        xp, n, K, H = self.xp, X.shape[0], self.K, self.H
+        xp, n = self.xp, X.shape[0]
         hidden = self._hidden(X)  # (B, K*H)
         if self.any_dropout:
             hidden = hidden * self._dropout_mask(n)
         hk = self._per_member(hidden)  # (K, B, H)
-        # scores (K, C, B): the class axis in the middle, so the softmax reductions run
-        # along contiguous rows of B values instead of over 10 values per row
-        scores = self._matmul(self.W2, xp.permute_dims(hk, (0, 2, 1)), "scores")
+        scores = self._scores_classes_first(hk)  # (K, C, B)
         scores += self.b2[:, :, None]
         scores -= xp.max(scores, axis=1, keepdims=True)
         probs = xp.exp(scores) if not self.numpy else \
@@ -216,8 +214,7 @@ class Population:
         dscores = probs
         dscores *= self._grad_scale(lr, n)
         grads = {"W2": self._matmul(dscores, hk, "dW2"), "b2": xp.sum(dscores, axis=2)}
-        dhidden = self._matmul(xp.permute_dims(dscores, (0, 2, 1)), self.W2, "dhidden")
-        dhidden = xp.reshape(xp.permute_dims(dhidden, (1, 0, 2)), (n, K * H))  # (B, K*H)
+        dhidden = self._hidden_grad(dscores)  # (B, K*H)
         if self.numpy:
             np.multiply(dhidden, hidden > 0, out=dhidden)  # ReLU (and dropped units)
         else:
@@ -240,6 +237,37 @@ class Population:
         for name, slots in self.groups:
             UPDATE_RULES[name](self, slots, grads, lr[slots], reg[slots])
         return losses
+
+    def _scores_classes_first(self, hk):
+        """Scores (K, C, B) of hidden activations ``hk`` (K, B, H), without biases.
+
+        The class axis sits in the middle so that the softmax reductions run along
+        contiguous rows of B values instead of over C values per row. NumPy's stacked
+        product is computed as ``hk @ W2.T`` (K, B, C) and then transposed: measured,
+        twice as fast as ``W2 @ hk.T`` for 32 members (119 against 247 us), 5 against 9
+        us for one.
+        """
+        xp = self.xp
+        if not self.numpy:
+            return self.W2 @ xp.permute_dims(hk, (0, 2, 1))
+        W2T = self._buffer("W2T", (self.K, self.H, self.C))
+        np.copyto(W2T, self.W2.transpose(0, 2, 1))
+        by_row = np.matmul(hk, W2T, out=self._buffer("scores_by_row", (self.K, hk.shape[1],
+                                                                       self.C)))
+        out = self._buffer("scores", (self.K, self.C, hk.shape[1]))
+        np.copyto(out, by_row.transpose(0, 2, 1))
+        return out
+
+    def _hidden_grad(self, dscores):
+        """``dscores`` (K, C, B) back through ``W2``: (B, K*H), each member's block of
+        columns; on NumPy the product writes straight into that layout (no copy)."""
+        xp, (K, _, n) = self.xp, dscores.shape
+        dscores_t = xp.permute_dims(dscores, (0, 2, 1))
+        if not self.numpy:
+            return xp.reshape(xp.permute_dims(dscores_t @ self.W2, (1, 0, 2)), (n, K * self.H))
+        out = self._buffer("dhidden", (n, K, self.H))
+        np.matmul(dscores_t, self.W2, out=out.transpose(1, 0, 2))
+        return out.reshape(n, K * self.H)
 
     def _shrink_scale(self, lr, reg):
         """Multiply the SGD members' scales by ``1 - lr * reg`` (weight decay of W1)."""
