@@ -84,8 +84,25 @@ def median_ms(fn, repeats=300):
     return 1e3 * statistics.median(times)
 
 
+def alternating_medians_ms(fns, rounds=10, repeats=30):
+    """Median ms of each of ``fns`` (name -> callable), timed in alternating blocks of
+    ``repeats`` calls, so that every one of them sees the same moments of a noisy machine
+    (a drift between two separately timed blocks would make their ratio meaningless)."""
+    times = {name: [] for name in fns}
+    for fn in fns.values():
+        fn()
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            for _ in range(repeats):
+                start = time.perf_counter()
+                fn()
+                times[name].append(time.perf_counter() - start)
+    return {name: 1e3 * statistics.median(t) for name, t in times.items()}
+
+
 def step_vs_parts(data, seed):
-    """One training step (gather + fused step) against its parts measured alone."""
+    """One training step (index draw, gather and fused step) against its parts measured
+    alone (gather, forward and weight-gradient products), in alternating blocks."""
     X, y = data.X_train, data.y_train
     rng = np.random.default_rng(seed)
     net = TwoLayerNet(X.shape[1], H, C, random_state=seed, dtype=np.float32)
@@ -99,12 +116,12 @@ def step_vs_parts(data, seed):
 
     V = np.ascontiguousarray(net.params["W1"].T)
     batch, dhidden = X[draw()], np.ones((B, H), np.float32)
-    parts = {"gather": median_ms(lambda: X[draw()]),
-             "forward product": median_ms(lambda: batch @ V),
-             "gradient product": median_ms(lambda: batch.T @ dhidden)}
-    sampling = median_ms(draw)
+    ms = alternating_medians_ms({"step": step, "draw": draw, "gather": lambda: X[draw()],
+                                 "forward product": lambda: batch @ V,
+                                 "gradient product": lambda: batch.T @ dhidden})
+    step_ms, sampling = ms.pop("step"), ms.pop("draw")
+    parts = dict(ms)
     parts["gather"] -= sampling  # the gather alone, not the index draw
-    step_ms = median_ms(step)
     return {"step_ms": step_ms, "parts_ms": parts, "sum_of_parts_ms": sum(parts.values()),
             "step_over_parts": step_ms / sum(parts.values())}
 
