@@ -11,10 +11,10 @@ strongest plain contender.
 Also measured: this machine's float32/float64 product peak (2048^3, best of the rounds);
 inside an nndl float32 process, one training step (gather + fused step) against the sum
 of its parts measured alone in the same process (gather of 200 random rows, the forward
-and the weight-gradient products); a 32-member population's GFLOP/s against the peak; the
-training time until 50% validation accuracy; the peak RSS of a full
-``nndl train --dtype float32`` run. Writes ``benchmarks/results/cpu.json`` and ``cpu.md``
-(the README quotes the table).
+and the weight-gradient products; all timed in alternating blocks); a 32-member
+population's GFLOP/s against the peak; the training time until 50% validation accuracy;
+the peak RSS of a full ``nndl train --dtype float32`` run. Writes
+``benchmarks/results/cpu.json`` and ``cpu.md`` (the README quotes the table).
 
     python benchmarks/bench_cpu.py [--repeats 5] [--no-sklearn] [--no-memory]
 """

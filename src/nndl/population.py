@@ -67,6 +67,9 @@ class Population:
             raise ValueError("a population needs one options object per member, and a member")
         self.bk, self.xp, self.dtype = backend, backend.xp, np.dtype(dtype)
         self.numpy = backend.name == "numpy"
+        # reductions of the step: NumPy's ufunc methods skip np.max's / np.sum's wrappers
+        self._max, self._sum = (np.maximum.reduce, np.add.reduce) if self.numpy else \
+            (self.xp.max, self.xp.sum)
         order = sorted(range(len(params)), key=lambda i: _RULE_ORDER[options[i].optimizer])
         params = [params[i] for i in order]
         self.H, self.C = params[0]["W1"].shape[0], params[0]["W2"].shape[0]
@@ -202,10 +205,10 @@ class Population:
         hk = self._per_member(hidden)  # (K, B, H)
         scores = self._scores_classes_first(hk)  # (K, C, B)
         scores += self.b2[:, :, None]
-        scores -= xp.max(scores, axis=1, keepdims=True)
+        scores -= self._max(scores, axis=1, keepdims=True)
         probs = xp.exp(scores) if not self.numpy else \
             np.exp(scores, out=self._buffer("probs", scores.shape))
-        total = xp.sum(probs, axis=1, keepdims=True)  # (K, 1, B)
+        total = self._sum(probs, axis=1, keepdims=True)  # (K, 1, B)
         probs /= total
         data_loss = self._subtract_targets(probs, scores, xp.log(total), y)
         losses = self.bk.to_numpy(data_loss).astype(np.float64) / n + \
@@ -213,7 +216,7 @@ class Population:
         # d loss / d scores, times lr for the SGD members (their step, not their gradient)
         dscores = probs
         dscores *= self._grad_scale(lr, n)
-        grads = {"W2": self._matmul(dscores, hk, "dW2"), "b2": xp.sum(dscores, axis=2)}
+        grads = {"W2": self._matmul(dscores, hk, "dW2"), "b2": self._sum(dscores, axis=2)}
         dhidden = self._hidden_grad(dscores)  # (B, K*H)
         if self.numpy:
             np.multiply(dhidden, hidden > 0, out=dhidden)  # ReLU (and dropped units)
