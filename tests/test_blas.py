@@ -102,6 +102,15 @@ def test_gemm_falls_back_to_numpy_for_other_strides(alpha, beta):
     np.testing.assert_allclose(out, expected, rtol=1e-12)
 
 
+def test_gemm_of_big_endian_arrays_goes_to_numpy():
+    """BLAS reads native byte order only: ``>f8`` arrays take NumPy's path."""
+    rng = np.random.default_rng(6)
+    a, b, out = (rng.standard_normal(shape).astype(">f8") for shape in ((4, 3), (3, 5), (4, 5)))
+    expected = 2.0 * (a.astype(np.float64) @ b.astype(np.float64)) + out.astype(np.float64)
+    _blas.gemm(out, a, b, 2.0, 1.0)
+    np.testing.assert_allclose(out, expected, rtol=1e-12)
+
+
 def test_add_product_with_strided_operand_falls_back():
     rng = np.random.default_rng(2)
     A = rng.standard_normal((40, 7))[::2]  # rows every other: not BLAS-readable as given

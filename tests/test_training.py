@@ -9,7 +9,7 @@ from nndl.optim import OPTIMIZERS
 from nndl.population import UPDATE_RULES
 from nndl.sampling import MinibatchSampler
 from nndl.schedules import SCHEDULES
-from nndl.training import Member, train_members, train_network
+from nndl.training import Member, TrainingDivergedError, train_members, train_network
 from nndl.transforms import Pipeline, make_batch_transform
 from tests.conftest import make_blobs
 from tests.reference import reference_train
@@ -126,6 +126,44 @@ def test_members_must_share_the_stream(data):
                Member(fresh_params(), TrainOptions(batch_size=64))]
     with pytest.raises(ValueError, match="must share batch_size"):
         train_members(members, X, y, Xv, yv)
+
+
+@pytest.mark.parametrize("members", [1, 3])
+@pytest.mark.parametrize("label_dtype", [np.uint8, np.int8, np.uint16, np.int32])
+def test_labels_of_any_integer_dtype_train_as_int64_labels(data, label_dtype, members):
+    """The step picks scores by label index (y * batch size + column): in the labels'
+    own dtype that product would wrap around in uint8 (3 * 200 -> 88)."""
+    X, y, Xv, yv = data
+    options = TrainOptions(**{**BASE, "batch_size": 200})
+
+    def trained(labels):
+        ms = [Member(fresh_params(i), options) for i in range(members)]
+        train_members(ms, X, labels, Xv, yv.astype(labels.dtype), rng=np.random.default_rng(3))
+        return ms
+
+    for a, b in zip(trained(y.astype(label_dtype)), trained(y.astype(np.int64))):
+        for name in a.params:
+            np.testing.assert_array_equal(a.params[name], b.params[name])
+        assert a.history["loss_history"] == b.history["loss_history"]
+
+
+def test_labels_outside_the_classes_are_refused_by_the_loop(data):
+    X, y, Xv, yv = data
+    bad = y.copy()
+    bad[5] = 4  # the network has 4 classes: 0..3
+    with pytest.raises(ValueError, match=r"y must hold labels in \[0, 4\)"):
+        train_members([Member(fresh_params(), TrainOptions(**BASE))], X, bad, Xv, yv)
+    with pytest.raises(ValueError, match="y_val must hold labels"):
+        train_members([Member(fresh_params(), TrainOptions(**BASE))], X, y, Xv, yv + 10)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_weight_decay_to_zero_is_divergence_not_a_crash(data, dtype):
+    """lr * reg = 1 shrinks the first layer's scale to exactly 0 in one SGD step."""
+    X, y, Xv, yv = data
+    with pytest.raises(TrainingDivergedError, match="iteration"):
+        train_network(fresh_params(dtype=dtype), X.astype(dtype), y, Xv.astype(dtype), yv,
+                      TrainOptions(learning_rate=1.0, reg=1.0, num_iters=20, batch_size=32))
 
 
 def test_ctrl_c_leaves_the_weights_reached(data):

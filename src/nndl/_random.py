@@ -38,9 +38,10 @@ def standard_normal(rng, shape):
 def sample_indices(rng, n, size):
     """``size`` indices drawn uniformly with replacement from ``range(n)``.
 
-    For the global RNG and RandomState this is the assignment's ``choice(n, size)``,
-    drawn as ``randint(0, n, size)``: the same numbers (``choice`` without ``p`` calls
-    ``randint``; ``tests/test_random.py`` checks it), without ``choice``'s checks.
+    For the global RNG and RandomState (and an int ``n``) this is the assignment's
+    ``choice(n, size)``, drawn as ``randint(0, n, size)``: the same numbers (``choice``
+    without ``p`` calls ``randint``; ``tests/test_random.py`` checks it), without
+    ``choice``'s checks.
     """
     if isinstance(rng, np.random.Generator):
         return rng.integers(0, n, size)

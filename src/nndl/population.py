@@ -4,8 +4,11 @@ Each member keeps its own weights and hyperparameters (learning rate, L2 strengt
 optimizer and its state, dropout, label smoothing); they share the minibatch. The first
 layers are stacked into one (D, K*H) matrix, so the forward pass is a single
 (B, D) x (D, K*H) product and the first-layer weight gradient a single
-(D, B) x (B, K*H) one; the small second layers run as one batched product. Only
-array-API operations are used, so the same code runs on NumPy, PyTorch and CuPy.
+(D, B) x (B, K*H) one (or its transpose, in the float64 layout); the small second layers
+run as one batched product. The same code runs on NumPy, PyTorch and CuPy through
+array-API operations; on NumPy (branches on ``self.numpy``) the step also reuses work
+arrays, picks labels by index instead of a one-hot, and does the two big products as
+BLAS calls that fold in the scale and the update (:mod:`nndl._blas`).
 
 A member trained in a population gives the same result as the same network trained
 alone on the same minibatches (to rounding): the tests compare every option against
@@ -229,7 +232,9 @@ class Population:
         # V holds W1.T / scale (the new scale, for SGD members): the gradient step divides
         if self.all_sgd and self.numpy:  # V -= X.T @ dhidden / scale, inside the product
             if self.K == 1:
-                _blas.add_product(self.V, X, dhidden, -1.0 / float(self.scale[0]))
+                # NumPy's division: a scale of 0 (lr * reg = 1) gives inf -> a NaN loss,
+                # which the loop reports as divergence, not a ZeroDivisionError
+                _blas.add_product(self.V, X, dhidden, float(-1.0 / self.scale[0]))
             else:
                 dhidden /= self.scale
                 _blas.add_product(self.V, X, dhidden, -1.0)
@@ -303,11 +308,12 @@ class Population:
         return xp.sum(xp.reshape(targets * (log_total - scores), (K, -1)), axis=1)
 
     def _label_positions(self, y, shape):
-        """Flat positions (K*B,) of entry (k, y[b], b) in a C-order (K, C, B) array."""
+        """Flat positions (K*B,) of entry (k, y[b], b) in a C-order (K, C, B) array
+        (labels of any integer dtype: ``y * B`` in int64, never in uint8)."""
         K, C, n = shape
         base = self._cached("positions", (K, n), lambda: (
             np.arange(K)[:, None] * (C * n) + np.arange(n)[None, :]))
-        return (base + y * n).reshape(-1)
+        return (base + y.astype(np.int64, copy=False) * n).reshape(-1)
 
     def _ones(self, n):
         """A backend vector of ``n`` ones (cached)."""

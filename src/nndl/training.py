@@ -20,7 +20,7 @@ import numpy as np
 
 from nndl import _random
 from nndl._typing import ArrayLike, NDArray, Params, RandomState
-from nndl._validation import check_float
+from nndl._validation import check_float, check_y
 from nndl.backend import resolve_backend
 from nndl.config import SHARED_TRAIN_FIELDS, TrainOptions
 from nndl.layers import softmax
@@ -106,6 +106,9 @@ def train_members(members: list[Member], X: NDArray, y: NDArray, X_val: NDArray,
     for name, rows in (("X", X), ("X_val", X_val)):
         if len(rows) == 0:
             raise ValueError(f"{name} must hold at least one row to train and score on, got 0")
+    num_classes = members[0].params["W2"].shape[0]
+    y = check_y(y, len(X), num_classes)  # the step picks scores by label: no label >= C
+    y_val = check_y(y_val, len(X_val), num_classes, name="y_val")
     rng = _random.check_random_state(rng)
     dtype = members[0].params["W1"].dtype
     backend = resolve_backend(shared.backend, shared.device)
