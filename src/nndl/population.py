@@ -254,11 +254,12 @@ class Population:
     def _lone_sgd_step(self, X, y, lr, reg):
         """:meth:`step` for one plain-SGD network on NumPy with labels (``lone_sgd``).
 
-        The same computation as the general path, in the same order and buffers, with the
-        per-member bookkeeping left out: each small operation of the step costs 1-4 us and
-        the Python around it as much again, so for the assignment's case (a step of ~1 ms)
-        the general path's generality costs ~40 us a step. The tests compare both paths
-        with the layer-by-layer reference. ``lr``, ``reg``: floats.
+        The same computation as the general path, in the same order, with the per-member
+        bookkeeping left out (Python floats for the one member's settings and scale, work
+        arrays fetched once): each small operation of the step costs 1-4 us and the Python
+        around it as much again, so for the assignment's case (a step of ~1 ms) the general
+        path's generality costs 25-40 us a step. The tests hold the two paths equal to each
+        other and to the layer-by-layer reference. ``lr``, ``reg``: floats.
         """
         n, H = X.shape[0], self.H
         W2, b2 = self.W2[0], self.b2[0]  # (C, H), (C,) views
