@@ -263,7 +263,7 @@ class Population:
         """
         n, H = X.shape[0], self.H
         W2, b2 = self.W2[0], self.b2[0]  # (C, H), (C,) views
-        hidden, W2T, by_row, scores, probs, dW2, dhidden, ones, columns = self._lone_buffers(n)
+        hidden, W2T, by_row, scores, probs, dW2, dhidden, ones = self._lone_buffers(n)
         _blas.gemm(hidden, X, self.V, float(self.scale[0]))  # the scale as BLAS's alpha
         hidden += self.b1
         np.maximum(hidden, 0, out=hidden)
@@ -273,11 +273,9 @@ class Population:
         scores -= np.maximum.reduce(scores, axis=0)
         np.exp(scores, out=probs)
         total = np.add.reduce(probs, axis=0)
-        at = y.astype(np.int64, copy=False) * n + columns  # flat positions of (y[b], b)
+        at = self._label_positions(y, (1, self.C, n))  # flat positions of (y[b], b)
         data = float(np.log(total).sum() - scores.reshape(-1)[at].sum())
-        v, w2 = (self.V.T if self.rows else self.V).reshape(-1), W2.reshape(-1)
-        norms = float(v @ v) * float(self.scale[0]) ** 2 + float(w2 @ w2)
-        loss = data / n + 0.5 * reg * norms
+        loss = data / n + 0.5 * reg * self._lone_weight_norm()
         probs /= total
         probs.reshape(-1)[at] -= 1
         probs *= lr / n  # d loss / d scores, times lr: the step
@@ -303,7 +301,7 @@ class Population:
         return self._cached("lone", n, lambda: (
             np.empty((n, H), dt), np.empty((H, C), dt), np.empty((n, C), dt),
             np.empty((C, n), dt), np.empty((C, n), dt), np.empty((C, H), dt),
-            np.empty((n, H), dt), np.ones(n, dt), np.arange(n)))
+            np.empty((n, H), dt), np.ones(n, dt)))
 
     def _scores_classes_first(self, hk):
         """Scores (K, C, B) of hidden activations ``hk`` (K, B, H), without biases.
@@ -417,14 +415,19 @@ class Population:
         """|W1_k|^2 + |W2_k|^2 per member (NumPy (K,) float64), without a (D, K*H)
         temporary on NumPy."""
         xp, K = self.xp, self.K
-        if self.numpy and K == 1:  # one member: one scale value, two BLAS dots
-            v, w2 = (self.V.T if self.rows else self.V).reshape(-1), self.W2.reshape(-1)
-            return np.array([float(v @ v) * float(self.scale[0]) ** 2 + float(w2 @ w2)])
+        if self.numpy and K == 1:
+            return np.array([self._lone_weight_norm()])
         col_sq = np.einsum("ij,ij->j", self.V, self.V) if self.numpy else \
             xp.sum(self.V * self.V, axis=0)
         w1 = xp.sum(self._member_view(col_sq * self.scale * self.scale), axis=1)
         w2 = xp.sum(xp.reshape(self.W2 * self.W2, (K, -1)), axis=1)
         return self.bk.to_numpy(w1 + w2).astype(np.float64)
+
+    def _lone_weight_norm(self):
+        """|W1|^2 + |W2|^2 (a float) of a single member on NumPy: one scale value, two BLAS
+        dots over contiguous views."""
+        v, w2 = (self.V.T if self.rows else self.V).reshape(-1), self.W2.reshape(-1)
+        return float(v @ v) * float(self.scale[0]) ** 2 + float(w2 @ w2)
 
     def _dropout_mask(self, n):
         """Inverted-dropout mask (B, K*H): kept units scaled by 1/(1-p) of their member."""
