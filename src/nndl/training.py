@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from nndl import _random
+from nndl._gather import RowGatherer
 from nndl._typing import ArrayLike, NDArray, Params, RandomState
 from nndl._validation import check_float, check_y
 from nndl.backend import resolve_backend
@@ -229,19 +230,24 @@ class _LearningRates:
 
 
 class _Batches:
-    """Minibatch rows and targets on the backend: gathered, sliced (blocks sampler) or
-    transformed on the host (augmentation and preprocessing)."""
+    """Minibatch rows and targets on the backend: gathered (on NumPy into reused buffers,
+    :class:`nndl._gather.RowGatherer`), sliced (blocks sampler) or transformed on the host
+    (augmentation and preprocessing). A batch is valid until the next one is drawn."""
 
     def __init__(self, X, y, soft_targets, backend, dtype, transform, rng):
         self.bk, self.dtype, self.rng, self.transform = backend, dtype, rng, transform
         self.X = X if transform is not None else backend.asarray(X, dtype)
         self.targets = backend.asarray(y) if soft_targets is None else \
             backend.asarray(soft_targets, dtype)
+        self.gather = RowGatherer(self.X) if transform is None and backend.name == "numpy" \
+            else None
 
     def __call__(self, idx):
         if self.transform is not None:
             rows = self.bk.asarray(self.transform(self.X[idx], self.rng), self.dtype)
             return rows, self._take(self.targets, idx)
+        if self.gather is not None and not isinstance(idx, slice):
+            return self.gather(idx), self.targets[idx]
         return self._take(self.X, idx), self._take(self.targets, idx)
 
     def _take(self, a, idx):
