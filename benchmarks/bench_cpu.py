@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nndl._gather import RowGatherer
 from nndl.config import RunConfig, TrainOptions
 from nndl.neural_net import TwoLayerNet
 from nndl.population import Population
@@ -101,7 +102,8 @@ def alternating_medians_ms(fns, rounds=10, repeats=30):
 
 
 def step_vs_parts(data, seed):
-    """One training step (gather and fused step) against its parts measured alone (gather,
+    """One training step (gather and fused step, as the training loop takes them: the
+    minibatch into the loop's ``RowGatherer``) against its parts measured alone (gather,
     forward and weight-gradient products), in alternating blocks; the index draw is timed
     too and taken off the step and the gather alike."""
     X, y = data.X_train, data.y_train
@@ -110,10 +112,11 @@ def step_vs_parts(data, seed):
     pop = Population([net.params], [TrainOptions()], np.float32)
     lr, reg = np.array([LR]), np.array([REG])
     draw = lambda: rng.integers(0, len(X), B)  # noqa: E731
+    gather = RowGatherer(X)
 
     def step():
         idx = draw()
-        pop.step(X[idx], y[idx], lr, reg)
+        pop.step(gather(idx), y[idx], lr, reg)
 
     V = np.ascontiguousarray(net.params["W1"].T)
     batch, dhidden = X[draw()], np.ones((B, H), np.float32)
