@@ -83,3 +83,9 @@ def test_a_batch_of_another_size_gets_new_buffers():
     _ways(gatherer, 30, rng, batch=7)
     idx = rng.integers(0, len(X), 3)
     np.testing.assert_array_equal(gatherer(idx), X[idx])
+
+
+def test_refuses_data_that_is_not_c_ordered():
+    X = np.asfortranarray(np.ones((10, 3), np.float32))
+    with pytest.raises(ValueError, match="C-contiguous"):
+        RowGatherer(X)

@@ -177,6 +177,27 @@ def test_labels_of_any_integer_dtype_train_as_int64_labels(data, label_dtype, me
         assert a.history["loss_history"] == b.history["loss_history"]
 
 
+@pytest.mark.parametrize("layout", ["fortran", "column slice", "row stride"])
+def test_any_memory_layout_of_x_trains_as_its_c_ordered_copy(data, layout):
+    """Minibatches of C-ordered data are gathered into reused buffers; any other layout is
+    indexed as it is (``np.take`` would copy the whole array on every step)."""
+    X, y, Xv, yv = data
+    wide = np.hstack([X, np.ones((len(X), 1))])
+    views = {"fortran": np.asfortranarray(X), "column slice": wide[:, :X.shape[1]],
+             "row stride": np.repeat(X, 2, axis=0)[::2]}
+
+    def trained(rows):
+        member = Member(fresh_params(), TrainOptions(**BASE))
+        train_members([member], rows, y, Xv, yv, rng=np.random.default_rng(5))
+        return member
+
+    a, b = trained(views[layout]), trained(np.ascontiguousarray(X))
+    assert not views[layout].flags.c_contiguous
+    for name in a.params:
+        np.testing.assert_array_equal(a.params[name], b.params[name])
+    assert a.history["loss_history"] == b.history["loss_history"]
+
+
 def test_labels_outside_the_classes_are_refused_by_the_loop(data):
     X, y, Xv, yv = data
     bad = y.copy()

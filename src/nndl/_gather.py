@@ -31,8 +31,10 @@ class RowGatherer:
 
     Parameters
     ----------
-    X : ndarray (N, ...)
-        The rows to gather from.
+    X : C-contiguous ndarray (N, ...)
+        The rows to gather from. ``np.take`` copies any other layout whole on every call
+        (Fortran-ordered 20,000 x 3,072 float32: 0.76 s a gather, against 6 ms for
+        ``X[idx]``): gather from those with ``X[idx]``.
     clock : callable () -> float, default time.perf_counter
         Seconds, for timing the gathers.
 
@@ -49,6 +51,8 @@ class RowGatherer:
     MARGIN = 0.1  #: the ring is used when its median gather is this much shorter
 
     def __init__(self, X: NDArray, clock: Callable[[], float] = time.perf_counter) -> None:
+        if not X.flags.c_contiguous:
+            raise ValueError("RowGatherer needs a C-contiguous X; index others with X[idx]")
         self.X, self.clock = X, clock
         self.calls = 0
         self.use = 0  # the faster way so far: 0 the one buffer, 1 the ring

@@ -230,9 +230,10 @@ class _LearningRates:
 
 
 class _Batches:
-    """Minibatch rows and targets on the backend: gathered (on NumPy into reused buffers,
-    :class:`nndl._gather.RowGatherer`), sliced (blocks sampler) or transformed on the host
-    (augmentation and preprocessing). A batch is valid until the next one is drawn."""
+    """Minibatch rows and targets on the backend: gathered (from C-ordered NumPy data into
+    reused buffers, :class:`nndl._gather.RowGatherer`), sliced (blocks sampler) or
+    transformed on the host (augmentation and preprocessing). A batch is valid until the
+    next one is drawn."""
 
     def __init__(self, X, y, soft_targets, backend, dtype, transform, rng):
         self.bk, self.dtype, self.rng, self.transform = backend, dtype, rng, transform
@@ -240,7 +241,7 @@ class _Batches:
         self.targets = backend.asarray(y) if soft_targets is None else \
             backend.asarray(soft_targets, dtype)
         self.gather = RowGatherer(self.X) if transform is None and backend.name == "numpy" \
-            else None
+            and self.X.flags.c_contiguous else None
 
     def __call__(self, idx):
         if self.transform is not None:
