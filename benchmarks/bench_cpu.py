@@ -112,11 +112,12 @@ def step_vs_parts(data, seed):
     pop = Population([net.params], [TrainOptions()], np.float32)
     lr, reg = np.array([LR]), np.array([REG])
     draw = lambda: rng.integers(0, len(X), B)  # noqa: E731
-    gather = RowGatherer(X)
+    gather, ways = RowGatherer(X), []
 
     def step():
         idx = draw()
         pop.step(gather(idx), y[idx], lr, reg)
+        ways.append(gather.way)
 
     V = np.ascontiguousarray(net.params["W1"].T)
     batch, dhidden = X[draw()], np.ones((B, H), np.float32)
@@ -128,7 +129,8 @@ def step_vs_parts(data, seed):
     parts = dict(ms)
     parts["gather"] -= sampling  # the gather alone, not the index draw
     return {"step_ms": step_ms, "parts_ms": parts, "sum_of_parts_ms": sum(parts.values()),
-            "step_over_parts": step_ms / sum(parts.values())}
+            "step_over_parts": step_ms / sum(parts.values()),
+            "ring_share": float(np.mean(ways))}  # the gathers the gatherer put in its ring
 
 
 def run_nndl_f32_with_parts(data, seed):

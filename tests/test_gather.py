@@ -6,6 +6,8 @@ import pytest
 
 from nndl._gather import RowGatherer
 
+T, EVERY = RowGatherer.TRIAL, RowGatherer.TRIAL_EVERY
+
 
 class _Clock:
     """Seconds in which a gather into the one buffer takes ``cost[0]``, into the ring
@@ -41,33 +43,62 @@ def _ways(gatherer, calls, rng, batch=7):
 def test_rows_are_x_at_idx_whichever_buffer(cost):
     X, gatherer, _ = _gatherer(cost)
     rng = np.random.default_rng(0)
-    for _ in range(3 * RowGatherer.TRIAL_EVERY):
+    for _ in range(3 * EVERY):
         idx = rng.integers(0, len(X), 7)
         np.testing.assert_array_equal(gatherer(idx), X[idx])
+
+
+def test_first_the_one_buffer_then_the_ring_are_timed():
+    _, gatherer, _ = _gatherer([1.0, 2.0])
+    ways = _ways(gatherer, 2 * T, np.random.default_rng(2))
+    assert list(ways) == [0] * T + [1] * T
 
 
 @pytest.mark.parametrize("faster", [0, 1])
 def test_keeps_the_faster_way_and_tries_the_other_briefly(faster):
     _, gatherer, _ = _gatherer([1.0, 2.0] if faster == 0 else [2.0, 1.0])
-    first = 2 * RowGatherer.TRIAL  # TRIAL calls each way, then cycles ending in a trial
-    ways = _ways(gatherer, first + 5 * RowGatherer.TRIAL_EVERY, np.random.default_rng(1))
+    first = 2 * T  # TRIAL calls each way, then cycles ending in a trial
+    ways = _ways(gatherer, first + 5 * EVERY, np.random.default_rng(1))
     assert gatherer.use == faster
     # only the trials use the slower way: TRIAL calls in every TRIAL_EVERY
-    assert (ways[first:] != faster).sum() == 5 * RowGatherer.TRIAL
-    assert set(ways[: 2 * RowGatherer.TRIAL]) == {0, 1}  # both ways timed at the start
+    assert (ways[first:] != faster).sum() == 5 * T
 
 
-def test_follows_the_machine_when_the_faster_way_changes():
-    _, gatherer, clock = _gatherer([1.0, 2.0])
+@pytest.mark.parametrize(("ring_cost", "use"), [(0.95, 0), (0.85, 1), (1.05, 0)])
+def test_the_ring_has_to_win_by_the_margin(ring_cost, use):
+    _, gatherer, _ = _gatherer([1.0, ring_cost])
+    _ways(gatherer, 2 * T + 1, np.random.default_rng(1))
+    assert gatherer.use == use
+
+
+@pytest.mark.parametrize(("before", "after", "use"), [([1.0, 2.0], [3.0, 1.0], 1),
+                                                      ([2.0, 1.0], [1.0, 3.0], 0)])
+def test_follows_the_machine_when_the_faster_way_changes(before, after, use):
+    _, gatherer, clock = _gatherer(before)
     rng = np.random.default_rng(2)
-    _ways(gatherer, 2 * RowGatherer.TRIAL + RowGatherer.TRIAL_EVERY, rng)
-    assert gatherer.use == 0
-    clock.cost = [3.0, 1.0]  # the cores stopped sharing a cache: the ring wins now
-    ways = _ways(gatherer, 2 * RowGatherer.TRIAL_EVERY, rng)  # the first cycle's trial sees it
+    _ways(gatherer, 2 * T + EVERY, rng)
+    assert gatherer.use == 1 - use
+    clock.cost = after  # e.g. the cores stopped sharing a cache: the ring wins now
+    ways = _ways(gatherer, 2 * EVERY, rng)  # the first cycle's trial sees it
+    assert gatherer.use == use
+    last_cycle = ways[-EVERY:]
+    assert (last_cycle[:-T] == use).all()
+    assert (last_cycle[-T:] == 1 - use).all()
+
+
+def test_ring_rows_stay_valid_for_a_whole_turn_of_the_ring():
+    X, gatherer, _ = _gatherer([2.0, 1.0])
+    rng = np.random.default_rng(4)
+    _ways(gatherer, 2 * T + 1, rng)
     assert gatherer.use == 1
-    last_cycle = ways[-RowGatherer.TRIAL_EVERY:]
-    assert (last_cycle[: -RowGatherer.TRIAL] == 1).all()
-    assert (last_cycle[-RowGatherer.TRIAL:] == 0).all()
+    kept = []
+    for _ in range(RowGatherer.RING):
+        idx = rng.integers(0, len(X), 7)
+        kept.append((gatherer(idx), X[idx]))
+        assert gatherer.way == 1
+    for rows, expected in kept:
+        np.testing.assert_array_equal(rows, expected)
+    assert len({rows.ctypes.data for rows, _ in kept}) == RowGatherer.RING
 
 
 def test_one_buffer_when_a_ring_would_not_fit():
@@ -77,12 +108,15 @@ def test_one_buffer_when_a_ring_would_not_fit():
     assert (ways == 0).all()
 
 
-def test_a_batch_of_another_size_gets_new_buffers():
-    X, gatherer, _ = _gatherer([1.0, 2.0])
-    rng = np.random.default_rng(4)
-    _ways(gatherer, 30, rng, batch=7)
+def test_a_batch_of_another_size_starts_its_own_trials():
+    X, gatherer, _ = _gatherer([2.0, 1.0])
+    rng = np.random.default_rng(5)
+    _ways(gatherer, 2 * T + 1, rng)
+    assert gatherer.use == 1
     idx = rng.integers(0, len(X), 3)
     np.testing.assert_array_equal(gatherer(idx), X[idx])
+    ways = _ways(gatherer, 2 * T - 1, rng, batch=3)
+    assert list(ways) == [0] * (T - 1) + [1] * T
 
 
 def test_refuses_data_that_is_not_c_ordered():

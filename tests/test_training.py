@@ -3,6 +3,8 @@
 import numpy as np
 import pytest
 
+from nndl import training
+from nndl._gather import RowGatherer
 from nndl.config import Augmentation, TrainOptions
 from nndl.neural_net import TwoLayerNet
 from nndl.optim import OPTIMIZERS
@@ -195,7 +197,40 @@ def test_any_memory_layout_of_x_trains_as_its_c_ordered_copy(data, layout):
     assert not views[layout].flags.c_contiguous
     for name in a.params:
         np.testing.assert_array_equal(a.params[name], b.params[name])
-    assert a.history["loss_history"] == b.history["loss_history"]
+    assert a.history == b.history
+
+
+def test_nothing_uses_a_minibatch_after_the_next_is_drawn(data, monkeypatch):
+    """The gatherer reuses its buffers: here it fills its one buffer with NaN before each
+    gather, so any part of the loop that still read an earlier minibatch (scores at the
+    epoch's end, early stopping, callbacks, a population) would change the run."""
+    X, y, Xv, yv = data
+
+    class Poisoning(RowGatherer):
+        RING = 1
+
+        def __call__(self, idx):
+            if self._one is not None:
+                self._one.fill(np.nan)
+            return super().__call__(idx)
+
+    def trained():
+        options = [TrainOptions(**BASE, early_stopping=2),
+                   TrainOptions(**{**BASE, "learning_rate": 0.02}, optimizer="adam")]
+        members = [Member(fresh_params(i), o) for i, o in enumerate(options)]
+        seen = []
+        train_members(members, X, y, Xv, yv, rng=np.random.default_rng(6),
+                      on_epoch=lambda i, epoch, record: seen.append(dict(record)))
+        return members, seen
+
+    (a, seen_a) = trained()
+    monkeypatch.setattr(training, "RowGatherer", Poisoning)
+    (b, seen_b) = trained()
+    assert seen_a == seen_b
+    for ma, mb in zip(a, b):
+        assert ma.history == mb.history
+        for name in ma.params:
+            np.testing.assert_array_equal(ma.params[name], mb.params[name])
 
 
 def test_labels_outside_the_classes_are_refused_by_the_loop(data):
