@@ -385,7 +385,7 @@ def main():
     reached = [t for t, _ in extra["time to 50%"] if t is not None]
     result = {"config": {"hidden": H, "batch": B, "iterations": ITERS, "learning_rate": LR,
                          "decay": DECAY, "reg": REG}, "repeats": args.repeats,
-              "cpu": _cpu_name(), "peak_gflops": peaks, "rows": rows,
+              "cpu": cpu_name(), "peak_gflops": peaks, "rows": rows,
               "step_vs_parts": {"runs": parts, "median_step_over_parts": statistics.median(
                   p["step_over_parts"] for p in parts)},
               "population_32": {"runs": pops, "median_gflops": statistics.median(
@@ -402,7 +402,7 @@ def main():
     print(table)
 
 
-def _cpu_name():
+def cpu_name():
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):

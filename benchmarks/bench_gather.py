@@ -24,15 +24,14 @@ import time
 from pathlib import Path
 
 import numpy as np
+from bench_cpu import cpu_name, run_nndl  # the run of bench_cpu's "nndl float32"
 
 from nndl._gather import RowGatherer
 from nndl.config import RunConfig
-from nndl.neural_net import TwoLayerNet
 from nndl.workflow import prepare_data
 
 RESULTS = Path(__file__).parent / "results"
 MODES = ("adaptive", "one buffer", "ring")
-B, H, C, ITERS, LR, DECAY, REG = 200, 50, 10, 2000, 1e-3, 0.95, 0.1
 
 
 def hold(mode):
@@ -62,17 +61,11 @@ def single(mode, seed):
     hold(mode)
     log = []
     record(log)
-    data = prepare_data(RunConfig(dtype="float32"))
-    net = TwoLayerNet(data.X_train.shape[1], H, C, random_state=seed, dtype=np.float32)
-    start = time.perf_counter()
-    net.train(data.X_train, data.y_train, data.X_val, data.y_val, learning_rate=LR,
-              learning_rate_decay=DECAY, reg=REG, num_iters=ITERS, batch_size=B)
-    seconds = time.perf_counter() - start
+    seconds, accuracy = run_nndl(prepare_data(RunConfig(dtype="float32")), np.float32, seed)
     ways = np.array([w for w, _ in log])
     times = np.array([t for _, t in log])
     gather_ms = {name: 1e3 * float(np.median(times[ways == way])) if (ways == way).any()
                  else None for way, name in ((0, "one buffer"), (1, "ring"))}
-    accuracy = float((net.predict(data.X_val) == data.y_val).mean())
     return {"seconds": seconds, "val_accuracy": accuracy,
             "ring_share": float(ways.mean()), "gather_ms": gather_ms}
 
@@ -117,16 +110,6 @@ def markdown(result):
     return "\n".join(lines) + "\n"
 
 
-def _cpu_name():
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=10)
@@ -143,7 +126,7 @@ def main():
             last = runs[mode][-1]
             print(f"round {r + 1}: {mode:10s} {last['seconds']:6.2f} s  "
                   f"ring {100 * last['ring_share']:3.0f}%", flush=True)
-    result = {"repeats": args.repeats, "cpu": _cpu_name(), "rows": summarize(runs)}
+    result = {"repeats": args.repeats, "cpu": cpu_name(), "rows": summarize(runs)}
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "gather.json").write_text(json.dumps(result, indent=2) + "\n")
     table = markdown(result)
