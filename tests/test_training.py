@@ -223,9 +223,9 @@ def test_nothing_uses_a_minibatch_after_the_next_is_drawn(data, monkeypatch):
                       on_epoch=lambda i, epoch, record: seen.append(dict(record)))
         return members, seen
 
-    (a, seen_a) = trained()
+    a, seen_a = trained()
     monkeypatch.setattr(training, "RowGatherer", Poisoning)
-    (b, seen_b) = trained()
+    b, seen_b = trained()
     assert seen_a == seen_b
     for ma, mb in zip(a, b):
         assert ma.history == mb.history
