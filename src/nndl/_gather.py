@@ -66,9 +66,8 @@ class RowGatherer:
                                                           deque(maxlen=self.TIMED))
 
     def __call__(self, idx: NDArray) -> NDArray:
-        shape = (len(idx), *self.X.shape[1:])
-        if self._one is None or self._one.shape != shape:
-            self._allocate(shape)
+        if self._one is None or len(self._one) != len(idx):
+            self._allocate((len(idx), *self.X.shape[1:]))
         self.way = self._way()
         buf = self._one if self.way == 0 else self._ring[self.calls % len(self._ring)]
         self.calls += 1

@@ -248,7 +248,7 @@ class _Batches:
             rows = self.bk.asarray(self.transform(self.X[idx], self.rng), self.dtype)
             return rows, self._take(self.targets, idx)
         if self.gather is not None and not isinstance(idx, slice):
-            return self.gather(idx), self.targets[idx]
+            return self.gather(idx), self._take(self.targets, idx)
         return self._take(self.X, idx), self._take(self.targets, idx)
 
     def _take(self, a, idx):
