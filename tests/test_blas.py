@@ -121,6 +121,29 @@ def test_add_product_with_strided_operand_falls_back():
     np.testing.assert_allclose(C, expected, rtol=1e-12)
 
 
+@pytest.mark.parametrize("shapes", [((4, 3), (7, 5), (4, 5)),  # inner sizes differ
+                                    ((4, 3), (3, 5), (4, 6)),  # out too wide
+                                    ((4, 3), (3, 5), (9, 5)),  # out too tall
+                                    ((4, 3), (3, 5), (20,))])  # out not 2-D
+def test_gemm_refuses_shapes_that_do_not_agree(shapes):
+    """BLAS trusts the sizes it is given: a mismatch would read and write outside the
+    arrays, so it is refused first (before any foreign call), naming the shapes."""
+    a, b, out = (np.ones(shape, np.float32) for shape in shapes)
+    before = out.copy()
+    with pytest.raises(ValueError, match=r"do not agree"):
+        _blas.gemm(out, a, b, 1.0, 1.0)
+    np.testing.assert_array_equal(out, before)
+
+
+def test_add_product_refuses_a_first_operand_of_another_width():
+    """``C += A.T @ B`` with A wider than C is tall: refused, C untouched."""
+    C, A, B = np.zeros((10, 5), np.float32), np.ones((20, 4000), np.float32), \
+        np.ones((20, 5), np.float32)
+    with pytest.raises(ValueError, match=r"\(4000, 20\) @ \(20, 5\) -> \(10, 5\)"):
+        _blas.add_product(C, A, B, -1.0)
+    assert not C.any()
+
+
 def test_numpy_wheel_blas_is_found_on_linux_wheels():
     """Where NumPy ships its OpenBLAS in ``numpy.libs`` (Linux wheels), it is used."""
     if not any(True for _ in _blas._library_paths()):

@@ -79,7 +79,12 @@ def gemm(out, a, b, alpha=1.0, beta=0.0):
     array. The three share one float dtype, and ``out`` overlaps neither input.
     """
     # (~7 us of Python per call: called twice per training step, so kept lean: a dtype
-    # lookup (cached per dtype object, not per name), stride checks, one foreign call)
+    # lookup (cached per dtype object, not per name), shape and stride checks, one foreign
+    # call). The shapes are checked before anything reaches BLAS, which trusts them: a
+    # mismatch there reads and writes outside the arrays.
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0] \
+            or out.shape != (a.shape[0], b.shape[1]):
+        raise ValueError(f"gemm: shapes {a.shape} @ {b.shape} -> {out.shape} do not agree")
     dtype = out.dtype
     fn = _gemm(dtype) if dtype.isnative and a.dtype == dtype and b.dtype == dtype else None
     layout = _layout(out) if fn is not None else None
