@@ -1,12 +1,11 @@
 """The readable reference: the training loop written plainly with ``nndl.layers`` (through
 ``TwoLayerNet._loss_and_grads``) and ``nndl.optim``, one network at a time.
 
-It draws from the RNGs in the order the fused loop does (the dropout generator's seed,
-then per iteration the minibatch, then its augmentation), so the two must agree to
+It takes its RNGs as the fused loop does (the dropout generator derived from the stream's
+state, then per iteration the minibatch, then its augmentation), so the two must agree to
 rounding for every option.
 """
 
-import numpy as np
 
 from nndl import _random
 from nndl.neural_net import TwoLayerNet
@@ -24,8 +23,7 @@ def reference_train(params, X, y, options, rng, batch_transform=None, soft_targe
                              iterations_per_epoch=iterations_per_epoch(len(X), o.batch_size),
                              decay=o.learning_rate_decay, step_epochs=o.step_epochs,
                              warmup_iters=o.warmup_iters)
-    noise = np.random.default_rng(_random.sample_indices(rng, 2**62, 1)[0]) \
-        if o.dropout > 0 else None
+    noise = _random.derived_generator(rng) if o.dropout > 0 else None
     sample = MinibatchSampler(o.batch_sampler, rng, len(X), o.batch_size)
     losses = []
     for it in range(o.num_iters):

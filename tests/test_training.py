@@ -243,13 +243,184 @@ def test_labels_outside_the_classes_are_refused_by_the_loop(data):
         train_members([Member(fresh_params(), TrainOptions(**BASE))], X, y, Xv, yv + 10)
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_weight_decay_to_zero_is_divergence_not_a_crash(data, dtype):
-    """lr * reg = 1 shrinks the first layer's scale to exactly 0 in one SGD step."""
+def test_weight_decay_to_zero_trains_as_the_reference(data):
+    """lr * reg = 1: W1's decay factor is 0, so W1 restarts from its data gradient alone,
+    finite and equal to the reference (the folded scale cannot be divided by 0)."""
     X, y, Xv, yv = data
-    with pytest.raises(TrainingDivergedError, match="iteration"):
-        train_network(fresh_params(dtype=dtype), X.astype(dtype), y, Xv.astype(dtype), yv,
-                      TrainOptions(learning_rate=1.0, reg=1.0, num_iters=20, batch_size=32))
+    options = TrainOptions(learning_rate=0.01, reg=100.0, num_iters=20, batch_size=32)
+    expected, losses = reference_train(fresh_params(), X, y, options, np.random.default_rng(7))
+    params = fresh_params()
+    history = train_network(params, X, y, Xv, yv, options, rng=np.random.default_rng(7))
+    np.testing.assert_allclose(history["loss_history"], losses, rtol=1e-10)
+    for key in expected:
+        np.testing.assert_allclose(params[key], expected[key], rtol=1e-10, atol=1e-12)
+
+
+def test_weight_decay_to_zero_in_a_population_leaves_the_other_member(data):
+    X, y, Xv, yv = data
+    zeroing = TrainOptions(learning_rate=0.01, reg=100.0, num_iters=20, batch_size=32)
+    plain = TrainOptions(learning_rate=0.01, reg=0.1, num_iters=20, batch_size=32)
+    members = [Member(fresh_params(seed=1), zeroing), Member(fresh_params(seed=2), plain)]
+    train_members(members, X, y, Xv, yv, rng=np.random.default_rng(3))
+    for member, seed in zip(members, (1, 2)):
+        alone = fresh_params(seed=seed)
+        train_network(alone, X, y, Xv, yv, member.options, rng=np.random.default_rng(3))
+        assert member.state == "complete"
+        for key in alone:
+            np.testing.assert_allclose(member.params[key], alone[key], rtol=1e-10, atol=1e-12)
+
+
+def test_float32_keeps_a_weight_decay_below_float32_precision():
+    """lr * reg = 1e-8 (the defaults of ``TwoLayerNet.train``): 1 - 1e-8 is 1 in float32,
+    yet W1 decays. All-zero inputs make W1's data gradient 0, so decay is all it sees."""
+    X, y = np.zeros((64, 12), np.float32), np.arange(64) % 4
+    params = fresh_params(dtype=np.float32)
+    W1 = params["W1"].copy()
+    train_network(params, X, y, X[:8], y[:8], TrainOptions(
+        learning_rate=1e-3, reg=1e-5, learning_rate_decay=1.0, num_iters=1000, batch_size=16))
+    np.testing.assert_allclose(params["W1"], W1 * (1 - 1e-8) ** 1000, rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_divergence_in_the_last_step_is_reported(data, dtype):
+    """The loss is computed before each step: weights that become non-finite in the last
+    one (lr * reg overflows) are caught when the run ends, not returned as complete."""
+    X, y, Xv, yv = (a.astype(dtype) if a.dtype.kind == "f" else a for a in data)
+    net = TwoLayerNet(12, 6, 4, std=1.0, random_state=0, dtype=dtype)
+    with pytest.raises(TrainingDivergedError, match="at iteration 1 ") as caught, \
+            np.errstate(over="ignore", invalid="ignore"):
+        net.train(X, y, Xv, yv, learning_rate=1e300, reg=1e300, num_iters=1, batch_size=32)
+    assert len(caught.value.history["loss_history"]) == 1
+
+
+def test_a_member_diverging_in_the_last_step_leaves_the_others_complete(data):
+    X, y, Xv, yv = data
+    members = [Member(fresh_params(), TrainOptions(learning_rate=1e300, reg=1e300, num_iters=1)),
+               Member(fresh_params(), TrainOptions(learning_rate=0.01, num_iters=1))]
+    with np.errstate(over="ignore", invalid="ignore"):
+        train_members(members, X, y, Xv, yv, rng=np.random.default_rng(0))
+    assert [m.state for m in members] == ["diverged", "complete"]
+    assert "iteration 0" in members[0].reason
+    assert all(np.isfinite(a).all() for a in members[1].params.values())
+
+
+def test_ctrl_c_inside_a_step_stops_after_it(data, monkeypatch):
+    """A real SIGINT delivered in the middle of a step (between W1's decay and its gradient
+    update) stops the run after that step: the weights are those of a run as long as the
+    loss history, never half-updated, and Python's handler is back afterwards."""
+    import os
+    import signal
+
+    from nndl import _blas
+
+    X, y, Xv, yv = data
+    options = TrainOptions(**{**BASE, "reg": 0.5})
+    calls, add_product = [], _blas.add_product
+
+    def interrupted_add_product(*args):
+        calls.append(1)
+        if len(calls) == 7:
+            os.kill(os.getpid(), signal.SIGINT)
+        return add_product(*args)
+
+    monkeypatch.setattr(_blas, "add_product", interrupted_add_product)
+    params = fresh_params()
+    history = training.new_history()
+    with pytest.raises(KeyboardInterrupt):
+        train_network(params, X, y, Xv, yv, options, rng=np.random.default_rng(4),
+                      history=history)
+    monkeypatch.undo()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    steps = len(history["loss_history"])
+    assert steps == 7
+    alone = fresh_params()
+    train_network(alone, X, y, Xv, yv, TrainOptions(**{**BASE, "reg": 0.5, "num_iters": steps}),
+                  rng=np.random.default_rng(4))
+    for key in alone:
+        np.testing.assert_array_equal(params[key], alone[key])
+
+
+def test_a_dropout_member_leaves_the_others_minibatches_alone(data):
+    """The dropout masks' generator is derived from the stream's state, not drawn from it:
+    a plain member trains the same with or without a dropout member beside it."""
+    X, y, Xv, yv = data
+    plain = Member(fresh_params(), TrainOptions(**BASE))
+    train_members([plain, Member(fresh_params(seed=2), TrainOptions(**BASE, dropout=0.3))],
+                  X, y, Xv, yv, rng=np.random.default_rng(9))
+    alone = Member(fresh_params(), TrainOptions(**BASE))
+    train_members([alone], X, y, Xv, yv, rng=np.random.default_rng(9))
+    np.testing.assert_allclose(plain.history["loss_history"], alone.history["loss_history"],
+                               rtol=1e-12)
+    for key in alone.params:
+        np.testing.assert_allclose(plain.params[key], alone.params[key], rtol=1e-12, atol=1e-15)
+
+
+def _train(data, X=None, X_val=None, params=None, **kwargs):
+    Xd, y, Xv, yv = data
+    return train_network(fresh_params() if params is None else params,
+                         Xd if X is None else X, y, Xv if X_val is None else X_val, yv,
+                         TrainOptions(**{**BASE, "num_iters": 3}), **kwargs)
+
+
+@pytest.mark.parametrize("change,message", [
+    (lambda X, Xv: (X[:, :10], Xv), r"X must be 2-D with 12 columns .* got shape \(320, 10\)"),
+    (lambda X, Xv: (np.hstack([X, X]), Xv), r"X must be 2-D with 12 columns"),
+    (lambda X, Xv: (X, np.hstack([Xv, Xv])), r"X_val must be 2-D with 12 columns"),
+    (lambda X, Xv: (X[:, 0], Xv), r"X must be 2-D .* got shape \(320,\)"),
+    (lambda X, Xv: (X, Xv[:, :3]), r"X_val must be 2-D with 12 columns"),
+])
+def test_data_of_another_width_is_refused_before_any_product(data, change, message):
+    """BLAS trusts the sizes it is given: a width that does not match W1 is refused by name
+    (before: out-of-bounds reads and writes, garbage losses or a segfault)."""
+    X, Xv = change(data[0], data[2])
+    with pytest.raises(ValueError, match=message):
+        _train(data, X=X, X_val=Xv)
+
+
+@pytest.mark.parametrize("width", [11, 24])
+def test_a_transform_returning_rows_of_another_width_is_refused(width):
+    rng = np.random.default_rng(0)
+    images, y = rng.normal(size=(100, 2, 2, 3)), rng.integers(0, 4, 100)
+    net = TwoLayerNet(12, 6, 4, random_state=0)
+    with pytest.raises(ValueError, match=rf"batch_transform must turn 10 images into rows of "
+                                         rf"shape \(10, 12\) .* got \(10, {width}\)"):
+        net.train(images, y, images.reshape(100, -1)[:20], y[:20], num_iters=2,
+                  batch_size=10, batch_transform=lambda b, r: np.resize(b, (len(b), width)))
+
+
+@pytest.mark.parametrize("soft,message", [
+    (np.full(320, 0.9), r"soft_targets must have shape \(320, 4\)"),
+    (np.full((300, 4), 0.25), r"soft_targets must have shape \(320, 4\)"),
+    (np.full((320, 5), 0.2), r"soft_targets must have shape \(320, 4\)"),
+    (np.full((320, 4), 0.3), "sum to 1"),
+    (np.full((320, 4), np.nan), "finite"),
+    (np.tile([1.5, -0.5, 0.0, 0.0], (320, 1)), "non-negative"),
+])
+def test_soft_targets_that_are_not_distributions_per_row_are_refused(data, soft, message):
+    with pytest.raises(ValueError, match=message):
+        _train(data, soft_targets=soft)
+
+
+def test_other_inputs_of_the_loop_get_one_clear_error(data):
+    X, y, Xv, yv = data
+    with pytest.raises(ValueError, match="X_val contains NaN or infinite values"):
+        _train(data, X_val=np.where(np.arange(12) == 3, np.inf, Xv))
+    with pytest.raises(ValueError, match="X contains NaN or infinite values"):
+        _train(data, X=np.where(np.arange(12) == 3, np.nan, X))
+    with pytest.raises(ValueError, match=r"X must be 2-D .* got shape \(\)"):
+        _train(data, X=3.0)
+    with pytest.raises(TypeError, match="options must be a TrainOptions, got dict"):
+        train_network(fresh_params(), X, y, Xv, yv, dict(BASE))
+    with pytest.raises(TypeError, match="params must be float32 or float64 arrays, got float16"):
+        _train(data, params={k: v.astype(np.float16) for k, v in fresh_params().items()})
+    wider = TwoLayerNet(12, 7, 4, random_state=0).params
+    with pytest.raises(ValueError, match=r"members of one population must share layer sizes"):
+        train_members([Member(fresh_params(), TrainOptions(**BASE)),
+                       Member(wider, TrainOptions(**BASE))], X, y, Xv, yv)
+    single = {k: v.astype(np.float32) for k, v in fresh_params().items()}
+    with pytest.raises(ValueError, match=r"share layer sizes and dtype: W1 \(6, 12\) float32"):
+        train_members([Member(fresh_params(), TrainOptions(**BASE)),
+                       Member(single, TrainOptions(**BASE))], X, y, Xv, yv)
 
 
 def test_ctrl_c_leaves_the_weights_reached(data):

@@ -48,6 +48,39 @@ def sample_indices(rng, n, size):
     return rng.randint(0, n, size)
 
 
+def derived_generator(rng):
+    """A Generator seeded from ``rng``'s current state, without drawing from ``rng``.
+
+    For noise that a stream needs only sometimes (dropout masks): ``rng`` then draws the same
+    numbers whether or not the derived generator exists. The same state gives the same
+    derived generator; the state is hashed through a ``SeedSequence`` (with a salt of its
+    own, so the derived stream is not ``rng``'s own).
+    """
+    if rng is np.random:
+        state = np.random.get_state(legacy=False)
+    elif isinstance(rng, np.random.RandomState):
+        state = rng.get_state(legacy=False)
+    else:
+        state = rng.bit_generator.state
+    return np.random.default_rng(np.random.SeedSequence([_DERIVED_SALT, *_state_words(state)]))
+
+
+_DERIVED_SALT = 0x6E6E646C  # "nndl"
+
+
+def _state_words(state):
+    """The integers of a bit generator's state dict, flattened in a fixed order."""
+    if isinstance(state, dict):
+        for key in sorted(state):
+            yield from _state_words(state[key])
+    elif isinstance(state, np.ndarray):
+        yield from (int(v) for v in state.ravel())
+    elif isinstance(state, (bool, int, np.integer)):
+        yield int(state) & (2**128 - 1)  # SeedSequence takes non-negative integers
+    elif isinstance(state, float):
+        yield int(np.float64(state).view(np.uint64))
+
+
 def permutation(rng, n):
     """A random permutation of ``range(n)``."""
     return rng.permutation(n)

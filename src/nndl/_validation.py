@@ -76,12 +76,12 @@ def check_X(X: ArrayLike, width: int | None = None, name: str = "X") -> NDArray:
         raise ValueError(f"{name} must have {width} columns (the input size), got shape {X.shape}")
     if not np.issubdtype(X.dtype, np.number) or np.issubdtype(X.dtype, np.complexfloating):
         raise TypeError(f"{name} must hold real numbers, got dtype {X.dtype}")
-    if np.issubdtype(X.dtype, np.floating) and not _all_finite(X):
+    if np.issubdtype(X.dtype, np.floating) and not all_finite(X):
         raise ValueError(f"{name} contains NaN or infinite values")
     return X
 
 
-def _all_finite(X):
+def all_finite(X):
     """True when every value is finite: one sum in X's own dtype (no (N, D) boolean
     temporary, no float64 copy: a quarter of the time of a float64 sum for float32 X);
     a NaN or infinity makes the sum NaN or infinite, and only a sum that is not finite

@@ -42,8 +42,10 @@ class Population:
     (D, K*H) times ``scale`` (K*H,) are member k's ``W1.T``. For plain SGD the scale
     absorbs weight decay, so decay never sweeps the big matrix, and the learning rate is
     folded into the small hidden gradient before the big product; for the other rules the
-    scale stays 1 and the product is the plain gradient. ``b1`` (K*H,), ``W2`` (K, C, H),
-    ``b2`` (K, C).
+    scale stays 1 and the product is the plain gradient. ``scale`` is float64 whatever the
+    dtype: a float32 factor ``1 - lr * reg`` would round to 1 for ``lr * reg`` below 6e-8
+    (the assignment's default 1e-3 x 1e-5 included) and drop W1's weight decay.
+    ``b1`` (K*H,), ``W2`` (K, C, H), ``b2`` (K, C).
 
     ``V`` is C-ordered, except for the dtypes of :data:`ROW_LAYOUT_DTYPES` on NumPy, where
     it is the transpose of a C-ordered (K*H, D) array: the two big products then run as
@@ -83,7 +85,7 @@ class Population:
         self.b1 = put(np.concatenate([p["b1"] for p in params]))
         self.W2 = put(np.stack([p["W2"] for p in params]))
         self.b2 = put(np.stack([p["b2"] for p in params]))
-        self.scale = put(np.ones(len(params) * self.H))
+        self.scale = self.bk.asarray(np.ones(len(params) * self.H), np.float64)
         self.eye = put(np.eye(self.C))
         self.active = order  # member index of each stacked slot
         self.hp = {k: np.array([getattr(options[i], k) for i in order]) for k in
@@ -128,7 +130,8 @@ class Population:
         """Member ``slot``'s parameters as NumPy arrays in the assignment's layout."""
         c = self.cols(slice(slot, slot + 1))
         get = self.bk.to_numpy
-        return {"W1": np.ascontiguousarray((get(self.V[:, c]) * get(self.scale[c])).T),
+        W1 = (get(self.V[:, c]) * get(self.scale[c])).T.astype(self.dtype, order="C")
+        return {"W1": W1,
                 "b1": get(self.b1[c]).copy(), "W2": get(self.W2[slot]).copy(),
                 "b2": get(self.b2[slot]).copy()}
 
@@ -176,7 +179,7 @@ class Population:
     def _hidden(self, X):
         """ReLU activations (B, K*H) of rows X (B, D), in a reused buffer on NumPy."""
         if not self.numpy:
-            hidden = X @ self.V * self.scale + self.b1
+            hidden = X @ self.V * self._scale() + self.b1
             return self.xp.where(hidden > 0, hidden, self.xp.zeros_like(hidden[:1]))
         hidden = self._buffer("hidden", (X.shape[0], self.V.shape[1]))
         if self.K == 1:  # one member, one scale: BLAS applies it
@@ -237,14 +240,12 @@ class Population:
         # V holds W1.T / scale (the new scale, for SGD members): the gradient step divides
         if self.all_sgd and self.numpy:  # V -= X.T @ dhidden / scale, inside the product
             if self.K == 1:
-                # NumPy's division: a scale of 0 (lr * reg = 1) gives inf -> a NaN loss,
-                # which the loop reports as divergence, not a ZeroDivisionError
                 _blas.add_product(self.V, X, dhidden, float(-1.0 / self.scale[0]))
             else:
                 dhidden /= self.scale
                 _blas.add_product(self.V, X, dhidden, -1.0)
         else:
-            dhidden /= self.scale
+            dhidden /= self._scale()
             grads["V"] = self._first_layer_grad(X, dhidden)
         self.t += 1
         for name, slots in self.groups:
@@ -280,14 +281,14 @@ class Population:
         probs.reshape(-1)[at] -= 1
         probs *= lr / n  # d loss / d scores, times lr: the step
         np.matmul(probs, hidden, out=dW2)
+        dW2 += (lr * reg) * W2  # W2's decay, kept in the step: a float32 (1 - lr * reg) rounds
         db2 = np.add.reduce(probs, axis=1)
         np.matmul(probs.T, W2, out=dhidden)
         np.multiply(dhidden, hidden > 0, out=dhidden)
         db1 = ones @ dhidden
         shrink = 1.0 - lr * reg
-        self.scale *= shrink  # W1's weight decay; V -= X.T @ dhidden / scale in the product
-        _blas.add_product(self.V, X, dhidden, float(-1.0 / self.scale[0]))
-        W2 *= shrink
+        self._shrink_scale_by(shrink, slice(0, H))  # W1's weight decay
+        _blas.add_product(self.V, X, dhidden, float(-1.0 / self.scale[0]))  # V -= X.T dh / s
         W2 -= dW2
         b2 -= db2
         self.b1 -= db1
@@ -337,10 +338,32 @@ class Population:
     def _shrink_scale(self, lr, reg):
         """Multiply the SGD members' scales by ``1 - lr * reg`` (weight decay of W1)."""
         if self.all_sgd and self.K == 1:
-            self.scale *= float(1 - lr[0] * reg[0])
+            self._shrink_scale_by(float(1 - lr[0] * reg[0]), slice(0, self.H))
+            return
+        sgd = self.sgd_slots
+        shrink = 1 - lr[sgd] * reg[sgd]
+        for slot in np.flatnonzero(shrink == 0) + sgd.start:
+            self._restart_scale(self.cols(slice(slot, slot + 1)))
+        shrink[shrink == 0] = 1.0
+        self._member_view(self.scale)[sgd] *= self.bk.asarray(shrink.reshape(-1, 1), np.float64)
+
+    def _shrink_scale_by(self, shrink, cols):
+        """One member's (or one rule's) scale times the float ``shrink``."""
+        if shrink == 0.0:
+            self._restart_scale(cols)
         else:
-            sgd = self.sgd_slots
-            self._member_view(self.scale)[sgd] *= self._column(1 - lr[sgd] * reg[sgd])
+            self.scale[cols] *= shrink
+
+    def _restart_scale(self, cols):
+        """``lr * reg = 1``: weight decay zeroes W1, so its columns restart as ``V = 0``,
+        ``scale = 1`` (a scale of 0 could not be divided by in the gradient step)."""
+        self.V[:, cols] = 0
+        self.scale[cols] = 1.0
+
+    def _scale(self):
+        """``scale`` in the dtype of the step, for products with the other arrays (NumPy
+        casts in place by itself; other libraries would promote the step to float64)."""
+        return self.scale if self.numpy else self.bk.asarray(self.scale, self.dtype)
 
     def _first_layer_grad(self, X, dhidden):
         """``X.T @ dhidden`` (D, K*H), laid out as ``V`` is."""
@@ -456,9 +479,10 @@ def _sgd(pop, slots, grads, lr, reg):
     the first layer's decay went into ``scale`` before its gradient product."""
     shrink = 1 - lr * reg  # W1's part is already in scale (Population.step)
     c = pop.cols(slots)
-    W2 = pop.W2[slots]
-    W2 *= float(shrink[0]) if len(shrink) == 1 else _per_param(pop, shrink, "W2")
-    W2 -= grads["W2"][slots]
+    W2, dW2 = pop.W2[slots], grads["W2"][slots]
+    # W2's decay goes into the step (a float32 factor 1 - lr * reg could round to 1)
+    dW2 += (float(lr[0] * reg[0]) if len(lr) == 1 else _per_param(pop, lr * reg, "W2")) * W2
+    W2 -= dW2
     pop.b2[slots] -= grads["b2"][slots]
     pop.b1[c] -= grads["b1"][c]
     if "V" in grads:  # else Population.step added it inside the gradient product

@@ -11,7 +11,10 @@ imports the network class.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import signal
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,7 +24,7 @@ import numpy as np
 from nndl import _random
 from nndl._gather import RowGatherer
 from nndl._typing import ArrayLike, NDArray, Params, RandomState
-from nndl._validation import check_float, check_y
+from nndl._validation import all_finite, check_float, check_y
 from nndl.backend import resolve_backend
 from nndl.config import SHARED_TRAIN_FIELDS, TrainOptions
 from nndl.layers import softmax
@@ -36,7 +39,8 @@ OnEpoch = Callable[[int, int, dict[str, Any]], Any]
 
 
 class TrainingDivergedError(FloatingPointError):
-    """The training loss became NaN or infinite; ``history`` holds what was reached."""
+    """The training loss (or, after the last step, the weights) became NaN or infinite;
+    ``history`` holds what was reached."""
 
     run_status = "diverged"  # what a run folder's metrics.json records (nndl.runs)
 
@@ -99,27 +103,38 @@ def train_members(members: list[Member], X: NDArray, y: NDArray, X_val: NDArray,
     verbose : bool
         Print the loss every 100 iterations, as the assignment does.
 
-    A member whose loss becomes NaN or infinite stops as ``diverged``; the others go on.
-    On any exit (Ctrl-C included) every member's ``params`` hold the weights it reached
-    (its best ones with early stopping).
+    A member whose loss becomes NaN or infinite (or whose weights do in the last step)
+    stops as ``diverged``; the others go on. Ctrl-C takes effect once the step in progress
+    is done (a second Ctrl-C at once): on any exit every member's ``params`` hold the
+    weights it reached (its best ones with early stopping), never a half-applied step.
     """
     shared = _shared_options(members)
+    dtype, (_, input_size), num_classes = _check_members(members)
+    X, X_val = _as_array(X), _as_array(X_val)
+    if batch_transform is None:
+        _check_width(X, input_size, "X")
+    elif X.ndim < 1:
+        raise ValueError(f"X must hold one image per row, got shape {tuple(X.shape)}")
+    _check_width(X_val, input_size, "X_val")
     for name, rows in (("X", X), ("X_val", X_val)):
         if len(rows) == 0:
             raise ValueError(f"{name} must hold at least one row to train and score on, got 0")
-    num_classes = members[0].params["W2"].shape[0]
+    if not _finite_data(X_val):
+        raise ValueError("X_val contains NaN or infinite values")
     y = check_y(y, len(X), num_classes)  # the step picks scores by label: no label >= C
     y_val = check_y(y_val, len(X_val), num_classes, name="y_val")
+    if soft_targets is not None:
+        soft_targets = _check_soft_targets(soft_targets, len(X), num_classes)
     rng = _random.check_random_state(rng)
-    dtype = members[0].params["W1"].dtype
     backend = resolve_backend(shared.backend, shared.device)
     ipe = iterations_per_epoch(len(X), shared.batch_size)
     options = [m.options for m in members]
-    noise_rng = np.random.default_rng(_random.sample_indices(rng, 2**62, 1)[0]) \
-        if any(o.dropout > 0 for o in options) else None
+    # dropout masks come from a generator seeded from the stream's state, not drawn from
+    # it: a member's minibatches are the same whether or not another member drops units
+    noise_rng = _random.derived_generator(rng) if any(o.dropout > 0 for o in options) else None
     pop = Population([m.params for m in members], options, dtype, backend, noise_rng)
     run = _Run(members, pop, ipe, on_epoch, verbose, shared.num_iters)
-    batches = _Batches(X, y, soft_targets, backend, dtype, batch_transform, rng)
+    batches = _Batches(X, y, soft_targets, backend, dtype, batch_transform, rng, input_size)
     X_val_dev = backend.asarray(X_val, dtype)
     sample = MinibatchSampler(shared.batch_sampler, rng, len(X), shared.batch_size)
     learning_rates = _LearningRates(options, shared.num_iters, ipe)
@@ -127,7 +142,8 @@ def train_members(members: list[Member], X: NDArray, y: NDArray, X_val: NDArray,
     active = reg_active = None
     bar = _progress_bar(shared.num_iters, progress)
     try:
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"), \
+                _interrupts_between_steps() as interrupted:
             for it in range(shared.num_iters):
                 if pop.K == 0:
                     break
@@ -145,7 +161,11 @@ def train_members(members: list[Member], X: NDArray, y: NDArray, X_val: NDArray,
                 run.leave()
                 if bar is not None:
                     bar.update()
+                if interrupted():  # Ctrl-C: every member stops after a whole step
+                    raise KeyboardInterrupt
         run.finish("complete")
+        if any(m.state == "diverged" for m in members) and not _finite_data(X):
+            raise ValueError("X contains NaN or infinite values: the training loss became NaN")
     finally:  # after a complete run nothing is stacked any more: a no-op then
         run.finish("interrupted")
         if bar is not None:
@@ -160,7 +180,8 @@ def train_network(params: Params, X: NDArray, y: NDArray, X_val: NDArray, y_val:
                   callback: Callable[[int, dict[str, Any]], bool] | None = None,
                   progress: bool = False, history: dict[str, Any] | None = None
                   ) -> dict[str, Any]:
-    """Train one network's ``params`` (updated in place) as :func:`train_members` does.
+    """Train one network's ``params`` as :func:`train_members` does: the dict is updated in
+    place (its entries become the trained arrays; the arrays it held are not written to).
 
     ``callback(epoch, record) -> bool``: True stops training (``stopped_early``). Raises
     :class:`TrainingDivergedError` naming the iteration when the loss becomes NaN or
@@ -170,6 +191,8 @@ def train_network(params: Params, X: NDArray, y: NDArray, X_val: NDArray, y_val:
     ``stopped_early``. Pass ``history`` (from :func:`new_history`) to have it filled in
     place: after Ctrl-C it holds what was recorded, beside the weights reached in ``params``.
     """
+    if options is not None and not isinstance(options, TrainOptions):
+        raise TypeError(f"options must be a TrainOptions, got {type(options).__name__}")
     member = Member(params, options or TrainOptions(),
                     new_history() if history is None else history)
     on_epoch = None if callback is None else \
@@ -206,6 +229,90 @@ def _shared_options(members):
     return first
 
 
+def _check_members(members):
+    """(dtype, W1's shape (H, D), number of classes C) that every member's parameters share;
+    float32 or float64 NumPy arrays of shapes that fit together."""
+    first = members[0].params
+    shapes = {name: np.shape(first[name]) for name in ("W1", "b1", "W2", "b2")}
+    if len(shapes["W1"]) != 2 or len(shapes["W2"]) != 2:
+        raise ValueError(f"params must hold W1 (H, D), b1 (H,), W2 (C, H), b2 (C,), got "
+                         f"shapes {shapes}")
+    (H, _), (C, _) = shapes["W1"], shapes["W2"]
+    if shapes["b1"] != (H,) or shapes["W2"] != (C, H) or shapes["b2"] != (C,):
+        raise ValueError(f"params must hold W1 (H, D), b1 (H,), W2 (C, H), b2 (C,), got "
+                         f"shapes {shapes}")
+    dtype = np.asarray(first["W1"]).dtype
+    if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise TypeError(f"params must be float32 or float64 arrays, got {dtype}")
+    for m in members[1:]:
+        for name, shape in shapes.items():
+            a = m.params[name]
+            if np.shape(a) != shape or np.asarray(a).dtype != dtype:
+                raise ValueError(f"members of one population must share layer sizes and dtype: "
+                                 f"{name} {np.shape(a)} {np.asarray(a).dtype} against "
+                                 f"{shape} {dtype}")
+    return dtype, shapes["W1"], C
+
+
+def _as_array(a):
+    """``a`` as an array: NumPy's, or another array library's as given."""
+    return a if hasattr(a, "shape") and hasattr(a, "ndim") else np.asarray(a)
+
+
+def _check_width(rows, width, name):
+    if rows.ndim != 2 or rows.shape[1] != width:
+        raise ValueError(f"{name} must be 2-D with {width} columns (the network's input size), "
+                         f"got shape {tuple(rows.shape)}")
+
+
+def _check_soft_targets(targets, n, num_classes):
+    """Soft targets as a NumPy (n, C) array of distributions over the classes."""
+    t = np.asarray(targets)
+    if t.shape != (n, num_classes):
+        raise ValueError(f"soft_targets must have shape ({n}, {num_classes}): a distribution "
+                         f"over the classes for each row of X, got {t.shape}")
+    if not np.issubdtype(t.dtype, np.number) or np.issubdtype(t.dtype, np.complexfloating):
+        raise TypeError(f"soft_targets must hold real numbers, got dtype {t.dtype}")
+    if not np.isfinite(t).all() or (t < 0).any() or \
+            not np.allclose(t.sum(axis=1), 1.0, rtol=0, atol=1e-3):
+        raise ValueError("soft_targets must hold distributions: finite, non-negative rows "
+                         "that sum to 1")
+    return t
+
+
+def _finite_data(X):
+    """Whether NumPy float data holds only finite values (anything else: assumed so)."""
+    return not (isinstance(X, np.ndarray) and np.issubdtype(X.dtype, np.floating)) \
+        or all_finite(X)
+
+
+@contextlib.contextmanager
+def _interrupts_between_steps():
+    """Within the block Ctrl-C (SIGINT) only raises a flag, which the loop checks after each
+    whole iteration: an interrupted run keeps the weights of its last recorded step, never a
+    half-applied one. A second Ctrl-C interrupts at once. Yields ``() -> bool``, whether
+    Ctrl-C was pressed. Only where Python's own handler is installed, in the main thread;
+    elsewhere a no-op."""
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield lambda: False
+        return
+    pressed = []
+
+    def flag(signum, frame):
+        if pressed:  # pressed again: the user means it
+            signal.default_int_handler(signum, frame)
+        pressed.append(True)
+
+    signal.signal(signal.SIGINT, flag)
+    try:
+        yield lambda: bool(pressed)
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if pressed:  # pressed after the last check: not lost
+        raise KeyboardInterrupt
+
+
 class _LearningRates:
     """Each member's base rate times its schedule's multiplier; members with the same
     schedule settings share one schedule."""
@@ -235,8 +342,9 @@ class _Batches:
     transformed on the host (augmentation and preprocessing). A batch is valid until the
     next one is drawn."""
 
-    def __init__(self, X, y, soft_targets, backend, dtype, transform, rng):
+    def __init__(self, X, y, soft_targets, backend, dtype, transform, rng, width):
         self.bk, self.dtype, self.rng, self.transform = backend, dtype, rng, transform
+        self.width = width  # what a transform must turn each image into: D values
         self.X = X if transform is not None else backend.asarray(X, dtype)
         self.targets = backend.asarray(y) if soft_targets is None else \
             backend.asarray(soft_targets, dtype)
@@ -245,7 +353,12 @@ class _Batches:
 
     def __call__(self, idx):
         if self.transform is not None:
-            rows = self.bk.asarray(self.transform(self.X[idx], self.rng), self.dtype)
+            images = self.X[idx]
+            rows = self.bk.asarray(self.transform(images, self.rng), self.dtype)
+            if tuple(rows.shape) != (len(images), self.width):
+                raise ValueError(f"batch_transform must turn {len(images)} images into rows of "
+                                 f"shape ({len(images)}, {self.width}) (the network's input "
+                                 f"size), got {tuple(rows.shape)}")
             return rows, self._take(self.targets, idx)
         if self.gather is not None and not isinstance(idx, slice):
             return self.gather(idx), self._take(self.targets, idx)
@@ -266,8 +379,10 @@ class _Run:
         self.best = {}  # member index -> its best parameters so far (early stopping)
         self.stale = [0] * len(members)
         self.leaving = {}  # slot -> (state, reason)
+        self.last_step = (-1, np.zeros(0), [])  # iteration, learning rates, active members
 
     def after_step(self, it, losses, lr):
+        self.last_step = (it, lr, self.pop.active)
         for slot, loss in enumerate(losses):
             i = self.pop.active[slot]
             self.members[i].history["loss_history"].append(float(loss))
@@ -327,8 +442,22 @@ class _Run:
         i = self.pop.active[slot]
         member = self.members[i]
         params = self.best.pop(i, None) if state != "diverged" else None
-        member.params.update(params or self.pop.member_params(slot))
+        if params is None:
+            params = self.pop.member_params(slot)
+            if state != "diverged" and self.last_step[0] >= 0 and \
+                    not all(all_finite(a) for a in params.values()):
+                state, reason = self._diverged_in_last_step(i)
+        member.params.update(params)
         member.state, member.reason = state, reason
+
+    def _diverged_in_last_step(self, i):
+        """Member ``i``'s weights came out of the last step non-finite (its loss, computed
+        before the step, was not): diverged, as of the next iteration's loss."""
+        it, lr, active = self.last_step
+        rate = float(lr[active.index(i)])
+        self.members[i].divergence = (it + 1, math.nan, rate)
+        return "diverged", (f"weights became NaN or infinite in the step of iteration {it} "
+                            f"(learning rate {rate:.3g}); try a smaller learning_rate")
 
 
 def _progress_bar(num_iters, progress):
