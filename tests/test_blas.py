@@ -144,6 +144,20 @@ def test_add_product_refuses_a_first_operand_of_another_width():
     assert not C.any()
 
 
+def test_blas_threads_are_set_and_read_back():
+    """The thread count of NumPy's OpenBLAS (the two-core split holds it at one)."""
+    threads = _blas.num_threads()
+    if threads is None:
+        assert _blas.set_num_threads(1) is None  # no library: nothing to set
+        return
+    try:
+        assert _blas.set_num_threads(1) == threads
+        assert _blas.num_threads() == 1
+    finally:
+        assert _blas.set_num_threads(threads) == 1
+    assert _blas.num_threads() == threads
+
+
 def test_numpy_wheel_blas_is_found_on_linux_wheels():
     """Where NumPy ships its OpenBLAS in ``numpy.libs`` (Linux wheels), it is used."""
     if not any(True for _ in _blas._library_paths()):

@@ -59,6 +59,42 @@ def _gemm(dtype):
     return None
 
 
+@functools.cache
+def _thread_functions():
+    """(get, set) of the number of threads of NumPy's OpenBLAS, or None (no such library)."""
+    for path in _library_paths():
+        try:
+            lib = ctypes.CDLL(str(path))
+        except OSError:
+            continue
+        for prefix, suffix in (("scipy_openblas_", "64_"), ("openblas_", "64_"),
+                               ("scipy_openblas_", ""), ("openblas_", "")):
+            get = getattr(lib, f"{prefix}get_num_threads{suffix}", None)
+            put = getattr(lib, f"{prefix}set_num_threads{suffix}", None)
+            if get is not None and put is not None:
+                get.argtypes, get.restype = [], ctypes.c_int
+                put.argtypes, put.restype = [ctypes.c_int], None
+                return get, put
+    return None
+
+
+def num_threads():
+    """The threads NumPy's OpenBLAS splits a product between (None when not found)."""
+    functions = _thread_functions()
+    return None if functions is None else functions[0]()
+
+
+def set_num_threads(n):
+    """Set NumPy's OpenBLAS thread count (process-wide); returns the previous one, or None
+    (and nothing changes) when the library is not found."""
+    functions = _thread_functions()
+    if functions is None:
+        return None
+    previous = functions[0]()
+    functions[1](int(n))
+    return previous
+
+
 def available(dtype):
     """Whether :func:`gemm` runs as one BLAS call for ``dtype`` arrays."""
     return _gemm(np.dtype(dtype)) is not None
@@ -148,4 +184,4 @@ def _numpy_gemm(out, a, b, alpha, beta):
     return out
 
 
-__all__ = ["add_product", "available", "gemm"]
+__all__ = ["add_product", "available", "gemm", "num_threads", "set_num_threads"]
