@@ -26,7 +26,7 @@ import math
 
 import numpy as np
 
-from nndl import _blas
+from nndl import _blas, _halves
 from nndl._random import uniform
 from nndl.backend import NUMPY
 
@@ -94,6 +94,8 @@ class Population:
         self.state = {}  # optimizer state: name -> stacked arrays shaped like the parameters
         self.t = 0  # steps taken (Adam's bias correction)
         self._buffers, self._scale_min = {}, 1.0
+        self._halves = None  # the lone step split between two cores (use_halves)
+        self._one_call = _OneCall(self)
         self._regroup()
 
     # -- layout ---------------------------------------------------------------------
@@ -128,6 +130,7 @@ class Population:
 
     def member_params(self, slot):
         """Member ``slot``'s parameters as NumPy arrays in the assignment's layout."""
+        self._wait()
         c = self.cols(slice(slot, slot + 1))
         get = self.bk.to_numpy
         W1 = (get(self.V[:, c]) * get(self.scale[c])).T.astype(self.dtype, order="C")
@@ -137,6 +140,7 @@ class Population:
 
     def keep(self, slots):
         """Drop every stacked slot not in ``slots`` (a sorted list)."""
+        self.close()  # the split (one member only) ends with the stack it was made for
         H, xp = self.H, self.xp
         cols = np.concatenate([np.arange(s * H, (s + 1) * H) for s in slots]) if slots \
             else np.zeros(0, dtype=np.int64)
@@ -197,6 +201,7 @@ class Population:
 
     def scores(self, X):
         """Scores (K, N, C) of every active member for rows X (N, D); no dropout."""
+        self._wait()
         xp = self.xp
         hidden = self._per_member(self._hidden(X))
         return hidden @ xp.permute_dims(self.W2, (0, 2, 1)) + self.b2[:, None, :]
@@ -252,8 +257,41 @@ class Population:
             UPDATE_RULES[name](self, slots, grads, lr[slots], reg[slots])
         return losses
 
+    def use_halves(self, X, batch_size):
+        """From now on split the lone SGD step between two cores (:mod:`nndl._halves`) for
+        minibatches of rows of ``X`` (N, D) (C-ordered NumPy, this population's dtype), taken
+        by :meth:`step_rows`, where that pays; returns whether it does. :meth:`close` ends it.
+        """
+        if self.lone_sgd and not self.rows and _halves.worth_splitting(X, self.V, batch_size):
+            self._halves = _halves.Halves(X, self.V, batch_size)
+        return self._halves is not None
+
+    def step_rows(self, idx, y, lr, reg):
+        """:meth:`step` on the rows ``idx`` (an int index array (B,)) of the ``X`` given to
+        :meth:`use_halves`, with labels ``y`` (B,)."""
+        self._halves.select(idx)
+        return self._lone_step(y, float(lr[0]), float(reg[0]), self._halves)
+
+    def close(self):
+        """End the split of :meth:`use_halves` (its worker thread); a no-op without one."""
+        if self._halves is not None:
+            halves, self._halves = self._halves, None
+            halves.close()
+
+    def _wait(self):
+        """Until the split's worker has finished updating its half of ``V``."""
+        if self._halves is not None:
+            self._halves.wait()
+
     def _lone_sgd_step(self, X, y, lr, reg):
-        """:meth:`step` for one plain-SGD network on NumPy with labels (``lone_sgd``).
+        """:meth:`step` for one plain-SGD network on NumPy with labels (``lone_sgd``): the
+        two large products as single BLAS calls on the rows ``X``."""
+        self._one_call.X = X
+        return self._lone_step(y, lr, reg, self._one_call)
+
+    def _lone_step(self, y, lr, reg, products):
+        """One plain-SGD network on NumPy with labels (``lone_sgd``); ``products`` does the
+        two large products (:class:`_OneCall` or :class:`nndl._halves.Halves`).
 
         The same computation as the general path, in the same order, with the per-member
         bookkeeping left out (Python floats for the one member's settings and scale, work
@@ -262,10 +300,11 @@ class Population:
         path's generality costs 25-40 us a step. The tests hold the two paths equal to each
         other and to the layer-by-layer reference. ``lr``, ``reg``: floats.
         """
-        n, H = X.shape[0], self.H
+        n, H = y.shape[0], self.H
         W2, b2 = self.W2[0], self.b2[0]  # (C, H), (C,) views
         hidden, W2T, by_row, scores, probs, dW2, dhidden, ones = self._lone_buffers(n)
-        _blas.gemm(hidden, X, self.V, float(self.scale[0]))  # the scale as BLAS's alpha
+        scale = float(self.scale[0])
+        products.forward(hidden, scale)  # X @ V, the scale as BLAS's alpha
         hidden += self.b1
         np.maximum(hidden, 0, out=hidden)
         np.copyto(W2T, W2.T)  # scores (C, B) as hidden @ W2.T, transposed
@@ -276,7 +315,8 @@ class Population:
         total = np.add.reduce(probs, axis=0)
         at = self._label_positions(y, (1, self.C, n))  # flat positions of (y[b], b)
         data = float(np.log(total).sum() - scores.reshape(-1)[at].sum())
-        loss = data / n + 0.5 * reg * self._lone_weight_norm()
+        w2 = W2.reshape(-1)
+        loss = data / n + 0.5 * reg * (products.v_norm() * scale**2 + float(w2 @ w2))
         probs /= total
         probs.reshape(-1)[at] -= 1
         probs *= lr / n  # d loss / d scores, times lr: the step
@@ -288,7 +328,7 @@ class Population:
         db1 = ones @ dhidden
         shrink = 1.0 - lr * reg
         self._shrink_scale_by(shrink, slice(0, H))  # W1's weight decay
-        _blas.add_product(self.V, X, dhidden, float(-1.0 / self.scale[0]))  # V -= X.T dh / s
+        products.backward(dhidden, float(-1.0 / self.scale[0]))  # V -= X.T @ dh / scale
         W2 -= dW2
         b2 -= db2
         self.b1 -= db1
@@ -357,6 +397,7 @@ class Population:
     def _restart_scale(self, cols):
         """``lr * reg = 1``: weight decay zeroes W1, so its columns restart as ``V = 0``,
         ``scale = 1`` (a scale of 0 could not be divided by in the gradient step)."""
+        self._wait()
         self.V[:, cols] = 0
         self.scale[cols] = 1.0
 
@@ -449,13 +490,33 @@ class Population:
     def _lone_weight_norm(self):
         """|W1|^2 + |W2|^2 (a float) of a single member on NumPy: one scale value, two BLAS
         dots over contiguous views."""
-        v, w2 = (self.V.T if self.rows else self.V).reshape(-1), self.W2.reshape(-1)
-        return float(v @ v) * float(self.scale[0]) ** 2 + float(w2 @ w2)
+        w2 = self.W2.reshape(-1)
+        return self._one_call.v_norm() * float(self.scale[0]) ** 2 + float(w2 @ w2)
 
     def _dropout_mask(self, n):
         """Inverted-dropout mask (B, K*H): kept units scaled by 1/(1-p) of their member."""
         keep = uniform(self.noise_rng, (n, self.K * self.H)) >= self._drop_cols
         return self._put(keep) * self._drop_scale
+
+
+class _OneCall:
+    """The lone step's two large products as single BLAS calls on the gathered minibatch
+    ``X`` (B, D) (set before each step), for :meth:`Population._lone_step`."""
+
+    def __init__(self, pop):
+        self.pop, self.X = pop, None
+
+    def forward(self, hidden, alpha):
+        return _blas.gemm(hidden, self.X, self.pop.V, alpha)
+
+    def v_norm(self):
+        """|V|^2 (a float): one BLAS dot over a contiguous view."""
+        pop = self.pop
+        v = (pop.V.T if pop.rows else pop.V).reshape(-1)
+        return float(v @ v)
+
+    def backward(self, dhidden, alpha):
+        _blas.add_product(self.pop.V, self.X, dhidden, alpha)
 
 
 # -- update rules: rule(pop, slots, grads, lr, reg) for the contiguous members `slots` ----
@@ -495,6 +556,7 @@ def _fold_scale(pop, shrink, c):
     scales of columns ``c`` back into ``V`` before they lose precision."""
     pop._scale_min *= shrink
     if pop._scale_min < 1e-2:
+        pop._wait()
         pop.V[:, c] *= pop.scale[c]
         pop.scale[c] = pop.xp.ones_like(pop.scale[c])
         pop._scale_min = 1.0

@@ -136,6 +136,10 @@ def train_members(members: list[Member], X: NDArray, y: NDArray, X_val: NDArray,
     run = _Run(members, pop, ipe, on_epoch, verbose, shared.num_iters)
     batches = _Batches(X, y, soft_targets, backend, dtype, batch_transform, rng, input_size)
     X_val_dev = backend.asarray(X_val, dtype)
+    # one plain-SGD network on two cores: each core gathers and updates half of the columns
+    # (the blocks sampler gathers nothing, and there the split costs more than it saves)
+    halves = batch_transform is None and soft_targets is None and \
+        shared.batch_sampler != "blocks" and pop.use_halves(batches.X, shared.batch_size)
     sample = MinibatchSampler(shared.batch_sampler, rng, len(X), shared.batch_size)
     learning_rates = _LearningRates(options, shared.num_iters, ipe)
     reg = np.array([o.reg for o in options], dtype=np.float64)
@@ -148,14 +152,19 @@ def train_members(members: list[Member], X: NDArray, y: NDArray, X_val: NDArray,
                 if pop.K == 0:
                     break
                 idx = sample()
-                X_batch, y_batch = batches(idx)
                 lr = learning_rates(it, pop.active)
                 if pop.active is not active:  # members left: their settings leave too
                     active, reg_active = pop.active, reg[pop.active]
-                losses = pop.step(X_batch, y_batch, lr, reg_active)
+                if halves:  # the step gathers its own halves of the rows
+                    X_batch, y_batch = None, y[idx]
+                    losses = pop.step_rows(idx, y_batch, lr, reg_active)
+                else:
+                    X_batch, y_batch = batches(idx)
+                    losses = pop.step(X_batch, y_batch, lr, reg_active)
                 run.after_step(it, losses, lr)
                 if it % ipe == 0:
-                    run.after_epoch(it, losses, pop.scores(X_batch), y[idx],
+                    train_rows = X_batch if X_batch is not None else batches.X[idx]
+                    run.after_epoch(it, losses, pop.scores(train_rows), y[idx],
                                     pop.scores(X_val_dev), y_val)
                     _show(bar, members, pop)
                 run.leave()
@@ -168,6 +177,7 @@ def train_members(members: list[Member], X: NDArray, y: NDArray, X_val: NDArray,
             raise ValueError("X contains NaN or infinite values: the training loss became NaN")
     finally:  # after a complete run nothing is stacked any more: a no-op then
         run.finish("interrupted")
+        pop.close()
         if bar is not None:
             bar.close()
     return members
