@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nndl import _blas
 from nndl._gather import RowGatherer
 from nndl.config import RunConfig, TrainOptions
 from nndl.neural_net import TwoLayerNet
@@ -85,15 +86,20 @@ def median_ms(fn, repeats=300):
     return 1e3 * statistics.median(times)
 
 
-def alternating_medians_ms(fns, rounds=10, repeats=30):
+def alternating_medians_ms(fns, rounds=10, repeats=30, before_block=None):
     """Median ms of each of ``fns`` (name -> callable), timed in alternating blocks of
     ``repeats`` calls, so that every one of them sees the same moments of a noisy machine
-    (a drift between two separately timed blocks would make their ratio meaningless)."""
+    (a drift between two separately timed blocks would make their ratio meaningless).
+    ``before_block(name)``, when given, runs (untimed) before each block."""
     times = {name: [] for name in fns}
-    for fn in fns.values():
+    for name, fn in fns.items():
+        if before_block is not None:
+            before_block(name)
         fn()
     for _ in range(rounds):
         for name, fn in fns.items():
+            if before_block is not None:
+                before_block(name)
             for _ in range(repeats):
                 start = time.perf_counter()
                 fn()
@@ -102,10 +108,16 @@ def alternating_medians_ms(fns, rounds=10, repeats=30):
 
 
 def step_vs_parts(data, seed):
-    """One training step (gather and fused step, as the training loop takes them: the
-    minibatch into the loop's ``RowGatherer``) against its parts measured alone (gather,
-    forward and weight-gradient products), in alternating blocks; the index draw is timed
-    too and taken off the step and the gather alike."""
+    """One training step, as the training loop takes it (on two BLAS threads: split between
+    two cores, ``nndl._halves``; else the minibatch gathered into the loop's
+    ``RowGatherer``, then the fused step), against its parts measured alone (gather of the
+    whole minibatch, forward and weight-gradient products on BLAS's threads), in
+    alternating blocks; the index draw is timed too and taken off the step and the gather
+    alike. While the split runs, BLAS is held at one thread, as in training: its threads
+    are given back for the parts' blocks, and 100 untimed steps (0.1-0.2 s) precede each
+    block of steps, as steps follow steps in training (measured: BLAS's threads spin for
+    about 0.1 s after a product, and 30 steps right after the parts' blocks, or after a
+    0.2 s pause, took 1.9 ms each against 1.09 ms once stepping again)."""
     X, y = data.X_train, data.y_train
     rng = np.random.default_rng(seed)
     net = TwoLayerNet(X.shape[1], H, C, random_state=seed, dtype=np.float32)
@@ -113,24 +125,40 @@ def step_vs_parts(data, seed):
     lr, reg = np.array([LR]), np.array([REG])
     draw = lambda: rng.integers(0, len(X), B)  # noqa: E731
     gather, ways = RowGatherer(X), []
+    threads = _blas.num_threads()
+    split = pop.use_halves(X, B)
 
     def step():
         idx = draw()
-        pop.step(gather(idx), y[idx], lr, reg)
-        ways.append(gather.way)
+        if split:
+            pop.step_rows(idx, y[idx], lr, reg)
+        else:
+            pop.step(gather(idx), y[idx], lr, reg)
+            ways.append(gather.way)
+
+    def before_block(name):
+        if split and name == "step":
+            _blas.set_num_threads(1)
+            for _ in range(100):
+                step()
+        elif split:
+            _blas.set_num_threads(threads)
 
     V = np.ascontiguousarray(net.params["W1"].T)
     batch, dhidden = X[draw()], np.ones((B, H), np.float32)
     ms = alternating_medians_ms({"step": step, "draw": draw, "gather": lambda: X[draw()],
                                  "forward product": lambda: batch @ V,
-                                 "gradient product": lambda: batch.T @ dhidden})
+                                 "gradient product": lambda: batch.T @ dhidden},
+                                before_block=before_block)
+    pop.close()
     sampling = ms.pop("draw")
     step_ms = ms.pop("step") - sampling
     parts = dict(ms)
     parts["gather"] -= sampling  # the gather alone, not the index draw
     return {"step_ms": step_ms, "parts_ms": parts, "sum_of_parts_ms": sum(parts.values()),
-            "step_over_parts": step_ms / sum(parts.values()),
-            "ring_share": float(np.mean(ways))}  # the gathers the gatherer put in its ring
+            "step_over_parts": step_ms / sum(parts.values()), "split": split,
+            # the gathers the gatherer put in its ring (None when the step split)
+            "ring_share": float(np.mean(ways)) if ways else None}
 
 
 def run_nndl_f32_with_parts(data, seed):
@@ -429,7 +457,9 @@ def markdown(result):
              "alternating rounds, each run in a fresh process.",
              f"One nndl float32 step / its parts measured alone: "
              f"{sp['median_step_over_parts']:.2f}x (e.g. {part['step_ms']:.2f} ms against "
-             + ", ".join(f"{k} {v:.2f}" for k, v in part["parts_ms"].items()) + " ms).",
+             + ", ".join(f"{k} {v:.2f}" for k, v in part["parts_ms"].items()) + " ms; "
+             f"{sum(p.get('split', False) for p in sp['runs'])} of {len(sp['runs'])} "
+             "processes split the step between two cores).",
              f"A population of 32 hidden-50 networks: {pop['median_gflops']:.0f} GFLOP/s, "
              f"{100 * pop['median_gflops'] / peaks['float32']:.0f}% of the float32 peak."]
     t50 = result["time_to_50pct"]["median_seconds"]
