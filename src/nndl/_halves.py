@@ -66,9 +66,9 @@ class Halves:
         self.jobs, self.done = queue.SimpleQueue(), queue.SimpleQueue()
         self.pending = 0  # jobs posted whose "done" has not been taken yet
         self.idx = None
-        self.previous_threads = _blas.set_num_threads(1)
         self.worker = threading.Thread(target=self._work, name="nndl-halves", daemon=True)
         self.worker.start()
+        self.previous_threads = _blas.set_num_threads(1)  # each product on its own core
 
     # -- the step -------------------------------------------------------------------
     def select(self, idx):
