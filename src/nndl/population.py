@@ -337,7 +337,7 @@ class Population:
         return np.array([loss])
 
     def _lone_buffers(self, n):
-        """The work arrays of :meth:`_lone_sgd_step` for batches of ``n`` rows (kept)."""
+        """The work arrays of :meth:`_lone_step` for batches of ``n`` rows (kept)."""
         H, C, dt = self.H, self.C, self.dtype
         return self._cached("lone", n, lambda: (
             np.empty((n, H), dt), np.empty((H, C), dt), np.empty((n, C), dt),
