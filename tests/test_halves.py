@@ -30,23 +30,12 @@ def split(monkeypatch):
     if not _blas.available(np.float32) or _blas.num_threads() is None:
         pytest.skip("NumPy's OpenBLAS is not found: the split is never used")
     monkeypatch.setattr(_halves, "MIN_WORK", 0)
-    monkeypatch.setattr(_halves, "worth_splitting", _with_two_threads(_halves.worth_splitting))
+    monkeypatch.setattr(_halves, "_two_blas_threads", lambda: True)
     calls = []
     forward = _halves.Halves.forward
     monkeypatch.setattr(_halves.Halves, "forward",
                         lambda self, *args: (calls.append(1), forward(self, *args))[1])
     return calls
-
-
-def _with_two_threads(check):
-    def worth_splitting(X, V, batch_size):
-        threads = _blas.num_threads
-        _blas.num_threads = lambda: 2
-        try:
-            return check(X, V, batch_size)
-        finally:
-            _blas.num_threads = threads
-    return worth_splitting
 
 
 def _train(data, seed=7, **options):
@@ -136,9 +125,131 @@ def test_ctrl_c_in_a_split_step_stops_after_it(data, split, monkeypatch):
         train_network(params, X, y, Xv, yv, TrainOptions(**OPTIONS),
                       rng=np.random.default_rng(7), history=history)
     assert len(history["loss_history"]) == 9
-    monkeypatch.undo()
-    monkeypatch.setattr(_halves, "MIN_WORK", 0)
-    monkeypatch.setattr(_halves, "worth_splitting", _with_two_threads(_halves.worth_splitting))
+    monkeypatch.setattr(_halves.Halves, "_forward", forward)
     alone, _ = _train(data, num_iters=9)
     for key in alone:
         np.testing.assert_array_equal(params[key], alone[key])
+
+
+def _worker_alive():
+    import threading
+
+    return any(t.name == "nndl-halves" for t in threading.enumerate())
+
+
+def test_a_fold_of_the_weight_scale_keeps_the_loss_right(data, split, monkeypatch):
+    """lr * reg = 0.1: the scale shrinks by 0.9 a step and is folded into V every ~44
+    steps; the split's cached norms of V follow the fold (the loss was 769 for 2.37)."""
+    options = dict(learning_rate=1e-3, reg=100.0, learning_rate_decay=1.0, num_iters=100)
+    params, history = _train(data, **options)
+    assert len(split) == 100
+    monkeypatch.setattr(_halves, "MIN_WORK", 10**18)
+    whole, expected = _train(data, **options)
+    np.testing.assert_allclose(history["loss_history"], expected["loss_history"], rtol=1e-5)
+    for key in whole:
+        np.testing.assert_allclose(params[key], whole[key], rtol=1e-5, atol=1e-6)
+
+
+def test_an_error_before_the_first_step_leaves_nothing_held(data, split, monkeypatch):
+    from nndl import training
+
+    threads = _blas.num_threads()
+
+    def failing_bar(*args):
+        raise RuntimeError("no bar")
+
+    monkeypatch.setattr(training, "_progress_bar", failing_bar)
+    with pytest.raises(RuntimeError, match="no bar"):
+        _train(data)
+    monkeypatch.setattr(training, "_interrupts_between_steps", failing_bar)
+    with pytest.raises(RuntimeError, match="no bar"):
+        _train(data)
+    assert _blas.num_threads() == threads and not _worker_alive()
+
+
+def _interrupt_step_5(monkeypatch, then):
+    """In step 5, Ctrl-C while the main thread waits for the worker's forward half (so the
+    loop stops after that step), then ``then()`` in the worker's gradient half, after the
+    loop has stopped and while the run waits for that half."""
+    import time
+
+    forward, backward, calls = _halves.Halves._forward, _halves.Halves._backward, []
+
+    def forward_5(self, side, idx, alpha):
+        calls.extend([1] if side == 1 else [])
+        if len(calls) == 5 and side == 1:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.05)  # handled while the main thread waits
+        return forward(self, side, idx, alpha)
+
+    def backward_5(self, side, dhidden, alpha):
+        if len(calls) == 5 and side == 1:
+            time.sleep(0.2)  # the loop has stopped by now and waits for this half
+            then()
+        return backward(self, side, dhidden, alpha)
+
+    monkeypatch.setattr(_halves.Halves, "_forward", forward_5)
+    monkeypatch.setattr(_halves.Halves, "_backward", backward_5)
+    return forward, backward
+
+
+def test_a_second_ctrl_c_while_the_worker_finishes_still_settles_the_weights(data, split,
+                                                                             monkeypatch):
+    """Pressed again while the run waits for the worker's last half: the weights of 5 whole
+    steps are still written, the worker is gone, BLAS has its threads back, and the
+    interrupt is raised."""
+    import time
+
+    def press_again():
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.1)
+
+    X, y, Xv, yv = data
+    threads = _blas.num_threads()
+    forward, backward = _interrupt_step_5(monkeypatch, press_again)
+    params = TwoLayerNet(64, 6, 4, std=0.1, random_state=1, dtype=np.float32).params
+    original, history = params["W1"], new_history()
+    with pytest.raises(KeyboardInterrupt):
+        train_network(params, X, y, Xv, yv, TrainOptions(**OPTIONS),
+                      rng=np.random.default_rng(7), history=history)
+    assert _blas.num_threads() == threads and not _worker_alive()
+    assert params["W1"] is not original and len(history["loss_history"]) == 5
+    monkeypatch.setattr(_halves.Halves, "_forward", forward)
+    monkeypatch.setattr(_halves.Halves, "_backward", backward)
+    alone, _ = _train(data, num_iters=5)
+    for key in alone:
+        np.testing.assert_array_equal(params[key], alone[key])
+
+
+def test_a_worker_error_during_an_interrupted_step_is_not_lost(data, split, monkeypatch):
+    """The worker's last gradient half fails after the loop has stopped for Ctrl-C: the
+    weights miss that half, so the worker's error is what is raised."""
+    def fail():
+        raise MemoryError("the worker's half")
+
+    threads = _blas.num_threads()
+    _interrupt_step_5(monkeypatch, fail)
+    with pytest.raises(MemoryError, match="the worker's half"):
+        _train(data)
+    assert _blas.num_threads() == threads and not _worker_alive()
+
+
+def test_splits_in_two_threads_at_once_give_blas_its_threads_back(data, split):
+    """BLAS's thread count is process-wide: the last split to end restores it."""
+    import threading
+
+    threads, errors = _blas.num_threads(), []
+
+    def train(iterations):
+        try:
+            _train(data, num_iters=iterations)
+        except Exception as error:  # reported below
+            errors.append(error)
+
+    for _ in range(5):
+        workers = [threading.Thread(target=train, args=(n,)) for n in (20, 40)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+        assert not errors and _blas.num_threads() == threads and not _worker_alive()

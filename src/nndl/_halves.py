@@ -35,6 +35,27 @@ from nndl import _blas
 #: B * D * H of a step below which the handoffs cost more than the split saves
 MIN_WORK = 4_000_000
 
+# BLAS's thread count is process-wide: splits running at once (trainings in several threads)
+# hold it at one together, and the last to close gives back what the first found
+class _HeldThreads:
+    lock = threading.Lock()
+    splits = 0  # splits holding BLAS at one thread
+    found: int | None = None  # the thread count the first of them found
+
+
+def _hold_one_blas_thread():
+    with _HeldThreads.lock:
+        if _HeldThreads.splits == 0:
+            _HeldThreads.found = _blas.set_num_threads(1)
+        _HeldThreads.splits += 1
+
+
+def _release_blas_threads():
+    with _HeldThreads.lock:
+        _HeldThreads.splits -= 1
+        if _HeldThreads.splits == 0 and _HeldThreads.found is not None:
+            _blas.set_num_threads(_HeldThreads.found)
+
 
 def worth_splitting(X, V, batch_size):
     """Whether minibatches of rows of ``X`` (N, D) against the first layer ``V`` (D, H)
@@ -45,7 +66,13 @@ def worth_splitting(X, V, batch_size):
     return (isinstance(X, np.ndarray) and X.ndim == 2 and X.flags.c_contiguous
             and X.dtype == V.dtype and V.flags.c_contiguous and X.shape[1] == D
             and D % 2 == 0 and batch_size * D * H >= MIN_WORK and _blas.available(V.dtype)
-            and _blas.num_threads() == 2)
+            and _two_blas_threads())
+
+
+def _two_blas_threads():
+    """Whether BLAS splits a product between exactly two threads now (while a split holds
+    it at one, a second training in another thread keeps the whole step)."""
+    return _blas.num_threads() == 2
 
 
 class Halves:
@@ -55,7 +82,8 @@ class Halves:
 
     Per step: :meth:`select` the rows (an index array), :meth:`forward`,
     :meth:`v_norm`, :meth:`backward`. Anything else that reads or writes ``V`` calls
-    :meth:`wait` first (the worker may still be updating its half).
+    :meth:`wait` first (the worker may still be updating its half), and
+    :meth:`refresh_norms` after writing it.
     """
 
     def __init__(self, X, V, batch_size):
@@ -72,7 +100,7 @@ class Halves:
         self.idx = None
         self.worker = threading.Thread(target=self._work, name="nndl-halves", daemon=True)
         self.worker.start()
-        self.previous_threads = _blas.set_num_threads(1)  # each product on its own core
+        _hold_one_blas_thread()  # each product on its own core
 
     # -- the step -------------------------------------------------------------------
     def select(self, idx):
@@ -90,6 +118,11 @@ class Halves:
         """|V|^2 (a float), each half's after its latest update (call after forward)."""
         return self.norms[0] + self.norms[1]
 
+    def refresh_norms(self):
+        """Recompute |V|^2 of both halves after ``V`` was written outside a step (after
+        :meth:`wait`)."""
+        self.norms = [_sq_norm(self._v(0)), _sq_norm(self._v(1))]
+
     def backward(self, dhidden, alpha):
         """``V += alpha * X[idx].T @ dhidden``, each thread its half (the worker's may still
         run when this returns)."""
@@ -105,17 +138,31 @@ class Halves:
                 raise result
 
     def close(self):
-        """Stop the worker (after its jobs) and give BLAS its threads back."""
+        """Stop the worker after the jobs it was given and give BLAS its threads back.
+
+        Returns what the caller should raise once it has settled the weights, or None: the
+        first error the worker raised that :meth:`wait` has not raised yet, else a
+        KeyboardInterrupt pressed while waiting for the worker (which is let finish its
+        jobs, a millisecond or two, so that ``V`` is whole when this returns).
+        """
         if self.worker is None:
-            return
-        try:
-            self.wait()
-        finally:
-            self.jobs.put(None)
-            self.worker.join(timeout=60)
-            self.worker = None
-            if self.previous_threads is not None:
-                _blas.set_num_threads(self.previous_threads)
+            return None
+        worker, self.worker = self.worker, None
+        self.jobs.put(None)  # after the jobs posted: the worker ends once they are done
+        _release_blas_threads()
+        interrupt, errors = None, []
+        while True:  # the worker's last words (not Thread.join: an interrupted join may
+            try:     # leave is_alive() False while the thread still runs, CPython 3.11)
+                result = self.done.get()
+            except KeyboardInterrupt as pressed:
+                interrupt = pressed
+                continue
+            if result is _STOPPED:
+                break
+            errors.extend([result] if isinstance(result, BaseException) else [])
+        worker.join(timeout=10)  # it has left its loop: a moment
+        self.pending = 0
+        return errors[0] if errors else interrupt
 
     # -- each thread's half ------------------------------------------------------------
     def _forward(self, side, idx, alpha):
@@ -144,6 +191,10 @@ class Halves:
                 self.done.put(None)
             except BaseException as error:  # handed to the main thread by wait()
                 self.done.put(error)
+        self.done.put(_STOPPED)
+
+
+_STOPPED = object()  # the worker's last message
 
 
 def _sq_norm(V):

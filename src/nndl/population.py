@@ -140,7 +140,9 @@ class Population:
 
     def keep(self, slots):
         """Drop every stacked slot not in ``slots`` (a sorted list)."""
-        self.close()  # the split (one member only) ends with the stack it was made for
+        error = self.close()  # the split (one member only) ends with the stack it was made for
+        if error is not None:
+            raise error
         H, xp = self.H, self.xp
         cols = np.concatenate([np.arange(s * H, (s + 1) * H) for s in slots]) if slots \
             else np.zeros(0, dtype=np.int64)
@@ -273,10 +275,14 @@ class Population:
         return self._lone_step(y, float(lr[0]), float(reg[0]), self._halves)
 
     def close(self):
-        """End the split of :meth:`use_halves` (its worker thread); a no-op without one."""
-        if self._halves is not None:
-            halves, self._halves = self._halves, None
-            halves.close()
+        """End the split of :meth:`use_halves`: its worker thread stops after its jobs and
+        BLAS gets its threads back. Returns what is left to raise (the worker's error, or
+        Ctrl-C pressed meanwhile: :meth:`nndl._halves.Halves.close`) for the caller to raise
+        when it is ready, or None; a no-op without a split."""
+        if self._halves is None:
+            return None
+        halves, self._halves = self._halves, None
+        return halves.close()
 
     def _wait(self):
         """Until the split's worker has finished updating its half of ``V``."""
@@ -400,6 +406,8 @@ class Population:
         self._wait()
         self.V[:, cols] = 0
         self.scale[cols] = 1.0
+        if self._halves is not None:
+            self._halves.refresh_norms()
 
     def _scale(self):
         """``scale`` in the dtype of the step, for products with the other arrays (NumPy
@@ -559,6 +567,8 @@ def _fold_scale(pop, shrink, c):
         pop._wait()
         pop.V[:, c] *= pop.scale[c]
         pop.scale[c] = pop.xp.ones_like(pop.scale[c])
+        if pop._halves is not None:
+            pop._halves.refresh_norms()
         pop._scale_min = 1.0
 
 

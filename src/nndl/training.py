@@ -136,16 +136,17 @@ def train_members(members: list[Member], X: NDArray, y: NDArray, X_val: NDArray,
     run = _Run(members, pop, ipe, on_epoch, verbose, shared.num_iters)
     batches = _Batches(X, y, soft_targets, backend, dtype, batch_transform, rng, input_size)
     X_val_dev = backend.asarray(X_val, dtype)
-    # one plain-SGD network on two cores: each core gathers and updates half of the columns
-    # (the blocks sampler gathers nothing, and there the split costs more than it saves)
-    halves = batch_transform is None and soft_targets is None and \
-        shared.batch_sampler != "blocks" and pop.use_halves(batches.X, shared.batch_size)
     sample = MinibatchSampler(shared.batch_sampler, rng, len(X), shared.batch_size)
     learning_rates = _LearningRates(options, shared.num_iters, ipe)
     reg = np.array([o.reg for o in options], dtype=np.float64)
     active = reg_active = None
     bar = _progress_bar(shared.num_iters, progress)
+    halves = False
     try:
+        # one plain-SGD network on two cores: each core gathers and updates half of the
+        # columns (the blocks sampler gathers nothing; there the split costs more than it saves)
+        halves = batch_transform is None and soft_targets is None and \
+            shared.batch_sampler != "blocks" and pop.use_halves(batches.X, shared.batch_size)
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"), \
                 _interrupts_between_steps() as interrupted:
             for it in range(shared.num_iters):
@@ -175,11 +176,15 @@ def train_members(members: list[Member], X: NDArray, y: NDArray, X_val: NDArray,
         run.finish("complete")
         if any(m.state == "diverged" for m in members) and not _finite_data(X):
             raise ValueError("X contains NaN or infinite values: the training loss became NaN")
-    finally:  # after a complete run nothing is stacked any more: a no-op then
+    finally:
+        # the split's worker stops first (BLAS gets its threads back whatever happens next),
+        # then the members still stacked take their weights (after a complete run: none)
+        error = pop.close()
         run.finish("interrupted")
-        pop.close()
         if bar is not None:
             bar.close()
+        if error is not None:  # the worker failed (its half of the last step may be
+            raise error  # missing), or Ctrl-C came while it finished its half
     return members
 
 
