@@ -38,28 +38,33 @@ def split(monkeypatch):
     return calls
 
 
-def _train(data, seed=7, **options):
-    X, y, Xv, yv = data
-    params = TwoLayerNet(64, 6, 4, std=0.1, random_state=1, dtype=np.float32).params
+def _train(data, seed=7, dtype=np.float32, **options):
+    X, y, Xv, yv = (a.astype(dtype) if a.dtype.kind == "f" else a for a in data)
+    params = TwoLayerNet(64, 6, 4, std=0.1, random_state=1, dtype=dtype).params
     history = train_network(params, X, y, Xv, yv, TrainOptions(**{**OPTIONS, **options}),
                             rng=np.random.default_rng(seed))
     return params, history
 
 
 @pytest.mark.parametrize("sampler", ["replacement", "shuffle"])
-def test_the_split_step_trains_as_the_whole_one(data, split, sampler, monkeypatch):
+@pytest.mark.parametrize("dtype,tol", [(np.float32, 1e-5), (np.float64, 1e-12)])
+def test_the_split_step_trains_as_the_whole_one(data, split, sampler, dtype, tol,
+                                                monkeypatch):
+    """float32 keeps the first layer column by column, float64 row by row (halves of it
+    are then strided blocks, and the main thread sums the squares of all of it)."""
     threads = _blas.num_threads()
-    params, history = _train(data, batch_sampler=sampler)
+    params, history = _train(data, batch_sampler=sampler, dtype=dtype)
     assert len(split) == OPTIONS["num_iters"]  # every step went through the split
     assert _blas.num_threads() == threads  # given back
     monkeypatch.setattr(_halves, "MIN_WORK", 10**18)  # now never split
-    whole, expected = _train(data, batch_sampler=sampler)
+    whole, expected = _train(data, batch_sampler=sampler, dtype=dtype)
     assert len(split) == OPTIONS["num_iters"]
-    np.testing.assert_allclose(history["loss_history"], expected["loss_history"], rtol=1e-5)
+    np.testing.assert_allclose(history["loss_history"], expected["loss_history"], rtol=tol)
     assert history["train_acc_history"] == expected["train_acc_history"]
     assert history["val_acc_history"] == expected["val_acc_history"]
     for key in whole:
-        np.testing.assert_allclose(params[key], whole[key], rtol=1e-5, atol=1e-6)
+        assert params[key].dtype == dtype
+        np.testing.assert_allclose(params[key], whole[key], rtol=tol, atol=tol / 10)
 
 
 def test_the_blocks_sampler_and_other_options_keep_the_whole_step(data, split):
@@ -74,6 +79,7 @@ def test_the_blocks_sampler_and_other_options_keep_the_whole_step(data, split):
     lambda X, V: (X[:, :63], V[:63]),  # an odd width
     lambda X, V: (X.astype(np.float64), V),  # another dtype than the layer
     lambda X, V: (list(X), V),
+    lambda X, V: (X, np.zeros((128, 6), np.float32)[::2]),  # a layer neither way contiguous
 ])
 def test_only_c_ordered_data_of_the_layers_dtype_and_an_even_width_is_split(data, make):
     X, V = make(data[0], np.zeros((64, 6), np.float32))
@@ -137,17 +143,20 @@ def _worker_alive():
     return any(t.name == "nndl-halves" for t in threading.enumerate())
 
 
-def test_a_fold_of_the_weight_scale_keeps_the_loss_right(data, split, monkeypatch):
+@pytest.mark.parametrize("dtype,tol", [(np.float32, 1e-5), (np.float64, 1e-12)])
+def test_a_fold_of_the_weight_scale_keeps_the_loss_right(data, split, dtype, tol,
+                                                          monkeypatch):
     """lr * reg = 0.1: the scale shrinks by 0.9 a step and is folded into V every ~44
     steps; the split's cached norms of V follow the fold (the loss was 769 for 2.37)."""
-    options = dict(learning_rate=1e-3, reg=100.0, learning_rate_decay=1.0, num_iters=100)
+    options = dict(learning_rate=1e-3, reg=100.0, learning_rate_decay=1.0, num_iters=100,
+                   dtype=dtype)
     params, history = _train(data, **options)
     assert len(split) == 100
     monkeypatch.setattr(_halves, "MIN_WORK", 10**18)
     whole, expected = _train(data, **options)
-    np.testing.assert_allclose(history["loss_history"], expected["loss_history"], rtol=1e-5)
+    np.testing.assert_allclose(history["loss_history"], expected["loss_history"], rtol=tol)
     for key in whole:
-        np.testing.assert_allclose(params[key], whole[key], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(params[key], whole[key], rtol=tol, atol=tol / 10)
 
 
 def test_an_error_before_the_first_step_leaves_nothing_held(data, split, monkeypatch):

@@ -60,11 +60,12 @@ def _release_blas_threads():
 def worth_splitting(X, V, batch_size):
     """Whether minibatches of rows of ``X`` (N, D) against the first layer ``V`` (D, H)
     should be split between two cores: BLAS runs on exactly two threads here, ``X`` is a
-    C-ordered NumPy array of ``V``'s dtype with an even D, ``V`` C-ordered, and the step is
-    large enough."""
+    C-ordered NumPy array of ``V``'s dtype with an even D, ``V`` C-ordered or the transpose
+    of a C-ordered (H, D) array (the float64 layout), and the step is large enough."""
     D, H = V.shape
     return (isinstance(X, np.ndarray) and X.ndim == 2 and X.flags.c_contiguous
-            and X.dtype == V.dtype and V.flags.c_contiguous and X.shape[1] == D
+            and X.dtype == V.dtype and (V.flags.c_contiguous or V.T.flags.c_contiguous)
+            and X.shape[1] == D
             and D % 2 == 0 and batch_size * D * H >= MIN_WORK and _blas.available(V.dtype)
             and _two_blas_threads())
 
@@ -94,7 +95,11 @@ class Halves:
         self.parts = [np.empty((batch_size, V.shape[1]), V.dtype) for _ in range(2)]
         self.buffers = [np.empty((batch_size, half), V.dtype) for _ in range(2)]
         self.batches = [None, None]  # each thread's (B, D/2) rows of the current minibatch
-        self.norms = [_sq_norm(V[:half]), _sq_norm(V[half:])]
+        # C-ordered V: each thread sums the squares of its half after updating it; stored
+        # row by row (V = W.T), a half is not contiguous and the main thread sums all of W
+        self.halves_norms = V.flags.c_contiguous
+        self.norms = [0.0, 0.0]
+        self.refresh_norms()
         self.jobs, self.done = queue.SimpleQueue(), queue.SimpleQueue()
         self.pending = 0  # jobs posted whose "done" has not been taken yet
         self.idx = None
@@ -115,13 +120,16 @@ class Halves:
         return np.add(self.parts[0][:len(hidden)], self.parts[1][:len(hidden)], out=hidden)
 
     def v_norm(self):
-        """|V|^2 (a float), each half's after its latest update (call after forward)."""
-        return self.norms[0] + self.norms[1]
+        """|V|^2 (a float) after both halves' latest updates (call after forward)."""
+        if self.halves_norms:
+            return self.norms[0] + self.norms[1]
+        return _sq_norm(self.V.T)
 
     def refresh_norms(self):
         """Recompute |V|^2 of both halves after ``V`` was written outside a step (after
         :meth:`wait`)."""
-        self.norms = [_sq_norm(self._v(0)), _sq_norm(self._v(1))]
+        if self.halves_norms:
+            self.norms = [_sq_norm(self._v(0)), _sq_norm(self._v(1))]
 
     def backward(self, dhidden, alpha):
         """``V += alpha * X[idx].T @ dhidden``, each thread its half (the worker's may still
@@ -174,7 +182,8 @@ class Halves:
     def _backward(self, side, dhidden, alpha):
         V = self._v(side)
         _blas.add_product(V, self.batches[side], dhidden, alpha)
-        self.norms[side] = _sq_norm(V)
+        if self.halves_norms:
+            self.norms[side] = _sq_norm(V)
 
     def _v(self, side):
         return self.V[side * self.half:(side + 1) * self.half]
@@ -198,7 +207,7 @@ _STOPPED = object()  # the worker's last message
 
 
 def _sq_norm(V):
-    """Sum of squares of a C-ordered block of rows (one BLAS dot)."""
+    """Sum of squares of a C-ordered array (one BLAS dot)."""
     v = V.reshape(-1)
     return float(v @ v)
 

@@ -264,7 +264,7 @@ class Population:
         minibatches of rows of ``X`` (N, D) (C-ordered NumPy, this population's dtype), taken
         by :meth:`step_rows`, where that pays; returns whether it does. :meth:`close` ends it.
         """
-        if self.lone_sgd and not self.rows and _halves.worth_splitting(X, self.V, batch_size):
+        if self.lone_sgd and _halves.worth_splitting(X, self.V, batch_size):
             self._halves = _halves.Halves(X, self.V, batch_size)
         return self._halves is not None
 
