@@ -95,6 +95,12 @@ def set_num_threads(n):
     return previous
 
 
+def sq_norm(a):
+    """Sum of squares (a float) of a C-ordered array: one BLAS dot over its flat view."""
+    v = a.reshape(-1)
+    return float(v @ v)
+
+
 def available(dtype):
     """Whether :func:`gemm` runs as one BLAS call for ``dtype`` arrays."""
     return _gemm(np.dtype(dtype)) is not None
@@ -184,4 +190,4 @@ def _numpy_gemm(out, a, b, alpha, beta):
     return out
 
 
-__all__ = ["add_product", "available", "gemm", "num_threads", "set_num_threads"]
+__all__ = ["add_product", "available", "gemm", "num_threads", "set_num_threads", "sq_norm"]

@@ -123,13 +123,13 @@ class Halves:
         """|V|^2 (a float) after both halves' latest updates (call after forward)."""
         if self.halves_norms:
             return self.norms[0] + self.norms[1]
-        return _sq_norm(self.V.T)
+        return _blas.sq_norm(self.V.T)
 
     def refresh_norms(self):
         """Recompute |V|^2 of both halves after ``V`` was written outside a step (after
         :meth:`wait`)."""
         if self.halves_norms:
-            self.norms = [_sq_norm(self._v(0)), _sq_norm(self._v(1))]
+            self.norms = [_blas.sq_norm(self._v(0)), _blas.sq_norm(self._v(1))]
 
     def backward(self, dhidden, alpha):
         """``V += alpha * X[idx].T @ dhidden``, each thread its half (the worker's may still
@@ -183,7 +183,7 @@ class Halves:
         V = self._v(side)
         _blas.add_product(V, self.batches[side], dhidden, alpha)
         if self.halves_norms:
-            self.norms[side] = _sq_norm(V)
+            self.norms[side] = _blas.sq_norm(V)
 
     def _v(self, side):
         return self.V[side * self.half:(side + 1) * self.half]
@@ -204,12 +204,6 @@ class Halves:
 
 
 _STOPPED = object()  # the worker's last message
-
-
-def _sq_norm(V):
-    """Sum of squares of a C-ordered array (one BLAS dot)."""
-    v = V.reshape(-1)
-    return float(v @ v)
 
 
 __all__ = ["MIN_WORK", "Halves", "worth_splitting"]

@@ -289,6 +289,12 @@ class Population:
         if self._halves is not None:
             self._halves.wait()
 
+    def _v_written(self):
+        """``V`` was written outside a step (after :meth:`_wait`): the split's sums of
+        squares of its halves follow."""
+        if self._halves is not None:
+            self._halves.refresh_norms()
+
     def _lone_sgd_step(self, X, y, lr, reg):
         """:meth:`step` for one plain-SGD network on NumPy with labels (``lone_sgd``): the
         two large products as single BLAS calls on the rows ``X``."""
@@ -321,8 +327,7 @@ class Population:
         total = np.add.reduce(probs, axis=0)
         at = self._label_positions(y, (1, self.C, n))  # flat positions of (y[b], b)
         data = float(np.log(total).sum() - scores.reshape(-1)[at].sum())
-        w2 = W2.reshape(-1)
-        loss = data / n + 0.5 * reg * (products.v_norm() * scale**2 + float(w2 @ w2))
+        loss = data / n + 0.5 * reg * self._lone_weight_norm(products.v_norm())
         probs /= total
         probs.reshape(-1)[at] -= 1
         probs *= lr / n  # d loss / d scores, times lr: the step
@@ -406,8 +411,7 @@ class Population:
         self._wait()
         self.V[:, cols] = 0
         self.scale[cols] = 1.0
-        if self._halves is not None:
-            self._halves.refresh_norms()
+        self._v_written()
 
     def _scale(self):
         """``scale`` in the dtype of the step, for products with the other arrays (NumPy
@@ -469,10 +473,6 @@ class Population:
         """(K*H,) -> (K, H) view, so per-member values broadcast over their columns."""
         return self.xp.reshape(a, (self.K, self.H))
 
-    def _column(self, values):
-        """Per-member NumPy values (k,) as a backend column (k, 1)."""
-        return self.bk.asarray(np.reshape(values, (-1, 1)), self.dtype)
-
     def _targets(self, y):
         """Target distributions, classes first: (C, B) shared, or (K, C, B) with
         per-member smoothing; ``y`` holds labels (B,) or distributions (B, C)."""
@@ -488,18 +488,17 @@ class Population:
         temporary on NumPy."""
         xp, K = self.xp, self.K
         if self.numpy and K == 1:
-            return np.array([self._lone_weight_norm()])
+            return np.array([self._lone_weight_norm(self._one_call.v_norm())])
         col_sq = np.einsum("ij,ij->j", self.V, self.V) if self.numpy else \
             xp.sum(self.V * self.V, axis=0)
         w1 = xp.sum(self._member_view(col_sq * self.scale * self.scale), axis=1)
         w2 = xp.sum(xp.reshape(self.W2 * self.W2, (K, -1)), axis=1)
         return self.bk.to_numpy(w1 + w2).astype(np.float64)
 
-    def _lone_weight_norm(self):
-        """|W1|^2 + |W2|^2 (a float) of a single member on NumPy: one scale value, two BLAS
-        dots over contiguous views."""
-        w2 = self.W2.reshape(-1)
-        return self._one_call.v_norm() * float(self.scale[0]) ** 2 + float(w2 @ w2)
+    def _lone_weight_norm(self, v_norm):
+        """|W1|^2 + |W2|^2 (a float) of a single member on NumPy, from ``v_norm`` = |V|^2:
+        one scale value, one BLAS dot over W2."""
+        return v_norm * float(self.scale[0]) ** 2 + _blas.sq_norm(self.W2)
 
     def _dropout_mask(self, n):
         """Inverted-dropout mask (B, K*H): kept units scaled by 1/(1-p) of their member."""
@@ -520,8 +519,7 @@ class _OneCall:
     def v_norm(self):
         """|V|^2 (a float): one BLAS dot over a contiguous view."""
         pop = self.pop
-        v = (pop.V.T if pop.rows else pop.V).reshape(-1)
-        return float(v @ v)
+        return _blas.sq_norm(pop.V.T if pop.rows else pop.V)
 
     def backward(self, dhidden, alpha):
         _blas.add_product(self.pop.V, self.X, dhidden, alpha)
@@ -567,8 +565,7 @@ def _fold_scale(pop, shrink, c):
         pop._wait()
         pop.V[:, c] *= pop.scale[c]
         pop.scale[c] = pop.xp.ones_like(pop.scale[c])
-        if pop._halves is not None:
-            pop._halves.refresh_norms()
+        pop._v_written()
         pop._scale_min = 1.0
 
 
