@@ -415,7 +415,15 @@ def cmd_search_status(args):
         study = optuna.load_study(study_name=args.study, storage=storage)
     except KeyError:
         raise CommandError(f"no study {args.study!r} in that storage") from None
-    print(format_trials(study))
+    print(format_trials(study, width=_terminal_width()))
+
+
+def _terminal_width():
+    """The terminal's columns, or None when the output goes to a file or a pipe (then
+    nothing is cut)."""
+    import shutil
+
+    return shutil.get_terminal_size().columns if sys.stdout.isatty() else None
 
 
 def add_search_command(sub):
@@ -435,7 +443,9 @@ def add_search_command(sub):
     _add_search_run_arguments(run)
     status = actions.add_parser("status", help="print a study's trials",
                                 description="Print the trials of a study: number, state, "
-                                "validation accuracy and parameters.")
+                                "parameters, validation accuracy, seconds and the reason a "
+                                "trial was pruned, diverged or failed (cut to the terminal's "
+                                "width; whole when the output is a file or a pipe).")
     _add_study_arguments(status)
     worker = actions.add_parser("worker", help="join a study from another process or machine",
                                 description="Join a running study (its definition is stored "
