@@ -190,7 +190,9 @@ def add_data_commands(sub):
     p.add_argument("--labels", choices=["fine", "coarse"], default="fine",
                    help="cifar100: the 100 fine classes or the 20 superclasses")
     p.add_argument("--image-size", type=image_size, metavar="WxH",
-                   help="image folders: resize every image to WxH (needed when sizes differ)")
+                   help="image folders: resize every image to WxH (without it, a folder of "
+                   "images of different sizes is described from their headers: the sizes "
+                   "and their counts)")
     p.add_argument("--skip-unreadable", action="store_true",
                    help="image folders: leave out unreadable images instead of failing")
     p.set_defaults(func=cmd_data_info)
