@@ -26,12 +26,12 @@ class Parser(argparse.ArgumentParser):
 
     An unknown flag is reported by the (sub)command it was given to, with that command's
     usage line, and with the closest of its own flags ("did you mean --learning-rate?");
-    plain argparse reports it at the top level with the top-level usage, and suggests
-    nothing before Python 3.14. A value outside a flag's or a command's choices gets the
-    closest choice too. Unique prefixes of flags stay accepted (``allow_abbrev``, e.g.
-    ``--hidden`` for ``--hidden-size``), and an ambiguous one is already reported by the
-    subcommand, listing the flags it could mean; a suggestion is only ever printed for a
-    word that is no prefix of any flag.
+    plain argparse reports it at the top level with the top-level usage and suggests no
+    flag (Python 3.14's ``suggest_on_error`` covers choices only). A value outside a
+    flag's or a command's choices gets the closest choice, on every Python. Unique prefixes
+    of flags stay accepted (``allow_abbrev``, e.g. ``--hidden`` for ``--hidden-size``), and
+    an ambiguous one is already reported by the subcommand, listing the flags it could
+    mean; a suggestion is only ever printed for a word that is no prefix of any flag.
     """
 
     def __init__(self, *args, **kwargs):
@@ -58,12 +58,13 @@ class Parser(argparse.ArgumentParser):
         try:
             super()._check_value(action, value)
         except argparse.ArgumentError as exc:
-            unknown = [word for word in getattr(self, "_given", ())
-                       if word.startswith("--") and not self._knows(word)]
-            if isinstance(action, argparse._SubParsersAction) and unknown:
+            if isinstance(action, argparse._SubParsersAction):
                 # `nndl search --trails 8`: the 8 was taken for an ACTION; the flag is
                 # what went wrong
-                self.unrecognized(unknown)
+                unknown = [word for word in getattr(self, "_given", ())
+                           if word.startswith("--") and not self._knows(word)]
+                if unknown:
+                    self.unrecognized(unknown)
             names = [str(choice) for choice in action.choices or ()]
             close = difflib.get_close_matches(str(value), names, n=1)
             if not close:
