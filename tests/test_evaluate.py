@@ -52,8 +52,8 @@ def test_default_is_the_runs_own_test_images(tmp_path, env):
     model, trained = _train(tmp_path, num_training=500, num_validation=100, num_test=50)
     assert trained["test_size"] == 50
     result = evaluate_model_file(model, out=tmp_path / "eval")
-    assert result["num_images"] == 50 and result["own_images"] is True
     assert result["accuracy"] == trained["test_accuracy"]
+    assert result["num_images"] == 50 and result["own_images"] is True
     assert result["images"] == ("the run's own test images: the first 50 of cifar10's 120 "
                                 "official test images.")
     saved = json.loads((tmp_path / "eval" / "metrics.json").read_text())
@@ -73,17 +73,51 @@ def test_other_images_are_named_with_the_reason(tmp_path, env, capsys):
     assert main(["evaluate", str(model), "--num-test", "80", "--out", str(tmp_path / "e1")]) == 0
     out = capsys.readouterr().out
     assert "on 80 images" in out
-    assert ("the first 80 of cifar10's 120 official test images, as --num-test/--full-test "
-            "ask (the run's own were the first 50" in out)
+    assert ("the first 80 of cifar10's 120 official test images, as --num-test asks (the "
+            "run's own were the first 50; no official test image was trained on)." in out)
     assert main(["evaluate", str(model), "--full-test", "--out", str(tmp_path / "e2")]) == 0
     out = capsys.readouterr().out
-    assert "on 120 images" in out and "all 120 official test images of cifar10, as" in out
+    assert "on 120 images" in out
+    assert "all 120 official test images of cifar10, as --full-test asks" in out
     metrics = json.loads((tmp_path / "e2" / "metrics.json").read_text())
     assert metrics["own_images"] is False and metrics["num_images"] == 120
     assert main(["evaluate", str(model), "--split", "val", "--out", str(tmp_path / "e3")]) == 0
     out = capsys.readouterr().out
     assert f"val accuracy: {100 * trained['val_accuracy']:.2f}% on 100 images" in out
     assert "the run's own 100 validation images of cifar10" in out
+
+
+def test_the_runs_data_root_is_used_while_it_exists(tmp_path, env, monkeypatch):
+    model, trained = _train(tmp_path, data=str(env[0]), num_training=500,
+                            num_validation=100, num_test=50)
+    monkeypatch.setenv("NNDL_DATA", str(tmp_path / "elsewhere"))  # not where the run's data is
+    monkeypatch.setattr(socket, "create_connection", _no_network)
+    result = evaluate_model_file(model, out=tmp_path / "eval")
+    assert result["num_images"] == 50 and result["accuracy"] == trained["test_accuracy"]
+
+
+def test_without_an_official_test_set_the_runs_held_out_images(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    rng = np.random.default_rng(1)
+    y = np.arange(400) % 4
+    data = tmp_path / "small.npz"
+    np.savez(data, X=rng.integers(0, 256, (400, 4, 4, 1), dtype=np.uint8), y=y)
+    model, trained = _train(tmp_path, dataset=str(data), seed=5)
+    assert trained["test_size"] == 80  # a stratified 20%
+    result = evaluate_model_file(model, out=tmp_path / "e1")
+    assert result["accuracy"] == trained["test_accuracy"] and result["num_images"] == 80
+    assert result["images"] == (f"the run's own test images: 80 images of {data} held out "
+                                "from training by a stratified split (seed 5).")
+    first = evaluate_model_file(model, num_test=10, out=tmp_path / "e2")
+    assert first["num_images"] == 10 and first["own_images"] is False
+    assert first["images"].startswith("the first 10 of the run's own test images (80 images")
+    with pytest.raises(ValueError, match=r"--num-test must be in 1\.\.80 .*only the images "
+                                         "held out from training are unseen"):
+        evaluate_model_file(model, num_test=81, out=tmp_path / "e3")
+
+
+def _no_network(*args, **kwargs):
+    raise OSError("network access attempted")
 
 
 def _sklearn_style_model(classes, input_size, image_shape):
@@ -125,8 +159,8 @@ def test_a_model_naming_no_dataset_is_scored_on_the_one_given(tmp_path, env):
     result = evaluate_model_file(path, dataset="cifar10", out=tmp_path / "e")
     expected = np.mean(saved.predict_images(test_images) == test_labels)
     assert result["num_images"] == 120 and result["accuracy"] == pytest.approx(expected)
-    assert result["images"] == ("all 120 official test images of cifar10, and the model file "
-                                "records no training run (as from nndl.sklearn.save_model).")
+    assert result["images"] == ("all 120 official test images of cifar10, since the model file "
+                                "records no training run (one from nndl.sklearn.save_model?).")
     with pytest.raises(ValueError, match="--split val scores the validation images of the run"):
         evaluate_model_file(path, dataset="cifar10", split="val", out=tmp_path / "v")
 
@@ -189,7 +223,9 @@ def test_three_hundred_classes_draw_without_per_cell_text(tmp_path, monkeypatch,
     out = capsys.readouterr().out
     assert status == 0 and drawn == []
     assert "(300 classes)" in out and len(out.splitlines()) < 10  # no 300-row matrix printed
-    assert "not necessarily unseen by the model" in out  # a stratified split of its own
+    assert ("since the model file records no training run (one from nndl.sklearn.save_model?) "
+            f"and {data} has no official test set: not necessarily images the model never "
+            "saw." in out)  # a stratified split, of its own
     metrics = json.loads((tmp_path / "e" / "metrics.json").read_text())
     assert len(metrics["per_class_accuracy"]) == classes
     assert metrics["num_images"] == 180  # a stratified 20% of 900

@@ -232,8 +232,8 @@ def add_workflow_commands(sub):
     p.add_argument("model", help="model file (.npz written by nndl)")
     p.add_argument("--dataset", help="dataset name or path (default: the one the model was "
                    "trained on; needed for model files of nndl.sklearn.save_model)")
-    p.add_argument("--data", help="data root of named datasets (default: $NNDL_DATA, else "
-                   "the user cache)")
+    p.add_argument("--data", help="data root of named datasets (default: the training run's, "
+                   "while it exists; else $NNDL_DATA, else the user cache)")
     p.add_argument("--split", choices=["test", "val"], default="test",
                    help="the test images, or the validation images of the run that trained "
                    "the model (cifar10: 49,000..49,999) (default: test)")

@@ -27,8 +27,8 @@ from nndl.splits import split_dataset
 from nndl.vis_utils import plot_confusion_matrix
 
 #: the training run's settings that decide its splits (stored in the model's hyperparameters)
-_SPLIT_KEYS = ("dataset", "labels", "num_training", "num_validation", "num_test", "full_test",
-               "seed")
+_SPLIT_KEYS = ("dataset", "data", "labels", "num_training", "num_validation", "num_test",
+               "full_test", "seed")
 #: keys every run's settings have had, from before runs recorded their dataset (CIFAR-10
 #: then); an estimator's parameters (``nndl.sklearn.save_model``) have none of them
 _OLD_RUN_KEYS = ("num_training", "num_validation", "num_test", "preprocessing")
@@ -146,7 +146,7 @@ def evaluation_images(model: SavedModel, dataset: str | None = None,
     own = run is not None and _same_dataset(name, run["dataset"])
     if split == "val" and not own:
         raise ValueError("--split val scores the validation images of the run that trained "
-                         "the model, " + _not_own_reason(run, name))
+                         "the model, but " + _not_own_reason(run, name))
     if split == "val" and (num_test is not None or full_test):
         raise ValueError("--num-test and --full-test choose test images; leave them out "
                          "with --split val")
@@ -176,36 +176,38 @@ def _official_test(source, cfg, name, run, own, num_test, full_test):
         raise ValueError(f"--num-test must be in 1..{total} ({name}'s official test "
                          f"images), got {n}")
     if own:
-        why = (f"as --num-test/--full-test ask (the run's own were the first {run_size:,}; "
-               "no official test image was trained on)")
+        flag = "--full-test" if full_test else "--num-test"
+        why = (f"as {flag} asks (the run's own were the first {run_size:,}; no official test "
+               "image was trained on)")
     else:
-        why = _not_own_reason(run, name)
+        why = f"since {_not_own_reason(run, name)}"
     return EvaluationImages(source.X_test[:n], np.asarray(source.y_test[:n], dtype=np.int64),
                             name, "test", own and n == run_size,
                             f"{_first(n, total, name)}, {why}.")
 
 
 def _held_out_test(source, cfg, name, run, own, num_test):
+    """A dataset without an official test set: the test images the run held out (another
+    dataset's: those of a default split), all or the first ``num_test``."""
     splits = _split(source, cfg)
-    images, labels = splits.test_images, splits.y_test
-    held = (f"{len(labels):,} images of {name} held out from training by a stratified split "
-            f"(seed {cfg.seed})")
+    count = len(splits.y_test)
+    n = count if num_test is None else num_test
+    if not 1 <= n <= count:
+        raise ValueError(f"--num-test must be in 1..{count} ({name} has no official test "
+                         "set: only the images held out from training are unseen), got "
+                         f"{n}")
+    held = (f"{count:,} images of {name} held out from training by a stratified split (seed "
+            f"{cfg.seed})")
+    some = "" if n == count else f"the first {n:,} of "
     if not own:
-        return EvaluationImages(images, labels, name, "test", False,
-                                f"{held}, not necessarily unseen by the model: "
-                                f"{_not_own_reason(run, name)} and {name} has no official "
-                                "test set.")
-    if num_test is None:
-        return EvaluationImages(images, labels, name, "test", True,
-                                f"the run's own test images: {held}.")
-    if not 1 <= num_test <= len(labels):
-        raise ValueError(f"--num-test must be in 1..{len(labels)} ({name} has no official "
-                         "test set: only the run's own held-out images are unseen), got "
-                         f"{num_test}")
-    return EvaluationImages(images[:num_test], labels[:num_test], name, "test",
-                            num_test == len(labels),
-                            f"the first {num_test:,} of the run's own test images ({held}), "
-                            "as --num-test asks.")
+        what = (f"{some}{held}, since {_not_own_reason(run, name)} and {name} has no "
+                "official test set: not necessarily images the model never saw.")
+    elif n == count:
+        what = f"the run's own test images: {held}."
+    else:
+        what = f"{some}the run's own test images ({held}), as --num-test asks."
+    return EvaluationImages(splits.test_images[:n], splits.y_test[:n], name, "test",
+                            own and n == count, what)
 
 
 def _first(n, total, name):
@@ -215,8 +217,8 @@ def _first(n, total, name):
 
 def _not_own_reason(run, name):
     if run is None:
-        return "and the model file records no training run (as from nndl.sklearn.save_model)"
-    return f"and the model was trained on {run['dataset']}, not {name}"
+        return "the model file records no training run (one from nndl.sklearn.save_model?)"
+    return f"the model was trained on {run['dataset']}, not {name}"
 
 
 def _training_run(model):
@@ -239,6 +241,10 @@ def _same_dataset(name, trained):
 
 
 def _load(model, name, data, cfg):
+    """The dataset ``name`` from ``data``, else the run's data root while it exists, else
+    the default root; checked against the model's images and classes."""
+    if data is None and cfg.data is not None and Path(cfg.data).expanduser().is_dir():
+        data = cfg.data
     height, width = model.image_shape[:2]
     folder = name not in DATASETS and Path(name).expanduser().is_dir()  # resized to the model
     source = load_dataset(name, data, labels=cfg.labels,
