@@ -160,7 +160,7 @@ def test_a_model_naming_no_dataset_is_scored_on_the_one_given(tmp_path, env):
     expected = np.mean(saved.predict_images(test_images) == test_labels)
     assert result["num_images"] == 120 and result["accuracy"] == pytest.approx(expected)
     assert result["images"] == ("all 120 official test images of cifar10, since the model file "
-                                "records no training run (one from nndl.sklearn.save_model?).")
+                                "records no training run (as nndl.sklearn.save_model's do).")
     with pytest.raises(ValueError, match="--split val scores the validation images of the run"):
         evaluate_model_file(path, dataset="cifar10", split="val", out=tmp_path / "v")
 
@@ -184,7 +184,7 @@ def test_run_folder_metrics_and_report(tmp_path, env):
     assert all(c["accuracy"] == c["correct"] / c["images"] for c in seen)
     assert sum(c["correct"] for c in seen) == round(6 * trained["test_accuracy"])
     html = (folder / "report.html").read_text()
-    for section in ('id="result"', 'id="per-class-accuracy"', 'id="confusion-matrix"',
+    for section in ('id="result"', 'id="confusion-matrix"', 'id="per-class-accuracy"',
                     "data:image/png;base64,", f"{100 * metrics['accuracy']:.2f}%",
                     "the run&#x27;s own test images"):
         assert section in html
@@ -223,7 +223,7 @@ def test_three_hundred_classes_draw_without_per_cell_text(tmp_path, monkeypatch,
     out = capsys.readouterr().out
     assert status == 0 and drawn == []
     assert "(300 classes)" in out and len(out.splitlines()) < 10  # no 300-row matrix printed
-    assert ("since the model file records no training run (one from nndl.sklearn.save_model?) "
+    assert ("since the model file records no training run (as nndl.sklearn.save_model's do) "
             f"and {data} has no official test set: not necessarily images the model never "
             "saw." in out)  # a stratified split, of its own
     metrics = json.loads((tmp_path / "e" / "metrics.json").read_text())

@@ -103,7 +103,7 @@ def _metrics(model_path, chosen, matrix, class_names, tta):
 
 
 def _write_report(folder, metrics, png):
-    """report.html of an evaluation: result, which images, per-class accuracy, matrix."""
+    """report.html of an evaluation: result, which images, matrix, per-class accuracy."""
     percent = lambda v: "-" if v is None else f"{100 * v:.2f}%"  # noqa: E731
     report = Report("nndl evaluate")
     report.section("Result").table(
@@ -111,13 +111,13 @@ def _write_report(folder, metrics, png):
         [[percent(metrics["accuracy"]), metrics["num_images"], metrics["split"],
           metrics["dataset"], metrics["tta"] or "none"]])
     report.paragraph(f"Model {metrics['model']}, scored on {metrics['images']}")
-    report.section("Per-class accuracy").table(
-        ["class", "images", "correct", "accuracy"],
-        [[c["class"], c["images"], c["correct"], percent(c["accuracy"])]
-         for c in metrics["per_class_accuracy"]], sortable=True)
     report.section("Confusion matrix").figure(
         png, "Rows: the true class; columns: the predicted one (counts in "
         "confusion_matrix.txt)")
+    report.section("Per-class accuracy").table(  # last: it has a row per class
+        ["class", "images", "correct", "accuracy"],
+        [[c["class"], c["images"], c["correct"], percent(c["accuracy"])]
+         for c in metrics["per_class_accuracy"]], sortable=True)
     return report.write(folder / "report.html")
 
 
@@ -217,7 +217,7 @@ def _first(n, total, name):
 
 def _not_own_reason(run, name):
     if run is None:
-        return "the model file records no training run (one from nndl.sklearn.save_model?)"
+        return "the model file records no training run (as nndl.sklearn.save_model's do)"
     return f"the model was trained on {run['dataset']}, not {name}"
 
 

@@ -371,6 +371,9 @@ def save_model(estimator_or_net: Any, path: PathLike, *,
         which scale it saw. A first ``StandardScaler`` step whose fitted means fall
         outside the range is an error: those rows cannot have come from it.
 
+    The file records no training run (no dataset, no split): ``nndl evaluate`` needs
+    ``--dataset`` for it.
+
     Returns
     -------
     pathlib.Path
