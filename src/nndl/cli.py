@@ -236,7 +236,8 @@ def add_workflow_commands(sub):
                    "while it exists; else $NNDL_DATA, else the user cache)")
     p.add_argument("--split", choices=["test", "val"], default="test",
                    help="the test images, or the validation images of the run that trained "
-                   "the model (cifar10: 49,000..49,999) (default: test)")
+                   "the model (cifar10 by default: training images 49,000..49,999) (default: "
+                   "test)")
     tests = p.add_mutually_exclusive_group()
     tests.add_argument("--num-test", type=int, default=None, metavar="N",
                        help="the first N of the dataset's official test images (without "
