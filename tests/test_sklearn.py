@@ -276,8 +276,8 @@ def test_saved_pipeline_is_what_nndl_evaluate_and_predict_use(tmp_path, cifar_en
     expected = pipe.predict_proba(test_images.reshape(60, -1))
     np.testing.assert_allclose(model.predict_proba_images(test_images), expected, atol=1e-10)
 
-    result = run_nndl("evaluate", str(path), "--num-test", "60", "--out",
-                      str(tmp_path / "eval"), env=env, cwd=tmp_path)
+    result = run_nndl("evaluate", str(path), "--dataset", "cifar10", "--num-test", "60",
+                      "--out", str(tmp_path / "eval"), env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     accuracy = np.mean(expected.argmax(axis=1) == test_labels)
     assert f"{100 * accuracy:.2f}% on 60 images" in result.stdout

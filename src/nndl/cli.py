@@ -240,12 +240,20 @@ def cmd_train(args):
 
 def cmd_evaluate(args):
     from nndl.evaluation import evaluate_model_file
+    from nndl.vis_utils import ANNOTATED_CLASSES
 
     result = evaluate_model_file(args.model, dataset=args.dataset, data=args.data,
                                  num_test=args.num_test, split=args.split, out=args.out,
-                                 tta=args.tta)
-    print(result["text"])
-    print(f"confusion matrix: {result['png']}")
+                                 tta=args.tta, full_test=args.full_test)
+    classes = len(result["per_class_accuracy"])
+    text = result["text"].split("\n\n")[0] if classes > ANNOTATED_CLASSES else result["text"]
+    print(text)
+    folder = result["folder"]
+    print(f"run folder: {folder}")
+    print(f"  confusion matrix: {folder / 'confusion_matrix.png'}, "
+          f"{folder / 'confusion_matrix.txt'}" + (f" ({classes} classes)" if classes >
+                                                 ANNOTATED_CLASSES else ""))
+    print(f"  report:  {result['report']}")
 
 
 def cmd_visualize(args):
@@ -320,21 +328,29 @@ def add_workflow_commands(sub):
 
     p = sub.add_parser(
         "evaluate", help="accuracy, per-class accuracy and confusion matrix of a model",
-        description="Evaluate a model file on the dataset it was trained on (or --dataset; "
-        "the saved preprocessing is applied): accuracy, per-class accuracy, and the "
-        "confusion matrix as text and PNG.")
+        description="Evaluate a model file (its saved preprocessing applied) and write a run "
+        "folder: metrics.json, report.html, the confusion matrix as text and PNG. By default "
+        "it scores the test images of the run that trained the model (the model file "
+        "records the run's dataset, split sizes and seed); it says which images it scored "
+        "and why. A model file that records no run (nndl.sklearn.save_model) needs "
+        "--dataset.")
     p.add_argument("model", help="model file (.npz written by nndl)")
-    p.add_argument("--dataset", help="dataset name or path (default: the model's own; "
-                   "cifar10 for older model files)")
-    p.add_argument("--data", help="data root of named datasets (default: $NNDL_DATA, else "
-                   "the user cache)")
+    p.add_argument("--dataset", help="dataset name or path (default: the one the model was "
+                   "trained on; needed for model files of nndl.sklearn.save_model)")
+    p.add_argument("--data", help="data root of named datasets (default: the training run's, "
+                   "while it exists; else $NNDL_DATA, else the user cache)")
     p.add_argument("--split", choices=["test", "val"], default="test",
                    help="the test images, or the validation images of the run that trained "
-                   "the model (cifar10: 49,000..49,999) (default: test)")
-    p.add_argument("--num-test", type=int, default=None,
-                   help="evaluate on the first N test images (default: all of them)")
-    p.add_argument("--out", help="folder for confusion_matrix.png/.txt (default: "
-                   "runs/evaluate-<time>)")
+                   "the model (cifar10 by default: training images 49,000..49,999) (default: "
+                   "test)")
+    tests = p.add_mutually_exclusive_group()
+    tests.add_argument("--num-test", type=int, default=None, metavar="N",
+                       help="the first N of the dataset's official test images (without "
+                       "an official test set: of the run's own test images) (default: the "
+                       "run's own test images)")
+    tests.add_argument("--full-test", action="store_true",
+                       help="all of the dataset's official test images (cifar10: 10,000)")
+    p.add_argument("--out", help="run folder to create (default: runs/evaluate-<time>)")
     _add_tta_argument(p)
     p.set_defaults(func=cmd_evaluate, needs=("matplotlib",))
 

@@ -529,7 +529,8 @@ TwoLayerNetClassifier.__doc__ = (TwoLayerNetClassifier.__doc__ or "").replace(
 
 def save_model(estimator_or_net: Any, path: PathLike, *,
                class_names: Sequence[str] | None = None,
-               image_shape: Sequence[int] | None = None) -> Path:
+               image_shape: Sequence[int] | None = None,
+               input_range: Sequence[float] | None = None) -> Path:
     """Write a model file (``model.npz``) that ``nndl predict`` and ``nndl evaluate`` read.
 
     Parameters
@@ -546,6 +547,19 @@ def save_model(estimator_or_net: Any, path: PathLike, *,
     image_shape : (height, width, channels), optional
         The images that rows were flattened from (height, width, channel order). Default:
         (32, 32, 3) when there are 3,072 input columns; required otherwise.
+    input_range : (low, high), optional
+        The scale of the values the estimator was fitted on. ``nndl predict`` and
+        ``nndl evaluate`` read images as pixels 0-255 and map them linearly onto
+        [low, high] before the saved preprocessing, so that an image file predicts what
+        the estimator predicts for its row: e.g. ``(0, 16)`` for scikit-learn's
+        ``load_digits``, ``(0, 1)`` for pixels divided by 255, ``(0, 255)`` for pixels
+        as they are. Default None: pixels 0-255 as they are (what every nndl dataset
+        gives), with a ``UserWarning`` saying so, since the fitted estimator cannot tell
+        which scale it saw. A first ``StandardScaler`` step whose fitted means fall
+        outside the range is an error: those rows cannot have come from it.
+
+    The file records no training run (no dataset, no split): ``nndl evaluate`` needs
+    ``--dataset`` for it.
 
     Returns
     -------
@@ -555,10 +569,10 @@ def save_model(estimator_or_net: Any, path: PathLike, *,
     from nndl.model_io import SavedModel
     from nndl.model_io import save_model as write_model
 
-    model, transform = estimator_or_net, Pipeline()
+    model, transform, scalers = estimator_or_net, Pipeline(), []
     if isinstance(model, SklearnPipeline):
-        transform = Pipeline([_standardize_step(step) for _, step in model.steps[:-1]
-                              if step not in (None, "passthrough")])
+        scalers = [step for _, step in model.steps[:-1] if step not in (None, "passthrough")]
+        transform = Pipeline([_standardize_step(step) for step in scalers])
         model = model.steps[-1][1]
     if isinstance(model, TwoLayerNetClassifier):
         net = model.to_net()
@@ -585,8 +599,34 @@ def save_model(estimator_or_net: Any, path: PathLike, *,
     if len(image_shape) != 3 or math.prod(image_shape) != net.input_size:
         raise ValueError(f"image_shape must be (height, width, channels) with "
                          f"{net.input_size} values in all, got {image_shape}")
-    saved = SavedModel(net, transform, names, hyperparameters, history, image_shape)
+    fitted_range = _input_range(input_range, scalers[0] if scalers else None)
+    saved = SavedModel(net, transform, names, hyperparameters, history, image_shape,
+                       input_range=fitted_range)
     return write_model(path, saved)
+
+
+def _input_range(input_range, first_scaler):
+    """``input_range`` checked, or None (pixels 0-255 as they are) with a UserWarning; an
+    error when ``first_scaler`` (the StandardScaler that saw the raw rows, or None) has
+    fitted means outside the range."""
+    import warnings
+
+    from nndl.model_io import PIXEL_RANGE, check_input_range
+
+    if input_range is None:
+        warnings.warn("save_model: no input_range given, so nndl predict and evaluate feed "
+                      "the estimator pixel values 0-255 as they are; pass input_range="
+                      "(low, high), the scale it was fitted on (e.g. (0, 16) for "
+                      "scikit-learn's digits, (0, 255) for pixels)", UserWarning, stacklevel=3)
+    low, high = PIXEL_RANGE if input_range is None else check_input_range(input_range)
+    if first_scaler is not None and first_scaler.with_mean:
+        means = np.asarray(first_scaler.mean_)
+        if means.min() < low or means.max() > high:
+            raise ValueError(f"input_range ({low:g}, {high:g}) cannot hold the rows the "
+                             f"StandardScaler was fitted on (their means span "
+                             f"{means.min():.3g}..{means.max():.3g}); pass the range they "
+                             "came from")
+    return None if input_range is None else (low, high)
 
 
 def _standardize_step(step):
