@@ -15,8 +15,10 @@ falls back to NumPy: the same result to rounding.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -93,6 +95,49 @@ def set_num_threads(n):
     previous = functions[0]()
     functions[1](int(n))
     return previous
+
+
+#: B * D * H of a step's first-layer product below which BLAS's second thread costs more than
+#: it saves: the training loop then holds BLAS at one thread (on a loaded machine, two
+#: threads spinning for a tiny product took digits' fit from 0.6-1.6 s to 3-14 s)
+SMALL_WORK = 4_000_000
+
+# BLAS's thread count is process-wide: holders running at once (trainings in several threads,
+# the two-core split) hold it at one together, and the last to let go gives back what the
+# first found
+class _HeldThreads:
+    lock = threading.Lock()
+    holders = 0  # holders of BLAS at one thread
+    found: int | None = None  # the thread count the first of them found
+
+
+def hold_one_thread():
+    """Hold NumPy's OpenBLAS at one thread until the matching :func:`release_threads`."""
+    with _HeldThreads.lock:
+        if _HeldThreads.holders == 0:
+            _HeldThreads.found = set_num_threads(1)
+        _HeldThreads.holders += 1
+
+
+def release_threads():
+    """Let go of one :func:`hold_one_thread`; the last gives BLAS its threads back."""
+    with _HeldThreads.lock:
+        _HeldThreads.holders -= 1
+        if _HeldThreads.holders == 0 and _HeldThreads.found is not None:
+            set_num_threads(_HeldThreads.found)
+
+
+@contextlib.contextmanager
+def one_thread(enabled=True):
+    """Within the block, NumPy's OpenBLAS runs on one thread (when ``enabled``)."""
+    if not enabled:
+        yield
+        return
+    hold_one_thread()
+    try:
+        yield
+    finally:
+        release_threads()
 
 
 def sq_norm(a):
@@ -190,4 +235,5 @@ def _numpy_gemm(out, a, b, alpha, beta):
     return out
 
 
-__all__ = ["add_product", "available", "gemm", "num_threads", "set_num_threads", "sq_norm"]
+__all__ = ["add_product", "available", "gemm", "hold_one_thread", "num_threads", "one_thread",
+           "release_threads", "set_num_threads", "sq_norm"]

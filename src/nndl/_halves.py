@@ -35,28 +35,6 @@ from nndl import _blas
 #: B * D * H of a step below which the handoffs cost more than the split saves
 MIN_WORK = 4_000_000
 
-# BLAS's thread count is process-wide: splits running at once (trainings in several threads)
-# hold it at one together, and the last to close gives back what the first found
-class _HeldThreads:
-    lock = threading.Lock()
-    splits = 0  # splits holding BLAS at one thread
-    found: int | None = None  # the thread count the first of them found
-
-
-def _hold_one_blas_thread():
-    with _HeldThreads.lock:
-        if _HeldThreads.splits == 0:
-            _HeldThreads.found = _blas.set_num_threads(1)
-        _HeldThreads.splits += 1
-
-
-def _release_blas_threads():
-    with _HeldThreads.lock:
-        _HeldThreads.splits -= 1
-        if _HeldThreads.splits == 0 and _HeldThreads.found is not None:
-            _blas.set_num_threads(_HeldThreads.found)
-
-
 def worth_splitting(X, V, batch_size):
     """Whether minibatches of rows of ``X`` (N, D) against the first layer ``V`` (D, H)
     should be split between two cores: BLAS runs on exactly two threads here, ``X`` is a
@@ -105,7 +83,8 @@ class Halves:
         self.idx = None
         self.worker = threading.Thread(target=self._work, name="nndl-halves", daemon=True)
         self.worker.start()
-        _hold_one_blas_thread()  # each product on its own core
+        _blas.hold_one_thread()  # each product on its own core (splits in several threads
+        # at once hold it at one together: nndl._blas)
 
     # -- the step -------------------------------------------------------------------
     def select(self, idx):
@@ -157,7 +136,7 @@ class Halves:
             return None
         worker, self.worker = self.worker, None
         self.jobs.put(None)  # after the jobs posted: the worker ends once they are done
-        _release_blas_threads()
+        _blas.release_threads()
         interrupt, errors = None, []
         while True:  # the worker's last words (not Thread.join: an interrupted join may
             try:     # leave is_alive() False while the thread still runs, CPython 3.11)

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from nndl import _random
+from nndl import _blas, _random
 from nndl._gather import RowGatherer
 from nndl._typing import ArrayLike, NDArray, Params, RandomState
 from nndl._validation import all_finite, check_float, check_y
@@ -154,8 +154,11 @@ def train_members(members: list[Member], X: NDArray, y: NDArray, X_val: NDArray,
         # columns (the blocks sampler gathers nothing; there the split costs more than it saves)
         halves = batch_transform is None and soft_targets is None and \
             shared.batch_sampler != "blocks" and pop.use_halves(batches.X, shared.batch_size)
+        # small products run on one BLAS thread: a second one costs more than it saves
+        small = backend.name == "numpy" and \
+            shared.batch_size * input_size * _hidden_units(members) < _blas.SMALL_WORK
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"), \
-                _interrupts_between_steps() as interrupted:
+                _blas.one_thread(small), _interrupts_between_steps() as interrupted:
             for it in range(shared.num_iters):
                 if pop.K == 0:
                     break
@@ -275,6 +278,11 @@ def _check_members(members):
                                  f"{name} {np.shape(a)} {np.asarray(a).dtype} against "
                                  f"{shape} {dtype}")
     return dtype, shapes["W1"], C
+
+
+def _hidden_units(members):
+    """H summed over the members: the width of the stacked first layer's product."""
+    return sum(np.shape(m.params["b1"])[0] for m in members)
 
 
 def _as_array(a):
