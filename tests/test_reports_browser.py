@@ -75,8 +75,12 @@ def test_train_report_in_a_browser(browser, tmp_path, env):
                       "--out", str(out), env=env)
     assert result.returncode == 0, result.stderr
     metrics = json.loads((out / "metrics.json").read_text())
-    assert_renders(browser, out / "report.html", 3, pct(metrics["val_accuracy"]),
-                   pct(metrics["test_accuracy"]), "First-layer weights")
+    text = assert_renders(browser, out / "report.html", 4, pct(metrics["val_accuracy"]),
+                          pct(metrics["test_accuracy"]), "First-layer weights",
+                          "Confusion matrix of the test images", "flip TTA")
+    assert "None" not in text  # resolved settings: "data  default", not "None"
+    overflow, heights = layout(browser, out / "report.html")
+    assert overflow <= 0 and max(heights) < 40, (overflow, heights)
 
 
 def test_reproduce_quick_report_in_a_browser(browser, tmp_path, env):

@@ -8,6 +8,7 @@ from typing import Any
 from nndl._typing import PathLike
 from nndl.config import RunConfig
 from nndl.data import DATASETS, load_dataset
+from nndl.data.catalog import warn_unless_flips_keep_class
 from nndl.metrics import accuracy, confusion_matrix, format_confusion
 from nndl.model_io import SavedModel, load_model
 from nndl.runs import finish_run_dir, new_run_dir
@@ -25,10 +26,13 @@ def evaluate_model_file(model_path: PathLike, dataset: str | None = None,
     """Evaluate a model file on its dataset's test images (all of them, or the first
     ``num_test``) or, with ``split="val"``, on the validation images of the run that trained
     it (the same seeded split). ``dataset`` defaults to the one the model was trained on
-    (CIFAR-10 for older files); ``tta="flip"`` averages over each image and its mirror.
+    (CIFAR-10 for older files); ``tta="flip"`` averages over each image and its mirror
+    (with a warning where the dataset's flag says mirrored images may change class:
+    :func:`nndl.data.catalog.flips_keep_class`).
     Writes confusion_matrix.png/.txt to a new folder; returns a dict with ``accuracy``,
     ``matrix``, ``text`` and ``png``."""
     model = load_model(model_path)
+    warn_unless_flips_keep_class(dataset or model.hyperparameters.get("dataset", "cifar10"), tta)
     images, labels = _evaluation_images(model, dataset, data, num_test, split)
     predicted = model.predict_images(images, tta)
     matrix = confusion_matrix(labels, predicted, len(model.class_names))

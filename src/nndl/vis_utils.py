@@ -132,10 +132,12 @@ def plot_weight_grids(named_weights: Sequence[tuple[str, NDArray]], path: PathLi
 
     ``named_weights``: list of (title, W1 of shape (H, D)).
     """
-    fig = _figure(4.0 * len(named_weights), 4.3)
-    for i, (title, W1) in enumerate(named_weights, start=1):
-        ax = fig.add_subplot(1, len(named_weights), i)
-        grid = tile_images(first_layer_images(W1, image_shape), padding=3)
+    grids = [tile_images(first_layer_images(W1, image_shape), padding=3)
+             for _, W1 in named_weights]
+    aspect = max(grid.shape[0] / grid.shape[1] for grid in grids)  # height / width
+    fig = _figure(5.0 * len(grids), max(2.0, 5.0 * aspect) + 0.5)
+    for i, ((title, _), grid) in enumerate(zip(named_weights, grids), start=1):
+        ax = fig.add_subplot(1, len(grids), i)
         if grid.shape[-1] == 3:
             ax.imshow(grid.astype("uint8"))
         else:
