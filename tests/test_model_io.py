@@ -156,10 +156,13 @@ def _meta(**changes):
     (_meta(image_shape=[8, 8, 3]),
      r"transform 0 \(mean\): mean_ must have shape \(192,\), got \(48,\)"),
     (_meta(hyperparameters=[1, 2]), r"metadata key 'hyperparameters' must be a JSON object"),
+    (_meta(input_range=[16, 0]), r"metadata key 'input_range' must be null or \[low, high\]"),
+    (_meta(input_range=[0, "16"]), r"metadata key 'input_range' must be null or \[low, high\]"),
+    (_meta(input_range={"low": 0}), r"metadata key 'input_range' must be null or \[low, hi"),
 ], ids=["nan-W1", "inf-b2", "text-W2", "float32-overflow", "mean-shape-1", "nan-scale", "no-arrays",
         "extra-array", "list", "no-architecture", "no-dtype", "str-size", "few-names",
         "names-str", "unknown-transform", "transform-str", "short-image-shape",
-        "image-shape-vs-D", "hyper-list"])
+        "image-shape-vs-D", "hyper-list", "range-reversed", "range-str", "range-object"])
 def test_invalid_model_files_are_refused_naming_file_and_problem(tmp_path, model, edit, message):
     path = _rewrite(tmp_path, model[0], edit)
     with pytest.raises(ModelFileError, match=rf"^{tmp_path / 'bad.npz'}: {message}"):
@@ -214,3 +217,41 @@ def test_cli_reports_a_bad_model_in_one_line(tmp_path, model, command, edit, mes
     assert result.stderr.startswith(f"nndl {command}: error: {path}: ")
     assert result.stderr.count("\n") == 1 and re.search(message, result.stderr)
     assert sorted(tmp_path.iterdir()) == before  # nothing written
+
+
+def test_input_range_maps_pixels_and_round_trips(tmp_path, model):
+    saved, images = model
+    ranged = SavedModel(saved.net, saved.transform, saved.class_names, image_shape=(4, 4, 3),
+                        input_range=(-1, 1))
+    # pixels 0-255 arrive at the network as -1..1: 0 -> -1, 255 -> 1, linearly between
+    rows = images.reshape(60, -1) / 127.5 - 1
+    np.testing.assert_allclose(ranged.predict_proba_images(images),
+                               saved.net.predict_proba(saved.transform.transform(rows)),
+                               rtol=1e-12)
+    path = save_model(tmp_path / "ranged.npz", ranged)
+    loaded = load_model(path)
+    assert loaded.input_range == (-1.0, 1.0)
+    np.testing.assert_array_equal(loaded.predict_proba_images(images),
+                                  ranged.predict_proba_images(images))
+    with np.load(path) as archive:  # an nndl too old to apply the range refuses the file
+        assert json.loads(archive["metadata.json"].tobytes())["format_version"] == 2
+
+
+def test_files_without_an_input_range_stay_version_1_and_load_as_pixels(tmp_path, model):
+    saved, images = model
+    path = save_model(tmp_path / "m.npz", saved)
+    with np.load(path) as archive:
+        meta = json.loads(archive["metadata.json"].tobytes())
+    assert meta["format_version"] == 1 and "input_range" not in meta
+    loaded = load_model(path)
+    assert loaded.input_range is None
+    rows = saved.transform.transform(images.reshape(60, -1).astype(np.float64))
+    np.testing.assert_allclose(loaded.predict_proba_images(images),
+                               saved.net.predict_proba(rows), rtol=1e-12)
+
+
+@pytest.mark.parametrize("bad", [(1, 1), (0, np.inf), [0, 1, 2], "0,1"])
+def test_a_bad_input_range_is_named(model, bad):
+    saved, _ = model
+    with pytest.raises(ValueError, match="input_range must be"):
+        SavedModel(saved.net, saved.transform, image_shape=(4, 4, 3), input_range=bad)

@@ -1,7 +1,7 @@
 """What the reports draw and say, checked without a browser: every trial in the search
 history on an axis that shows them all, importances only from enough trials, tables that
-keep to their box, weight grids without filler blocks, confusion matrices without per-cell
-text past a few dozen classes."""
+keep to their box, weight grids without filler blocks (confusion matrices past a few dozen
+classes: tests/test_evaluate.py)."""
 
 import numpy as np
 import pytest
@@ -127,12 +127,3 @@ def test_course_visualize_grid_keeps_its_square_black_layout():
     grid = vis_utils.visualize_grid(np.ones((50, 2, 2, 1)), padding=1)
     assert grid.shape == (8 * 3 - 1, 8 * 3 - 1, 1)  # ceil(sqrt(50)) = 8 a side, as the course
     assert (grid == 0).all()
-
-
-@pytest.mark.parametrize(("classes", "texts"), [(10, 100), (30, 900), (31, 0), (500, 0)])
-def test_confusion_matrix_writes_cell_numbers_only_for_a_few_dozen_classes(
-        drawn, tmp_path, classes, texts):
-    matrix = np.random.default_rng(0).integers(0, 5, (classes, classes))
-    vis_utils.plot_confusion_matrix(matrix, [f"c{i}" for i in range(classes)],
-                                    tmp_path / "c.png")
-    assert len(drawn[0].axes[0].texts) == texts

@@ -82,6 +82,14 @@ def test_train_report_in_a_browser(browser, tmp_path, env):
     overflow, heights = layout(browser, out / "report.html")
     assert overflow <= 0 and max(heights) < 40, (overflow, heights)
 
+    evaluated = tmp_path / "evaluate"
+    result = run_nndl("evaluate", str(out / "model.npz"), "--out", str(evaluated), env=env)
+    assert result.returncode == 0, result.stderr
+    same = f"{100 * metrics['test_accuracy']:.2f}%"  # the run's own test images, by default
+    assert_renders(browser, evaluated / "report.html", 1, same)
+    overflow, heights = layout(browser, evaluated / "report.html")
+    assert overflow <= 0 and max(heights) < 40, (overflow, heights)
+
 
 def test_reproduce_quick_report_in_a_browser(browser, tmp_path, env):
     out = tmp_path / "reproduce"

@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 from sklearn.base import clone
 from sklearn.datasets import load_digits
-from sklearn.exceptions import NotFittedError
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.model_selection import (
     GridSearchCV,
     cross_val_score,
@@ -28,22 +28,33 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from nndl.config import TrainOptions
 from nndl.model_io import load_model
 from nndl.neural_net import TwoLayerNet
-from nndl.sklearn import TwoLayerNetClassifier, save_model
+from nndl.sklearn import DIFFERENT_DEFAULTS, TwoLayerNetClassifier, save_model
 from tests.fakecifar import NAMES, expected_images, make_arrays, write_python_folder
 from tests.test_cli import run_nndl
 
+# The assignment's training algorithm (TwoLayerNet.train's defaults), where the estimator's
+# own defaults differ: SGD with a per-epoch decay on minibatches drawn with replacement.
+SGD = dict(optimizer="sgd", schedule="epoch_decay", batch_sampler="replacement",
+           batch_size=200)
+ASSIGNMENT = dict(SGD, hidden_size=50, std=1e-4, num_iters=100)
 # Settings that learn scikit-learn's small check problems in a few dozen milliseconds.
-QUICK = dict(hidden_size=20, std=0.1, num_iters=100, batch_size=50, random_state=0)
+QUICK = dict(SGD, hidden_size=20, std=0.1, num_iters=100, batch_size=50, random_state=0)
 # Settings that reach > 90% on digits scaled to unit variance in under half a second.
-DIGITS = dict(std=0.1, learning_rate=0.5, num_iters=300, random_state=0)
+DIGITS = dict(SGD, std=0.1, learning_rate=0.5, num_iters=300, random_state=0)
+# Training is stochastic: a weighted fit equals a fit on repeated rows in distribution only.
+NOT_DRAW_FOR_DRAW = {"check_sample_weight_equivalence_on_dense_data":
+                     "sample weights weigh how often rows are drawn: equal to repeated rows "
+                     "in distribution, not draw for draw"}
 
 
 @parametrize_with_checks([
+    TwoLayerNetClassifier(random_state=0),  # the defaults
     TwoLayerNetClassifier(learning_rate=0.5, **QUICK),
     # early stopping (a validation split), another optimizer and float32 through every check
-    TwoLayerNetClassifier(learning_rate=0.01, optimizer="adam", early_stopping=3,
-                          dtype="float32", **QUICK),
-])
+    TwoLayerNetClassifier(learning_rate=0.01, **{**QUICK, "optimizer": "adam"},
+                          early_stopping=3, dtype="float32"),
+], expected_failed_checks=lambda estimator: NOT_DRAW_FOR_DRAW)
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_scikit_learn_estimator_checks(estimator, check):
     check(estimator)
 
@@ -98,7 +109,7 @@ def test_loss_curve_n_iter_and_history(blobs):
     assert all(isinstance(v, float) for v in clf.loss_curve_)
     assert clf.history_["loss_history"] == clf.loss_curve_
     assert len(clf.history_["val_acc_history"]) == 7  # epochs of 6 iterations: it 0, 6, .., 36
-    assert clf.n_features_in_ == 8 and clf.params_["W1"].shape == (50, 8)
+    assert clf.n_features_in_ == 8 and clf.params_["W1"].shape == (100, 8)
     clf.fit(X, y)  # fit starts afresh
     assert clf.n_iter_ == 37
 
@@ -136,29 +147,34 @@ def test_partial_fit(blobs):
 
 def test_partial_fit_continues_from_fit(blobs):
     X, y, _, _ = blobs
-    clf = TwoLayerNetClassifier(std=0.1, learning_rate=0.1, num_iters=30, batch_size=40,
-                                random_state=0).fit(X, y)
+    settings = dict(SGD, std=0.1, learning_rate=0.1, num_iters=30, batch_size=40,
+                    random_state=0)
+    clf = TwoLayerNetClassifier(**settings).fit(X, y)
     before = {k: v.copy() for k, v in clf.params_.items()}
     clf.partial_fit(X, y)
     assert clf.n_iter_ == 36
     assert not np.array_equal(before["W1"], clf.params_["W1"])
     # the same as one more training call on the fitted network, from the same stream
     net = TwoLayerNet.from_params(before)
-    fresh = TwoLayerNetClassifier(std=0.1, learning_rate=0.1, num_iters=30, batch_size=40,
-                                  random_state=0).fit(X, y)
+    fresh = TwoLayerNetClassifier(**settings).fit(X, y)
     net.rng = fresh._rng
     net.train(X, y, X, y, learning_rate=0.1, num_iters=6, batch_size=40)
     np.testing.assert_array_equal(net.params["W1"], clf.params_["W1"])
 
 
-def test_every_train_option_is_a_parameter_with_its_default():
+def test_every_train_option_is_a_parameter_with_its_default_or_a_stated_one():
     signature = inspect.signature(TwoLayerNetClassifier.__init__).parameters
     defaults = TrainOptions()
+    doc = " ".join(TwoLayerNetClassifier.__doc__.split())
     for f in fields(TrainOptions):
         assert f.name in signature, f"TrainOptions.{f.name} is not a constructor parameter"
-        assert signature[f.name].default == getattr(defaults, f.name), f.name
-        assert f"    {f.name} : " in TwoLayerNetClassifier.__doc__, f.name
-    for name in ("hidden_size", "std", "dtype", "random_state", "validation_fraction"):
+        default, why = DIFFERENT_DEFAULTS.get(f.name, (getattr(defaults, f.name), ""))
+        assert signature[f.name].default == default, f.name
+        shown = f'"{default}"' if isinstance(default, str) else repr(default)
+        assert f"{f.name} : " in doc and f"default={shown}" in doc, f.name
+        assert " ".join(why.split()) in doc, f.name  # the reason is said where it differs
+    for name in ("hidden_size", "std", "dtype", "random_state", "validation_fraction",
+                 "max_iter", "tol", "n_iter_no_change", "class_weight"):
         assert f"    {name} : " in TwoLayerNetClassifier.__doc__
 
 
@@ -167,7 +183,7 @@ def test_get_set_params_round_trip(blobs):
     clf = TwoLayerNetClassifier(hidden_size=7, learning_rate=0.05, optimizer="adam")
     params = clf.get_params()
     assert params["hidden_size"] == 7 and params["optimizer"] == "adam"
-    assert params["num_iters"] == TrainOptions().num_iters
+    assert params["num_iters"] is None and params["max_iter"] == 200
     other = TwoLayerNetClassifier().set_params(**params)
     assert other.get_params() == params
     assert clone(clf).get_params() == params
@@ -196,6 +212,7 @@ def test_same_weights_as_two_layer_net_train():
     X_val, y_val = rng.normal(size=(50, 48)), np.arange(50) % 10
     assignment = dict(learning_rate=1e-4, learning_rate_decay=0.95, reg=0.25, num_iters=60,
                       batch_size=200)
+    estimator = dict(ASSIGNMENT, **assignment)
     for seed in (0, None):
         if seed is None:  # the assignment's own way: the global RNG, seeded
             np.random.seed(0)
@@ -203,7 +220,8 @@ def test_same_weights_as_two_layer_net_train():
         stats = net.train(X, y, X_val, y_val, **assignment)
         if seed is None:
             np.random.seed(0)
-        clf = TwoLayerNetClassifier(random_state=seed, **assignment).fit(X, y)
+        with pytest.warns(ConvergenceWarning, match="chance level"):  # 60 steps at 1e-4
+            clf = TwoLayerNetClassifier(random_state=seed, **estimator).fit(X, y)
         for name in ("W1", "b1", "W2", "b2"):
             np.testing.assert_array_equal(clf.params_[name], net.params[name])
         assert clf.loss_curve_ == stats["loss_history"]
@@ -258,8 +276,8 @@ def test_saved_pipeline_is_what_nndl_evaluate_and_predict_use(tmp_path, cifar_en
     expected = pipe.predict_proba(test_images.reshape(60, -1))
     np.testing.assert_allclose(model.predict_proba_images(test_images), expected, atol=1e-10)
 
-    result = run_nndl("evaluate", str(path), "--num-test", "60", "--out",
-                      str(tmp_path / "eval"), env=env, cwd=tmp_path)
+    result = run_nndl("evaluate", str(path), "--dataset", "cifar10", "--num-test", "60",
+                      "--out", str(tmp_path / "eval"), env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     accuracy = np.mean(expected.argmax(axis=1) == test_labels)
     assert f"{100 * accuracy:.2f}% on 60 images" in result.stdout

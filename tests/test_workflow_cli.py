@@ -96,7 +96,7 @@ def test_train_evaluate_visualize_predict(tmp_path, env):
     assert result.returncode == 0, result.stderr
     assert "test accuracy:" in result.stdout and "on 50 images" in result.stdout
     assert (tmp_path / "eval" / "confusion_matrix.png").is_file()
-    rows = (tmp_path / "eval" / "confusion_matrix.txt").read_text().splitlines()[3:]
+    rows = (tmp_path / "eval" / "confusion_matrix.txt").read_text().splitlines()[4:]
     assert sum(int(v) for row in rows for v in row.split()[1:-1]) == 50
 
     # flip test-time averaging: the saved model, reloaded, agrees with the train run's figure

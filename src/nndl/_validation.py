@@ -103,6 +103,25 @@ def check_y(y: ArrayLike, n: int, num_classes: int, name: str = "y") -> NDArray:
     return y
 
 
+def check_sample_weight(sample_weight: ArrayLike, n: int) -> NDArray:
+    """``sample_weight`` as a float64 array (n,) of finite non-negative weights with a
+    positive sum; a ValueError naming ``sample_weight`` otherwise."""
+    w = np.asarray(sample_weight)
+    if w.dtype == bool or not (np.issubdtype(w.dtype, np.integer)
+                               or np.issubdtype(w.dtype, np.floating)):
+        raise ValueError(f"sample_weight must hold real numbers, got dtype {w.dtype}")
+    w = w.astype(np.float64)
+    if w.shape != (n,):
+        raise ValueError(f"sample_weight must have shape ({n},): one weight per row, "
+                         f"got {w.shape}")
+    if not np.isfinite(w).all() or (w < 0).any():
+        raise ValueError("sample_weight must hold finite, non-negative weights")
+    if not w.sum() > 0:
+        raise ValueError("sample_weight must not be all zero: some row must have a "
+                         "positive weight")
+    return w
+
+
 def check_float_dtype(dtype):
     """``np.float32`` or ``np.float64`` as a NumPy dtype."""
     dtype = np.dtype(dtype)

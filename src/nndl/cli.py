@@ -7,6 +7,7 @@ and a one-line reason on stderr, never a traceback (``NNDL_DEBUG=1`` shows it).
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib.util
 import os
 import sys
@@ -17,6 +18,108 @@ from nndl import __version__
 
 class CommandError(Exception):
     """A failure to report in one line, with exit status 1."""
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with the stumbles taken out, for every command at once (subcommands are
+    made of this class too).
+
+    An unknown flag is reported by the (sub)command it was given to, with that command's
+    usage line, and with the closest of its own flags ("did you mean --learning-rate?");
+    plain argparse reports it at the top level with the top-level usage and suggests no
+    flag (Python 3.14's ``suggest_on_error`` covers choices only). A value outside a
+    flag's or a command's choices gets the closest choice, on every Python. Unique prefixes
+    of flags stay accepted (``allow_abbrev``, e.g. ``--hidden`` for ``--hidden-size``), and
+    an ambiguous one is already reported by the subcommand, listing the flags it could
+    mean; a suggestion is only ever printed for a word that is no prefix of any flag.
+    """
+
+    def __init__(self, *args, **kwargs):
+        if sys.version_info >= (3, 14):  # its own suggestions would repeat ours
+            kwargs.setdefault("suggest_on_error", False)
+        super().__init__(*args, **kwargs)
+
+    def parse_args(self, args=None, namespace=None):
+        parsed, unknown = self.parse_known_args(args, namespace)
+        if unknown:
+            chosen_command(self, parsed).unrecognized(unknown)
+        return parsed
+
+    def unrecognized(self, words):
+        """Exit with status 2: this command's usage, ``words`` and what they may mean."""
+        self.error(f"unrecognized arguments: {' '.join(words)}"
+                   + did_you_mean(words, flags_of(self)))
+
+    def parse_known_args(self, args=None, namespace=None):
+        self._given = list(sys.argv[1:] if args is None else args)  # for _check_value
+        return super().parse_known_args(args, namespace)
+
+    def _check_value(self, action, value):
+        try:
+            super()._check_value(action, value)
+        except argparse.ArgumentError as exc:
+            if isinstance(action, argparse._SubParsersAction):
+                # `nndl search --trails 8`: the 8 was taken for an ACTION; the flag is
+                # what went wrong
+                unknown = [word for word in getattr(self, "_given", ())
+                           if word.startswith("--") and not self._knows(word)]
+                if unknown:
+                    self.unrecognized(unknown)
+            names = [str(choice) for choice in action.choices or ()]
+            close = difflib.get_close_matches(str(value), names, n=1)
+            if not close:
+                raise
+            raise argparse.ArgumentError(action, f"{exc.message}; did you mean "
+                                         f"{close[0]!r}?") from None
+
+    def _knows(self, word):
+        """Whether ``word`` is one of this parser's flags or a prefix argparse accepts."""
+        typed = word.split("=", 1)[0]
+        return any(flag == typed or (self.allow_abbrev and flag.startswith(typed))
+                   for flag in self._option_string_actions)
+
+
+def chosen_command(parser, args):
+    """The innermost subcommand parser ``args`` went through (e.g. ``nndl search
+    status``'s), or ``parser`` itself when no subcommand was chosen."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            sub = action.choices.get(getattr(args, action.dest, None) or "")
+            if sub is not None:
+                return chosen_command(sub, args)
+    return parser
+
+
+def flags_of(parser):
+    """The long flags a user may type to ``parser`` (hidden ones left out)."""
+    return [flag for action in parser._actions if action.help != argparse.SUPPRESS
+            for flag in action.option_strings if flag.startswith("--")]
+
+
+def did_you_mean(words, flags):
+    """``"; did you mean --learning-rate?"`` for the unknown flags among ``words``, or ``""``.
+
+    A flag matches by its initials (``--lr``: ``--learning-rate``, ``--bs``:
+    ``--batch-size``) or by spelling (difflib, underscores read as dashes:
+    ``--num_iters``, ``--stroage``); at most two per unknown flag.
+    """
+    names = {flag[2:]: flag for flag in flags}
+    hints = []
+    for word in words:
+        if not word.startswith("--") or word == "--":
+            continue
+        typed = word.split("=", 1)[0].lstrip("-").lower().replace("_", "-")
+        by_initials = [n for n in names if len(typed) > 1 and "-" in n
+                       and "".join(part[0] for part in n.split("-")) == typed]
+        close = [typed] if typed in names else list(dict.fromkeys(
+            by_initials + difflib.get_close_matches(typed, list(names), n=2)))[:2]
+        if close:
+            hints.append((word.split("=", 1)[0], " or ".join(names[n] for n in close)))
+    if not hints:
+        return ""
+    if len(hints) == 1:
+        return f"; did you mean {hints[0][1]}?"
+    return "; did you mean " + ", ".join(f"{hint} (for {word})" for word, hint in hints) + "?"
 
 
 def cmd_gradcheck(args):
@@ -88,7 +191,9 @@ def add_data_commands(sub):
     p.add_argument("--labels", choices=["fine", "coarse"], default="fine",
                    help="cifar100: the 100 fine classes or the 20 superclasses")
     p.add_argument("--image-size", type=image_size, metavar="WxH",
-                   help="image folders: resize every image to WxH (needed when sizes differ)")
+                   help="image folders: resize every image to WxH (without it, a folder of "
+                   "images of different sizes is described from their headers: the sizes "
+                   "and their counts)")
     p.add_argument("--skip-unreadable", action="store_true",
                    help="image folders: leave out unreadable images instead of failing")
     p.set_defaults(func=cmd_data_info)
@@ -135,12 +240,20 @@ def cmd_train(args):
 
 def cmd_evaluate(args):
     from nndl.evaluation import evaluate_model_file
+    from nndl.vis_utils import ANNOTATED_CLASSES
 
     result = evaluate_model_file(args.model, dataset=args.dataset, data=args.data,
                                  num_test=args.num_test, split=args.split, out=args.out,
-                                 tta=args.tta)
-    print(result["text"])
-    print(f"confusion matrix: {result['png']}")
+                                 tta=args.tta, full_test=args.full_test)
+    classes = len(result["per_class_accuracy"])
+    text = result["text"].split("\n\n")[0] if classes > ANNOTATED_CLASSES else result["text"]
+    print(text)
+    folder = result["folder"]
+    print(f"run folder: {folder}")
+    print(f"  confusion matrix: {folder / 'confusion_matrix.png'}, "
+          f"{folder / 'confusion_matrix.txt'}" + (f" ({classes} classes)" if classes >
+                                                 ANNOTATED_CLASSES else ""))
+    print(f"  report:  {result['report']}")
 
 
 def cmd_visualize(args):
@@ -215,21 +328,29 @@ def add_workflow_commands(sub):
 
     p = sub.add_parser(
         "evaluate", help="accuracy, per-class accuracy and confusion matrix of a model",
-        description="Evaluate a model file on the dataset it was trained on (or --dataset; "
-        "the saved preprocessing is applied): accuracy, per-class accuracy, and the "
-        "confusion matrix as text and PNG.")
+        description="Evaluate a model file (its saved preprocessing applied) and write a run "
+        "folder: metrics.json, report.html, the confusion matrix as text and PNG. By default "
+        "it scores the test images of the run that trained the model (the model file "
+        "records the run's dataset, split sizes and seed); it says which images it scored "
+        "and why. A model file that records no run (nndl.sklearn.save_model) needs "
+        "--dataset.")
     p.add_argument("model", help="model file (.npz written by nndl)")
-    p.add_argument("--dataset", help="dataset name or path (default: the model's own; "
-                   "cifar10 for older model files)")
-    p.add_argument("--data", help="data root of named datasets (default: $NNDL_DATA, else "
-                   "the user cache)")
+    p.add_argument("--dataset", help="dataset name or path (default: the one the model was "
+                   "trained on; needed for model files of nndl.sklearn.save_model)")
+    p.add_argument("--data", help="data root of named datasets (default: the training run's, "
+                   "while it exists; else $NNDL_DATA, else the user cache)")
     p.add_argument("--split", choices=["test", "val"], default="test",
                    help="the test images, or the validation images of the run that trained "
-                   "the model (cifar10: 49,000..49,999) (default: test)")
-    p.add_argument("--num-test", type=int, default=None,
-                   help="evaluate on the first N test images (default: all of them)")
-    p.add_argument("--out", help="folder for confusion_matrix.png/.txt (default: "
-                   "runs/evaluate-<time>)")
+                   "the model (cifar10 by default: training images 49,000..49,999) (default: "
+                   "test)")
+    tests = p.add_mutually_exclusive_group()
+    tests.add_argument("--num-test", type=int, default=None, metavar="N",
+                       help="the first N of the dataset's official test images (without "
+                       "an official test set: of the run's own test images) (default: the "
+                       "run's own test images)")
+    tests.add_argument("--full-test", action="store_true",
+                       help="all of the dataset's official test images (cifar10: 10,000)")
+    p.add_argument("--out", help="run folder to create (default: runs/evaluate-<time>)")
     _add_tta_argument(p)
     p.set_defaults(func=cmd_evaluate, needs=("matplotlib",))
 
@@ -313,7 +434,15 @@ def cmd_search_status(args):
         study = optuna.load_study(study_name=args.study, storage=storage)
     except KeyError:
         raise CommandError(f"no study {args.study!r} in that storage") from None
-    print(format_trials(study))
+    print(format_trials(study, width=_terminal_width()))
+
+
+def _terminal_width():
+    """The terminal's columns, or None when the output goes to a file or a pipe (then
+    nothing is cut)."""
+    import shutil
+
+    return shutil.get_terminal_size().columns if sys.stdout.isatty() else None
 
 
 def add_search_command(sub):
@@ -333,7 +462,9 @@ def add_search_command(sub):
     _add_search_run_arguments(run)
     status = actions.add_parser("status", help="print a study's trials",
                                 description="Print the trials of a study: number, state, "
-                                "validation accuracy and parameters.")
+                                "parameters, validation accuracy, seconds and the reason a "
+                                "trial was pruned, diverged or failed (cut to the terminal's "
+                                "width; whole when the output is a file or a pipe).")
     _add_study_arguments(status)
     worker = actions.add_parser("worker", help="join a study from another process or machine",
                                 description="Join a running study (its definition is stored "
@@ -391,7 +522,7 @@ def add_completion_command(sub):
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="nndl",
         description="The classic two-layer network assignment as a toolkit: train, search, "
         "evaluate and reproduce it on CIFAR-10.",

@@ -1,78 +1,267 @@
-"""Evaluating a saved model on a dataset: accuracy, per-class accuracy, confusion matrix."""
+"""Evaluating a saved model: which images it is scored on (and why), accuracy, per-class
+accuracy, the confusion matrix, and a run folder like every command's.
+
+By default a model from a training run (``nndl train``, ``search``, ``reproduce``) is scored
+on exactly that run's test images: its model file records the run's settings (dataset,
+split sizes, seed), and :func:`nndl.splits.split_dataset` rebuilds the same split. Anything
+else (``--num-test``, ``--full-test``, another ``--dataset``, a model file that records no
+run) is allowed and said plainly in one sentence, printed and kept in ``metrics.json``.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nndl._typing import PathLike
+import numpy as np
+
+from nndl._typing import NDArray, PathLike
 from nndl.config import RunConfig
 from nndl.data import DATASETS, load_dataset
 from nndl.data.catalog import warn_unless_flips_keep_class
-from nndl.metrics import accuracy, confusion_matrix, format_confusion
+from nndl.metrics import confusion_matrix, format_confusion
 from nndl.model_io import SavedModel, load_model
-from nndl.runs import finish_run_dir, new_run_dir
+from nndl.report import Report
+from nndl.runs import RunRecorder, new_run_dir
 from nndl.splits import split_dataset
 from nndl.vis_utils import plot_confusion_matrix
 
-# the training run's settings that decide its splits (stored in the model's hyperparameters)
-_SPLIT_KEYS = ("dataset", "labels", "num_training", "num_validation", "num_test", "seed")
+#: the training run's settings that decide its splits (stored in the model's hyperparameters)
+_SPLIT_KEYS = ("dataset", "data", "labels", "num_training", "num_validation", "num_test",
+               "full_test", "seed")
+#: keys every run's settings have had, from before runs recorded their dataset (CIFAR-10
+#: then); an estimator's parameters (``nndl.sklearn.save_model``) have none of them
+_OLD_RUN_KEYS = ("num_training", "num_validation", "num_test", "preprocessing")
+
+
+@dataclass
+class EvaluationImages:
+    """The images an evaluation scores (N, H, W, C), their int labels (N,), the dataset and
+    split they come from, whether they are the training run's own, and in words which
+    they are and why."""
+
+    images: Any
+    labels: NDArray
+    dataset: str
+    split: str
+    own: bool
+    description: str
 
 
 def evaluate_model_file(model_path: PathLike, dataset: str | None = None,
                         data: PathLike | None = None, num_test: int | None = None,
                         split: str = "test", out: PathLike | None = None,
-                        tta: str | None = None) -> dict[str, Any]:
-    """Evaluate a model file on its dataset's test images (all of them, or the first
-    ``num_test``) or, with ``split="val"``, on the validation images of the run that trained
-    it (the same seeded split). ``dataset`` defaults to the one the model was trained on
-    (CIFAR-10 for older files); ``tta="flip"`` averages over each image and its mirror
-    (with a warning where the dataset's flag says mirrored images may change class:
-    :func:`nndl.data.catalog.flips_keep_class`).
-    Writes confusion_matrix.png/.txt to a new folder; returns a dict with ``accuracy``,
-    ``matrix``, ``text`` and ``png``."""
+                        tta: str | None = None, full_test: bool = False) -> dict[str, Any]:
+    """``nndl evaluate``: score a model file and write a run folder (``out``, else
+    ``runs/evaluate-<time>``) with ``metrics.json``, ``report.html``,
+    ``confusion_matrix.txt`` and ``confusion_matrix.png``.
+
+    The images are chosen by :func:`evaluation_images` (by default the training run's own
+    test images); ``tta="flip"`` averages over each image and its mirror (with a warning
+    where the dataset's catalog flag says a mirrored image may change class:
+    :func:`nndl.data.catalog.flips_keep_class`). Bad input (no
+    such file, no dataset named, a dataset that does not fit the model) fails before the
+    folder exists. Returns ``metrics.json``'s entries plus ``matrix`` (C, C), ``text``,
+    ``png``, ``report`` and ``folder``.
+    """
     model = load_model(model_path)
-    warn_unless_flips_keep_class(dataset or model.hyperparameters.get("dataset", "cifar10"), tta)
-    images, labels = _evaluation_images(model, dataset, data, num_test, split)
-    predicted = model.predict_images(images, tta)
-    matrix = confusion_matrix(labels, predicted, len(model.class_names))
-    acc = accuracy(labels, predicted)
-    how = " with flip test-time averaging" if tta else ""
-    text = (f"{split} accuracy{how}: {100 * acc:.2f}% on {len(labels)} images\n\n"
-            + format_confusion(matrix, model.class_names))
+    chosen = evaluation_images(model, dataset, data, num_test, split, full_test)
+    warn_unless_flips_keep_class(chosen.dataset, tta)
+    predicted = model.predict_images(chosen.images, tta)
+    matrix = confusion_matrix(chosen.labels, predicted, len(model.class_names))
     folder = new_run_dir(out, "evaluate")
-    (folder / "confusion_matrix.txt").write_text(text + "\n")
-    png = plot_confusion_matrix(matrix, model.class_names, folder / "confusion_matrix.png")
-    finish_run_dir(folder)
-    return {"accuracy": acc, "matrix": matrix, "text": text, "png": png}
+    config = {"model": str(model_path), "dataset": dataset, "data": data, "split": split,
+              "num_test": num_test, "full_test": full_test, "tta": tta}
+    recorder = RunRecorder(folder, "evaluate", config)
+    with recorder.running():
+        metrics = _metrics(model_path, chosen, matrix, model.class_names, tta)
+        recorder.update(**metrics)
+        text = summary_line(metrics) + "\n" + chosen.description + "\n\n" + format_confusion(
+            matrix, model.class_names)
+        (folder / "confusion_matrix.txt").write_text(text + "\n")
+        png = plot_confusion_matrix(matrix, model.class_names, folder / "confusion_matrix.png")
+        report = _write_report(folder, metrics, png)
+        recorder.finish()
+    return {**recorder.metrics, "matrix": matrix, "text": text, "png": png, "report": report,
+            "folder": folder}
 
 
-def _evaluation_images(model: SavedModel, dataset: str | None, data: PathLike | None,
-                       num_test: int | None, split: str) -> tuple[Any, Any]:
-    trained = {k: v for k, v in model.hyperparameters.items() if k in _SPLIT_KEYS}
-    name = dataset or trained.get("dataset", "cifar10")
-    settings = trained if trained.get("dataset", "cifar10") == name else {}
-    cfg = RunConfig.from_dict({**settings, "dataset": name})
+def summary_line(metrics: dict[str, Any]) -> str:
+    """``"test accuracy: 46.10% on 1000 images"`` (with the test-time averaging, if any)."""
+    how = " with flip test-time averaging" if metrics["tta"] else ""
+    return (f"{metrics['split']} accuracy{how}: {100 * metrics['accuracy']:.2f}% on "
+            f"{metrics['num_images']} images")
+
+
+def _metrics(model_path, chosen, matrix, class_names, tta):
+    totals, correct = matrix.sum(axis=1), np.diag(matrix)
+    per_class = [{"class": name, "images": int(n), "correct": int(k),
+                  "accuracy": float(k / n) if n else None}  # no images: no accuracy
+                 for name, n, k in zip(class_names, totals, correct)]
+    return {"model": str(Path(model_path).resolve()),
+            "accuracy": float(correct.sum() / totals.sum()), "num_images": int(totals.sum()),
+            "dataset": chosen.dataset,
+            "split": chosen.split, "own_images": chosen.own, "images": chosen.description,
+            "tta": tta, "per_class_accuracy": per_class}
+
+
+def _write_report(folder, metrics, png):
+    """report.html of an evaluation: result, which images, matrix, per-class accuracy."""
+    percent = lambda v: "-" if v is None else f"{100 * v:.2f}%"  # noqa: E731
+    report = Report("nndl evaluate")
+    report.section("Result").table(
+        ["accuracy", "images", "split", "dataset", "test-time averaging"],
+        [[percent(metrics["accuracy"]), metrics["num_images"], metrics["split"],
+          metrics["dataset"], metrics["tta"] or "none"]])
+    report.paragraph(f"Model {metrics['model']}, scored on {metrics['images']}")
+    report.section("Confusion matrix").figure(
+        png, "Rows: the true class; columns: the predicted one (counts in "
+        "confusion_matrix.txt)")
+    report.section("Per-class accuracy").table(  # last: it has a row per class
+        ["class", "images", "correct", "accuracy"],
+        [[c["class"], c["images"], c["correct"], percent(c["accuracy"])]
+         for c in metrics["per_class_accuracy"]], sortable=True)
+    return report.write(folder / "report.html")
+
+
+def evaluation_images(model: SavedModel, dataset: str | None = None,
+                      data: PathLike | None = None, num_test: int | None = None,
+                      split: str = "test", full_test: bool = False) -> EvaluationImages:
+    """The images to score ``model`` on, and which they are in words.
+
+    * default: the training run's own ``split`` images (the run's settings rebuild its
+      split);
+    * ``num_test`` / ``full_test``: the first ``num_test`` / all images of the dataset's
+      official test set; without one, of the run's own test images (the rest of the
+      dataset trained the model);
+    * another ``dataset``, or a model file recording no run (``nndl.sklearn.save_model``):
+      that dataset's official test set, else its default stratified test split, which
+      may hold images the model was trained on (said so). A model file that records no
+      run needs ``dataset``: nothing is guessed, nothing downloaded.
+    """
+    if split not in ("test", "val"):
+        raise ValueError(f"split must be 'test' or 'val', got {split!r}")
+    run = _training_run(model)
+    if dataset is None and run is None:
+        raise ValueError("the model file names no dataset (it records no training run, as "
+                         "from nndl.sklearn.save_model): pass --dataset NAME_OR_PATH")
+    name = str(dataset if dataset is not None else run["dataset"])
+    own = run is not None and _same_dataset(name, run["dataset"])
+    if split == "val" and not own:
+        raise ValueError("--split val scores the validation images of the run that trained "
+                         "the model, but " + _not_own_reason(run, name))
+    if split == "val" and (num_test is not None or full_test):
+        raise ValueError("--num-test and --full-test choose test images; leave them out "
+                         "with --split val")
+    cfg = RunConfig.from_dict({**(run if own else {}), "dataset": name})
+    source = _load(model, name, data, cfg)
+    if split == "val":
+        splits = _split(source, cfg)
+        return EvaluationImages(splits.val_images, splits.y_val, name, "val", True,
+                                f"the run's own {len(splits.y_val):,} validation images of "
+                                f"{name}.")
+    if source.X_test is not None:
+        return _official_test(source, cfg, name, run, own, num_test, full_test)
+    return _held_out_test(source, cfg, name, run, own, num_test)
+
+
+def _official_test(source, cfg, name, run, own, num_test, full_test):
+    total = len(source.y_test)
+    if own:
+        splits = _split(source, cfg)  # the run's own, exactly
+        if num_test is None and not full_test:
+            return EvaluationImages(splits.test_images, splits.y_test, name, "test", True,
+                                    "the run's own test images: "
+                                    + _first(len(splits.y_test), total, name) + ".")
+        run_size = len(splits.y_test)
+    n = total if full_test or num_test is None else num_test
+    if not 1 <= n <= total:
+        raise ValueError(f"--num-test must be in 1..{total} ({name}'s official test "
+                         f"images), got {n}")
+    if own:
+        flag = "--full-test" if full_test else "--num-test"
+        why = (f"as {flag} asks (the run's own were the first {run_size:,}; no official test "
+               "image was trained on)")
+    else:
+        why = f"since {_not_own_reason(run, name)}"
+    return EvaluationImages(source.X_test[:n], np.asarray(source.y_test[:n], dtype=np.int64),
+                            name, "test", own and n == run_size,
+                            f"{_first(n, total, name)}, {why}.")
+
+
+def _held_out_test(source, cfg, name, run, own, num_test):
+    """A dataset without an official test set: the test images the run held out (another
+    dataset's: those of a default split), all or the first ``num_test``."""
+    splits = _split(source, cfg)
+    count = len(splits.y_test)
+    n = count if num_test is None else num_test
+    if not 1 <= n <= count:
+        raise ValueError(f"--num-test must be in 1..{count} ({name} has no official test "
+                         "set: only the images held out from training are unseen), got "
+                         f"{n}")
+    held = (f"{count:,} images of {name} held out from training by a stratified split (seed "
+            f"{cfg.seed})")
+    some = "" if n == count else f"the first {n:,} of "
+    if not own:
+        what = (f"{some}{held}, since {_not_own_reason(run, name)} and {name} has no "
+                "official test set: not necessarily images the model never saw.")
+    elif n == count:
+        what = f"the run's own test images: {held}."
+    else:
+        what = f"{some}the run's own test images ({held}), as --num-test asks."
+    return EvaluationImages(splits.test_images[:n], splits.y_test[:n], name, "test",
+                            own and n == count, what)
+
+
+def _first(n, total, name):
+    return (f"all {total:,} official test images of {name}" if n == total else
+            f"the first {n:,} of {name}'s {total:,} official test images")
+
+
+def _not_own_reason(run, name):
+    if run is None:
+        return "the model file records no training run (as nndl.sklearn.save_model's do)"
+    return f"the model was trained on {run['dataset']}, not {name}"
+
+
+def _training_run(model):
+    """The split settings of the run that trained ``model`` (its hyperparameters), with
+    its dataset; None when the file records no run."""
+    settings = {k: v for k, v in model.hyperparameters.items() if k in _SPLIT_KEYS}
+    if "dataset" in settings:
+        return settings
+    if all(k in model.hyperparameters for k in _OLD_RUN_KEYS):
+        return {**settings, "dataset": "cifar10"}  # from before runs recorded their dataset
+    return None
+
+
+def _same_dataset(name, trained):
+    if name == trained:
+        return True
+    if name in DATASETS or trained in DATASETS:
+        return False
+    return Path(name).expanduser().resolve() == Path(str(trained)).expanduser().resolve()
+
+
+def _load(model, name, data, cfg):
+    """The dataset ``name`` from ``data``, else the run's data root while it exists, else
+    the default root; checked against the model's images and classes."""
+    if data is None and cfg.data is not None and Path(cfg.data).expanduser().is_dir():
+        data = cfg.data
     height, width = model.image_shape[:2]
     folder = name not in DATASETS and Path(name).expanduser().is_dir()  # resized to the model
     source = load_dataset(name, data, labels=cfg.labels,
                           image_size=(width, height) if folder else None)
     _check_compatible(model, source, name)
-    images: Any
-    labels: Any
-    if split == "test" and source.X_test is not None:  # an official test set: all of it
-        images, labels = source.X_test, source.y_test
-    else:  # the run's own seeded split
-        splits = split_dataset(source, num_training=cfg.num_training,
-                               num_validation=cfg.num_validation, num_test=cfg.num_test,
-                               full_test=True, seed=cfg.seed)
-        if split == "val":
-            return splits.val_images, splits.y_val
-        images, labels = splits.test_images, splits.y_test
-    n = len(labels) if num_test is None else num_test
-    if not 1 <= n <= len(labels):
-        raise ValueError(f"--num-test must be in 1..{len(labels)}, got {n}")
-    return images[:n], labels[:n]
+    return source
+
+
+def _split(source, cfg):
+    """The splits of ``source`` by ``cfg``'s settings: a run's own, rebuilt."""
+    return split_dataset(source, num_training=cfg.num_training,
+                         num_validation=cfg.num_validation, num_test=cfg.num_test,
+                         full_test=cfg.full_test, seed=cfg.seed)
 
 
 def _check_compatible(model, source, name):
@@ -84,4 +273,4 @@ def _check_compatible(model, source, name):
             f"images of {classes} classes; pass --dataset with the model's dataset")
 
 
-__all__ = ["evaluate_model_file"]
+__all__ = ["EvaluationImages", "evaluate_model_file", "evaluation_images", "summary_line"]

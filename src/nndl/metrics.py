@@ -29,8 +29,9 @@ def per_class_accuracy(matrix: NDArray) -> NDArray:
 
 
 def format_confusion(matrix: ArrayLike, class_names: Sequence[str]) -> str:
-    """A plain-text confusion matrix with per-class accuracy; class names are never cut
-    (each column is as wide as its name or its largest count)."""
+    """A plain-text confusion matrix with per-class accuracy ("-" for a class with no
+    images); class names are never cut (each column is as wide as its name or its largest
+    count)."""
     matrix = np.asarray(matrix)
     names = [str(n) for n in class_names]
     first = max(len(n) for n in names)
@@ -39,5 +40,5 @@ def format_confusion(matrix: ArrayLike, class_names: Sequence[str]) -> str:
              + "  accuracy"]
     for name, row, acc in zip(names, matrix, per_class_accuracy(matrix)):
         lines.append(f"{name:<{first}}  " + " ".join(f"{v:>{w}d}" for v, w in zip(row, widths))
-                     + f"  {acc:8.3f}")
+                     + (f"  {acc:8.3f}" if np.isfinite(acc) else f"  {'-':>8}"))
     return "\n".join(lines)

@@ -5,6 +5,14 @@ parameters (``param.W1`` ...), the fitted preprocessing (``transform.<i>.<key>``
 and ``metadata.json`` (UTF-8 JSON stored as a uint8 array). It is read with
 ``allow_pickle=False``: nothing in it is ever unpickled. Files are written to
 a temporary name and renamed, so a crash never leaves a half-written model.
+
+Images reach a model as pixel values 0-255 (what ``nndl predict`` reads from
+image files and every dataset loader gives). A model fitted on another scale
+records it as ``input_range`` (low, high): pixels are mapped linearly onto it
+before the saved preprocessing. Files without it (all files before it existed)
+take pixels as they are. A file that records an ``input_range`` is written as
+format version 2, so an nndl too old to apply it refuses the file instead of
+predicting from the wrong scale; every other file stays version 1.
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ import json
 import zipfile
 from dataclasses import dataclass, field
 from functools import partial
+from numbers import Real
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +32,8 @@ from nndl.neural_net import TwoLayerNet
 from nndl.transforms import PREPROCESSING, Pipeline, make_transform
 
 FORMAT = "nndl-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # the newest this nndl reads and writes (2: ``input_range``)
+PIXEL_RANGE = (0.0, 255.0)  # the values images arrive in
 TTA = (None, "flip")  # test-time augmentations
 
 
@@ -36,8 +46,10 @@ class SavedModel:
     """A network with everything needed to use it on new images.
 
     ``predict_images`` / ``predict_proba_images`` take uint8 or float images
-    of shape (N, H, W, C) matching ``image_shape``, flatten them, apply the
-    saved preprocessing and run the network.
+    of shape (N, H, W, C) matching ``image_shape`` with pixel values 0-255,
+    flatten them, map them onto ``input_range`` (the (low, high) scale the
+    network was fitted on; None: 0-255, taken as they are), apply the saved
+    preprocessing and run the network.
     """
 
     net: TwoLayerNet
@@ -47,13 +59,23 @@ class SavedModel:
     history: dict = field(default_factory=dict)
     image_shape: tuple = (32, 32, 3)
     metrics: dict = field(default_factory=dict)
+    input_range: tuple[float, float] | None = None
+
+    def __post_init__(self) -> None:
+        if self.input_range is not None:
+            self.input_range = check_input_range(self.input_range)
 
     def rows(self, images: ArrayLike) -> NDArray:
+        """The network's input rows (N, D) for images (N, H, W, C) of pixels 0-255."""
         images = np.asarray(images)
         if images.shape[1:] != tuple(self.image_shape):
             raise ValueError(f"images must have shape (N, {', '.join(map(str, self.image_shape))})"
                              f", got {images.shape}")
         rows = images.reshape(len(images), -1).astype(self.net.dtype)
+        if self.input_range is not None:
+            low, high = self.input_range
+            rows *= (high - low) / PIXEL_RANGE[1]
+            rows += low
         return self.transform.transform(rows) if self.transform.steps else rows
 
     def predict_proba_images(self, images: ArrayLike, tta: str | None = None) -> NDArray:
@@ -78,6 +100,19 @@ class SavedModel:
         return np.argmax(self.predict_proba_images(images, tta), axis=1)
 
 
+def check_input_range(value: object) -> tuple[float, float]:
+    """``value`` (a pair of real numbers, finite, low < high) as (low, high) floats; else a
+    ValueError naming ``input_range``."""
+    pair = list(value) if isinstance(value, list | tuple | np.ndarray) else []
+    if len(pair) != 2 or not all(isinstance(v, Real) and not isinstance(v, bool) for v in pair):
+        raise ValueError(f"input_range must be (low, high), two numbers, got {value!r}")
+    low, high = float(pair[0]), float(pair[1])
+    if not (np.isfinite([low, high]).all() and low < high):
+        raise ValueError(f"input_range must be (low, high), finite with low < high, got "
+                         f"{value!r}")
+    return low, high
+
+
 def save_model(path: PathLike, model: SavedModel) -> Path:
     """Write ``model`` (a :class:`SavedModel`) to ``path`` atomically; returns the path."""
     path = Path(path)
@@ -85,7 +120,7 @@ def save_model(path: PathLike, model: SavedModel) -> Path:
     net = model.net
     metadata = {
         "format": FORMAT,
-        "format_version": FORMAT_VERSION,
+        "format_version": 1 if model.input_range is None else 2,
         "architecture": {"input_size": net.input_size, "hidden_size": net.hidden_size,
                          "output_size": net.output_size, "dtype": net.dtype.name},
         "transform": names,
@@ -95,6 +130,8 @@ def save_model(path: PathLike, model: SavedModel) -> Path:
         "history": model.history,
         "metrics": model.metrics,
     }
+    if model.input_range is not None:
+        metadata["input_range"] = list(model.input_range)
     arrays = {f"param.{k}": v for k, v in net.params.items()}
     arrays.update({f"transform.{k}": v for k, v in transform_arrays.items()})
     arrays["metadata.json"] = np.frombuffer(json.dumps(metadata).encode(), dtype=np.uint8)
@@ -121,7 +158,8 @@ def load_model(path: PathLike) -> SavedModel:
     transform = _read_transform(path, arrays, metadata)
     return SavedModel(net, transform, tuple(metadata["class_names"]),
                       metadata["hyperparameters"], metadata["history"],
-                      tuple(metadata["image_shape"]), metadata["metrics"])
+                      tuple(metadata["image_shape"]), metadata["metrics"],
+                      metadata["input_range"])
 
 
 def _read_arrays(path):
@@ -184,7 +222,20 @@ def _read_metadata(path, raw):
         "3 positive ints (height, width, channels)")
     for name in ("hyperparameters", "history", "metrics"):
         metadata[name] = key(name, lambda v: isinstance(v, dict), "a JSON object", default={})
+    metadata["input_range"] = key("input_range", _is_input_range,
+                                  "null or [low, high], two finite numbers with low < high",
+                                  default=None)
     return metadata
+
+
+def _is_input_range(value):
+    """None, or a JSON list that :func:`check_input_range` accepts."""
+    if value is None:
+        return True
+    try:
+        return isinstance(value, list) and bool(check_input_range(value))
+    except ValueError:
+        return False
 
 
 def _checked_array(path, what, value, shape, dtype=None):

@@ -9,7 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 from nndl import _random
-from nndl._typing import NDArray, RandomState
+from nndl._typing import ArrayLike, NDArray, RandomState
+from nndl._validation import check_sample_weight
 
 SAMPLERS = ("replacement", "shuffle", "blocks")
 
@@ -28,16 +29,29 @@ class MinibatchSampler:
     fresh permutation cut into consecutive batches; ``blocks``: each epoch the aligned blocks
     of ``batch_size`` consecutive rows in a random order, returned as slices (no gathering;
     assumes the rows' order carries no structure, true of CIFAR-10's official order).
+
+    ``weights`` (n,), non-negative with a positive sum, makes every sampler draw with
+    replacement, row ``i`` with probability ``weights[i] / weights.sum()``: the expected
+    minibatch gradient is then that of the weighted mean loss, and integer weights draw
+    like rows repeated that many times (a zero weight: a row never drawn). Equal weights
+    are no weights (the sampler and its draws stay as without them).
     """
 
-    def __init__(self, kind: str, rng: RandomState, n: int, batch_size: int) -> None:
+    def __init__(self, kind: str, rng: RandomState, n: int, batch_size: int,
+                 weights: ArrayLike | None = None) -> None:
         if kind not in SAMPLERS:
             raise ValueError(f"batch_sampler must be one of {SAMPLERS}, got {kind!r}")
         self.kind, self.rng, self.n, self.batch_size = kind, rng, n, batch_size
         self._perm: NDArray = np.zeros(0, dtype=np.int64)  # this epoch's order
         self._pos = n
+        self._cdf = _cumulative(weights, n)
+        if self._cdf is not None:  # the last row that can be drawn (u * total may round up)
+            self._last = int(np.searchsorted(self._cdf, self._cdf[-1]))
 
     def __call__(self) -> NDArray | slice:
+        if self._cdf is not None:
+            draws = _random.uniform(self.rng, self.batch_size) * self._cdf[-1]
+            return np.minimum(np.searchsorted(self._cdf, draws, side="right"), self._last)
         if self.kind == "replacement":
             return _random.sample_indices(self.rng, self.n, self.batch_size)
         if self.kind == "blocks":
@@ -52,6 +66,17 @@ class MinibatchSampler:
         idx = self._perm[self._pos : self._pos + self.batch_size]
         self._pos += self.batch_size
         return idx
+
+
+def _cumulative(weights, n):
+    """The running sum of ``weights`` (checked), or None when there are none or all are
+    equal (uniform draws need no table)."""
+    if weights is None:
+        return None
+    w = check_sample_weight(weights, n)
+    if np.all(w == w[0]):
+        return None
+    return np.cumsum(w)
 
 
 __all__ = ["SAMPLERS", "MinibatchSampler", "iterations_per_epoch"]

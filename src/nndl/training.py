@@ -78,7 +78,8 @@ def train_members(members: list[Member], X: NDArray, y: NDArray, X_val: NDArray,
                   y_val: NDArray, *, rng: RandomState = None,
                   batch_transform: BatchTransform | None = None,
                   soft_targets: NDArray | None = None, on_epoch: OnEpoch | None = None,
-                  progress: bool = False, verbose: bool = False) -> list[Member]:
+                  progress: bool = False, verbose: bool = False,
+                  sample_weight: ArrayLike | None = None) -> list[Member]:
     """Train ``members`` in lockstep; each ends with its parameters, history and state.
 
     Parameters
@@ -102,6 +103,11 @@ def train_members(members: list[Member], X: NDArray, y: NDArray, X_val: NDArray,
         stderr is a terminal.
     verbose : bool
         Print the loss every 100 iterations, as the assignment does.
+    sample_weight : ndarray (N,) or None
+        Non-negative weights of the training rows: minibatches are drawn with replacement,
+        row ``i`` with probability ``sample_weight[i] / sum(sample_weight)``, so that each
+        step's expected gradient is the weighted mean loss's (see
+        :class:`nndl.sampling.MinibatchSampler`; equal weights change nothing).
 
     A member whose loss becomes NaN or infinite (or whose weights do in the last step)
     stops as ``diverged``; the others go on. Ctrl-C takes effect once the step in progress
@@ -136,7 +142,8 @@ def train_members(members: list[Member], X: NDArray, y: NDArray, X_val: NDArray,
     run = _Run(members, pop, ipe, on_epoch, verbose, shared.num_iters)
     batches = _Batches(X, y, soft_targets, backend, dtype, batch_transform, rng, input_size)
     X_val_dev = backend.asarray(X_val, dtype)
-    sample = MinibatchSampler(shared.batch_sampler, rng, len(X), shared.batch_size)
+    sample = MinibatchSampler(shared.batch_sampler, rng, len(X), shared.batch_size,
+                              sample_weight)
     learning_rates = _LearningRates(options, shared.num_iters, ipe)
     reg = np.array([o.reg for o in options], dtype=np.float64)
     active = reg_active = None
@@ -193,8 +200,8 @@ def train_network(params: Params, X: NDArray, y: NDArray, X_val: NDArray, y_val:
                   verbose: bool = False, batch_transform: BatchTransform | None = None,
                   soft_targets: NDArray | None = None,
                   callback: Callable[[int, dict[str, Any]], bool] | None = None,
-                  progress: bool = False, history: dict[str, Any] | None = None
-                  ) -> dict[str, Any]:
+                  progress: bool = False, history: dict[str, Any] | None = None,
+                  sample_weight: ArrayLike | None = None) -> dict[str, Any]:
     """Train one network's ``params`` as :func:`train_members` does: the dict is updated in
     place (its entries become the trained arrays; the arrays it held are not written to).
 
@@ -203,7 +210,8 @@ def train_network(params: Params, X: NDArray, y: NDArray, X_val: NDArray, y_val:
     infinite. Returns the history dict: ``loss_history`` (one float per iteration),
     ``train_acc_history`` and ``val_acc_history`` (one per epoch; the train accuracy is the
     current minibatch's, as in the assignment), ``epoch_iterations``, ``best_val_acc`` and
-    ``stopped_early``. Pass ``history`` (from :func:`new_history`) to have it filled in
+    ``stopped_early``. ``sample_weight`` (N,) weighs the training rows (see
+    :func:`train_members`). Pass ``history`` (from :func:`new_history`) to have it filled in
     place: after Ctrl-C it holds what was recorded, beside the weights reached in ``params``.
     """
     if options is not None and not isinstance(options, TrainOptions):
@@ -214,7 +222,7 @@ def train_network(params: Params, X: NDArray, y: NDArray, X_val: NDArray, y_val:
         (lambda _, epoch, record: "stopped by the callback" if callback(epoch, record) else None)
     train_members([member], X, y, X_val, y_val, rng=rng, batch_transform=batch_transform,
                   soft_targets=soft_targets, on_epoch=on_epoch, progress=progress,
-                  verbose=verbose)
+                  verbose=verbose, sample_weight=sample_weight)
     if member.divergence is not None:
         raise TrainingDivergedError(*member.divergence, history=member.history)
     return member.history

@@ -27,7 +27,7 @@ from nndl.splits import RowSubset, split_dataset
 from nndl.training import TrainingDivergedError, distillation_targets, new_history, train_network
 from nndl.transforms import Pipeline, make_batch_transform
 from nndl.vis_utils import (
-    ANNOTATE_MAX_CLASSES,
+    ANNOTATED_CLASSES,
     plot_accuracy_history,
     plot_confusion_matrix,
     plot_loss_history,
@@ -308,14 +308,14 @@ def _class_section(report, folder, model, prepared):
     rows = [[name, int(total), int(correct), pct(None if np.isnan(acc) else acc)]
             for name, total, correct, acc in zip(names, matrix.sum(axis=1), np.diag(matrix),
                                                  per_class_accuracy(matrix))]
-    report.section("Classes", "classes").paragraph(
-        "Accuracy of each class on the test images (click a header to sort).")
-    report.table(["class", "test images", "correct", "accuracy"], rows, sortable=True)
-    note = "" if len(names) <= ANNOTATE_MAX_CLASSES else (
-        f" With {len(names)} classes the cells show colours only, the axes class indices "
-        "(confusion_matrix.txt has every count).")
+    report.section("Classes", "classes")
+    note = "" if len(names) <= ANNOTATED_CLASSES else (
+        f" With {len(names)} classes the cells show colours only (confusion_matrix.txt has "
+        "every count).")
     report.figure(png, "Confusion matrix of the test images: rows the true class, columns "
                   "the predicted one." + note)
+    report.paragraph("Accuracy of each class on the test images (click a header to sort).")
+    report.table(["class", "test images", "correct", "accuracy"], rows, sortable=True)
 
 
 __all__ = ["PreparedData", "fit", "training_inputs", "network_metrics", "prepare_data",

@@ -154,7 +154,7 @@ def test_mixed_sizes_need_image_size(folder):
     odd = folder / "b" / "odd.png"
     Image.new("RGB", (5, 5)).save(odd)
     with pytest.raises(DataError, match=rf"{folder}: images of 2 different sizes: 8x6 \(4 "
-                                        rf"images\), 5x5 \(1 images\) \({odd} is 5x5\); .*"
+                                        rf"images\), 5x5 \(1 image\) \({odd} is 5x5\); .*"
                                         r"--image-size 8x6, the most common size"):
         load_dataset(folder)
     assert load_dataset(folder, image_size=(8, 6)).X_train.shape == (5, 6, 8, 3)
@@ -201,13 +201,36 @@ def test_not_an_npz_and_missing_path(tmp_path):
         load_dataset(tmp_path / "nope")
 
 
-def test_cli_info_on_a_folder_with_mixed_sizes(folder):
+def test_mixed_sizes_that_tie_are_listed_and_the_smallest_suggested(tmp_path):
+    """Four sizes, one image each: no size is "the most common"."""
+    sizes = [(40, 30), (32, 32), (20, 20), (64, 48)]
+    for i, size in enumerate(sizes):
+        (tmp_path / "c" / f"k{i % 2}").mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", size).save(tmp_path / "c" / f"k{i % 2}" / f"{i}.png")
+    with pytest.raises(DataError) as exc:
+        load_dataset(tmp_path / "c")
+    message = str(exc.value)
+    assert "images of 4 different sizes: 20x20 (1 image), 32x32 (1 image), 40x30 (1 image), "\
+        "64x48 (1 image) (" in message
+    assert "most common size" not in message
+    assert message.endswith("e.g. --image-size 20x20, the smallest of the 4 sizes that tie as "
+                            "the most common (1 image each)")
+
+
+def test_cli_info_describes_a_folder_with_mixed_sizes(folder):
     from tests.test_cli import run_nndl
 
     Image.new("L", (5, 5)).save(folder / "b" / "odd.png")
     result = run_nndl("data", "info", str(folder))
-    assert result.returncode == 1 and result.stderr.count("\n") == 1
-    assert "--image-size 8x6, the most common size" in result.stderr
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "format         image folder, RGB, images of 2 different sizes (not decoded)",
+        f"location       {folder}",
+        "train images   5 files",
+        "train classes  a 2, b 3",
+        "image sizes    8x6 (4 images), 5x5 (1 image)",
+        "training       needs --image-size WxH (every image is resized to it), e.g. "
+        "--image-size 8x6, the most common size"]
     result = run_nndl("data", "info", str(folder), "--image-size", "8x6")
     assert result.returncode == 0, result.stderr
     assert "format         image folder, RGB uint8" in result.stdout

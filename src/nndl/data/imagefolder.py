@@ -21,6 +21,27 @@ GRAY_MODES = {"1", "L", "LA", "I", "I;16", "F"}
 _BLOCK_BYTES = 64 << 20
 
 Files = dict[str, list[tuple[Path, int]]]
+Size = tuple[int, int]
+
+
+class MixedImageSizes(DataError):
+    """Images of several sizes, and no ``image_size`` to resize them to.
+
+    Attributes
+    ----------
+    sizes : dict
+        ``{(width, height): number of images}``, most common first (see
+        :func:`ranked_sizes`).
+    grayscale : bool
+        Whether every readable image is grayscale.
+    skipped : list of str
+        The unreadable images left out (with ``skip_unreadable``).
+    """
+
+    def __init__(self, message: str, sizes: dict[Size, int], grayscale: bool,
+                 skipped: list[str]) -> None:
+        super().__init__(message)
+        self.sizes, self.grayscale, self.skipped = sizes, grayscale, skipped
 
 
 def find_images(root: Path) -> tuple[tuple[str, ...], Files]:
@@ -74,7 +95,7 @@ def decode_folder(root: Path, files: Files, writer: CacheWriter,
     """
     skipped: list[str] = []
     sizes, gray = _survey(files, skip_unreadable, skipped)
-    width, height = image_size or _one_size(root, sizes)
+    width, height = image_size or _one_size(root, sizes, gray, skipped)
     unreadable = set(skipped)
     mode, channels = ("L", 1) if gray else ("RGB", 3)
     per_block = max(1, _BLOCK_BYTES // (width * height * channels))
@@ -116,18 +137,43 @@ def _survey(files, skip_unreadable, skipped):
     return sizes, gray
 
 
-def _one_size(root, sizes):
+def _one_size(root, sizes, gray, skipped):
     if len(sizes) <= 1:
         return next(iter(sizes), (1, 1))
-    ranked = sorted(sizes.items(), key=lambda item: -item[1][0])
-    listing = ", ".join(f"{w}x{h} ({n} images)" for (w, h), (n, _) in ranked[:5])
-    more = f" and {len(ranked) - 5} more" if len(ranked) > 5 else ""
-    (w, h), _ = ranked[0]
-    (odd_w, odd_h), (_, odd) = ranked[-1]
-    raise DataError(f"{root}: images of {len(ranked)} different sizes: {listing}{more} "
-                    f"({odd} is {odd_w}x{odd_h}); pass image_size=(width, height) "
-                    f"(--image-size WxH) to resize them, e.g. --image-size {w}x{h}, the most "
-                    "common size")
+    counts = ranked_sizes({size: n for size, (n, _) in sizes.items()})
+    (odd_w, odd_h), (_, odd) = min(sizes.items(), key=lambda item: item[1][0])
+    raise MixedImageSizes(
+        f"{root}: images of {len(counts)} different sizes: {size_listing(counts)} ({odd} is "
+        f"{odd_w}x{odd_h}); pass image_size=(width, height) (--image-size WxH) to resize "
+        f"them, e.g. {suggested_size(counts)}", counts, gray, skipped)
+
+
+def ranked_sizes(counts: dict[Size, int]) -> dict[Size, int]:
+    """``{(width, height): count}`` most common first; among equals, the smallest (by
+    pixels, then width) first."""
+    return dict(sorted(counts.items(), key=lambda item: (-item[1], item[0][0] * item[0][1],
+                                                         item[0])))
+
+
+def size_listing(counts: dict[Size, int], limit: int = 5) -> str:
+    """``"8x6 (4 images), 5x5 (1 image)"``: the first ``limit`` sizes of ``counts`` (ranked)
+    and how many more there are."""
+    shown = [f"{w}x{h} ({n} image{'s' if n != 1 else ''})"
+             for (w, h), n in list(counts.items())[:limit]]
+    more = f" and {len(counts) - limit} more" if len(counts) > limit else ""
+    return ", ".join(shown) + more
+
+
+def suggested_size(counts: dict[Size, int]) -> str:
+    """The ``--image-size`` to suggest for ``counts`` (ranked) and why: the most common size
+    when one is, else the smallest of those that tie (shrinking loses less than blowing up
+    invents)."""
+    (w, h), top = next(iter(counts.items()))
+    ties = sum(n == top for n in counts.values())
+    if ties == 1:
+        return f"--image-size {w}x{h}, the most common size"
+    return (f"--image-size {w}x{h}, the smallest of the {ties} sizes that tie as the most "
+            f"common ({top} image{'s' if top != 1 else ''} each)")
 
 
 def _read(path, size, mode, skip_unreadable, skipped):

@@ -14,6 +14,7 @@ from nndl.data.cifar100 import OFFICIAL_MD5 as CIFAR100_MD5
 from nndl.data.datasets import Dataset, find_dataset, load_dataset
 from nndl.data.download import md5sum
 from nndl.data.errors import DataError
+from nndl.data.imagefolder import MixedImageSizes, find_images, size_listing, suggested_size
 
 
 def describe(name_or_path: PathLike, root: PathLike | None = None, *, labels: str = "fine",
@@ -30,13 +31,39 @@ def describe(name_or_path: PathLike, root: PathLike | None = None, *, labels: st
     source = locate(path)
     if source is not None:
         return _describe_cifar10(source)
-    data = load_dataset(path, image_size=image_size, skip_unreadable=skip_unreadable)
+    try:
+        data = load_dataset(path, image_size=image_size, skip_unreadable=skip_unreadable)
+    except MixedImageSizes as exc:
+        return _describe_mixed_sizes(path, exc)
     kind = "npz arrays" if path.is_file() else "image folder"
     colour = "grayscale" if data.image_shape[2] == 1 else "RGB"
     lines = [("format", f"{kind}, {colour} {data.X_train.dtype}"), ("location", str(path))]
     lines += _splits(data)
-    return lines + ([("skipped", f"{len(data.skipped)} unreadable images, e.g. "
-                      f"{data.skipped[0]}")] if data.skipped else [])
+    return lines + _skipped(data.skipped)
+
+
+def _describe_mixed_sizes(path, mixed):
+    """An image folder whose images differ in size, described from their headers (it is
+    decoded only with ``image_size``): files and classes per split, the sizes found."""
+    names, files = find_images(path)
+    colour = "grayscale" if mixed.grayscale else "RGB"
+    lines = [("format", f"image folder, {colour}, images of {len(mixed.sizes)} different "
+              "sizes (not decoded)"), ("location", str(path))]
+    skipped = set(mixed.skipped)
+    for split, pairs in files.items():
+        labels = [label for file, label in pairs if str(file) not in skipped]
+        lines.append((f"{split} images", f"{len(labels)} files"))
+        lines.append((f"{split} classes", _class_counts(names, labels)))
+    lines.append(("image sizes", size_listing(mixed.sizes, limit=10)))
+    lines.append(("training", "needs --image-size WxH (every image is resized to it), "
+                  f"e.g. {suggested_size(mixed.sizes)}"))
+    return lines + _skipped(mixed.skipped)
+
+
+def _skipped(skipped):
+    if not skipped:
+        return []
+    return [("skipped", f"{len(skipped)} unreadable images, e.g. {skipped[0]}")]
 
 
 def _describe_named(name, root, labels):
@@ -71,11 +98,15 @@ def _splits(data):
         if X is None:
             lines.append((f"{split} images", "none (no official test set)"))
             continue
-        counts = np.bincount(np.asarray(y, dtype=np.int64), minlength=len(data.class_names))
         lines.append((f"{split} images", f"{X.shape} {X.dtype}"))
-        lines.append((f"{split} classes", ", ".join(
-            f"{n} {c}" for n, c in zip(data.class_names, counts))))
+        lines.append((f"{split} classes", _class_counts(data.class_names, y)))
     return lines
+
+
+def _class_counts(names, labels):
+    """``"cat 30, dog 28"``: each class name and how many of ``labels`` it has."""
+    counts = np.bincount(np.asarray(labels, dtype=np.int64), minlength=len(names))
+    return ", ".join(f"{n} {c}" for n, c in zip(names, counts))
 
 
 def _named_checksums(name, folder):

@@ -40,17 +40,34 @@ def write_trials_csv(study, path):
         writer.writerows(rows)
 
 
-def format_trials(study):
-    """The trial table as text (``nndl search status``)."""
+#: The fewest characters of a reason shown, however little room the other columns leave.
+MIN_REASON_WIDTH = 24
+
+
+def format_trials(study, width=None):
+    """The trial table as text (``nndl search status``), one line per trial.
+
+    The last column is the reason a trial was pruned, diverged or failed, on one line;
+    with ``width`` (the terminal's columns) it is cut to what fits after the other
+    columns (at least :data:`MIN_REASON_WIDTH` characters) and ends in "..." where cut;
+    without, it is whole. trials.csv keeps every reason whole.
+    """
     rows = trial_rows(study)
     if not rows:
         return "no trials yet"
-    columns = [c for c in rows[0] if c != "reason"]
-    cells = [[_fmt(r[c]) for c in columns] for r in rows]
+    columns = list(rows[0])
+    cells = [[" ".join(_fmt(r[c]).split()) for c in columns] for r in rows]  # one line each
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    if width is not None:  # the reason column is the last
+        room = max(width - sum(w + 2 for w in widths[:-1]), MIN_REASON_WIDTH)
+        cells = [row[:-1] + [_cut(row[-1], room)] for row in cells]
     lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths))]
     lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths)) for row in cells]
-    return "\n".join(lines)
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _cut(text, width):
+    return text if len(text) <= width else text[:width - 3] + "..."
 
 
 def _fmt(value):
