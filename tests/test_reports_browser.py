@@ -75,8 +75,20 @@ def test_train_report_in_a_browser(browser, tmp_path, env):
                       "--out", str(out), env=env)
     assert result.returncode == 0, result.stderr
     metrics = json.loads((out / "metrics.json").read_text())
-    assert_renders(browser, out / "report.html", 3, pct(metrics["val_accuracy"]),
-                   pct(metrics["test_accuracy"]), "First-layer weights")
+    text = assert_renders(browser, out / "report.html", 4, pct(metrics["val_accuracy"]),
+                          pct(metrics["test_accuracy"]), "First-layer weights",
+                          "Confusion matrix of the test images", "flip TTA")
+    assert "None" not in text  # resolved settings: "data  default", not "None"
+    overflow, heights = layout(browser, out / "report.html")
+    assert overflow <= 0 and max(heights) < 40, (overflow, heights)
+
+    evaluated = tmp_path / "evaluate"
+    result = run_nndl("evaluate", str(out / "model.npz"), "--out", str(evaluated), env=env)
+    assert result.returncode == 0, result.stderr
+    same = f"{100 * metrics['test_accuracy']:.2f}%"  # the run's own test images, by default
+    assert_renders(browser, evaluated / "report.html", 1, same)
+    overflow, heights = layout(browser, evaluated / "report.html")
+    assert overflow <= 0 and max(heights) < 40, (overflow, heights)
 
 
 def test_reproduce_quick_report_in_a_browser(browser, tmp_path, env):
@@ -101,7 +113,7 @@ def test_diverged_train_report_in_a_browser(browser, tmp_path, env):
 
 def test_search_report_in_a_browser_sorts_its_trials(browser, tmp_path, env):
     out = tmp_path / "search"
-    result = run_nndl("search", "--sampler", "random", "--trials", "4", "--pruner", "none",
+    result = run_nndl("search", "--sampler", "random", "--trials", "6", "--pruner", "none",
                       "--num-iters", "40", "--num-training", "500", "--num-validation", "100",
                       "--num-test", "100", "--batch-size", "100", "--no-progress",
                       "--out", str(out), env=env)
@@ -116,9 +128,33 @@ def test_search_report_in_a_browser_sorts_its_trials(browser, tmp_path, env):
     index = page.locator("table.sortable th").all_inner_texts().index("val_accuracy") + 1
     values = lambda: [float(v.rstrip("%")) for v in  # noqa: E731
                       page.locator(column.format(index)).all_inner_texts()]
-    assert len(values()) == 4
+    assert len(values()) == 6
     header.click()
     assert values() == sorted(values())
     header.click()
     assert values() == sorted(values(), reverse=True)
     page.close()
+
+
+def layout(browser, path, width=1280, height=800):
+    """(page width past the window, heights of every table body row) of ``path`` opened in
+    a ``width``-pixel window."""
+    page = browser.new_page(viewport={"width": width, "height": height})
+    page.goto(path.resolve().as_uri())
+    page.wait_for_load_state("load")
+    overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
+    heights = page.evaluate("[...document.querySelectorAll('tbody tr')].map("
+                            "r => r.getBoundingClientRect().height)")
+    page.close()
+    return overflow, heights
+
+
+def test_search_report_fits_a_1280_pixel_window(browser, tmp_path):
+    from tests.search_study import mixed_study, write_report
+
+    path = write_report(mixed_study(), tmp_path)
+    overflow, heights = layout(browser, path)
+    assert overflow <= 0  # no horizontal scroll bar on the page
+    assert len(heights) > 8 and max(heights) < 40, heights  # one line a row (about 27 px)
+    text = assert_renders(browser, path, 1, "Optimization history")
+    assert "8 trials" in text and "5 pruned" in text and "1 failed" in text

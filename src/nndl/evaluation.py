@@ -19,6 +19,7 @@ import numpy as np
 from nndl._typing import NDArray, PathLike
 from nndl.config import RunConfig
 from nndl.data import DATASETS, load_dataset
+from nndl.data.catalog import warn_unless_flips_keep_class
 from nndl.metrics import confusion_matrix, format_confusion
 from nndl.model_io import SavedModel, load_model
 from nndl.report import Report
@@ -57,13 +58,16 @@ def evaluate_model_file(model_path: PathLike, dataset: str | None = None,
     ``confusion_matrix.txt`` and ``confusion_matrix.png``.
 
     The images are chosen by :func:`evaluation_images` (by default the training run's own
-    test images); ``tta="flip"`` averages over each image and its mirror. Bad input (no
+    test images); ``tta="flip"`` averages over each image and its mirror (with a warning
+    where the dataset's catalog flag says a mirrored image may change class:
+    :func:`nndl.data.catalog.flips_keep_class`). Bad input (no
     such file, no dataset named, a dataset that does not fit the model) fails before the
     folder exists. Returns ``metrics.json``'s entries plus ``matrix`` (C, C), ``text``,
     ``png``, ``report`` and ``folder``.
     """
     model = load_model(model_path)
     chosen = evaluation_images(model, dataset, data, num_test, split, full_test)
+    warn_unless_flips_keep_class(chosen.dataset, tta)
     predicted = model.predict_images(chosen.images, tta)
     matrix = confusion_matrix(chosen.labels, predicted, len(model.class_names))
     folder = new_run_dir(out, "evaluate")

@@ -8,12 +8,20 @@ from pathlib import Path
 
 from nndl._atomic import atomic_path
 
+#: Laid out for a window of 1280 pixels or less: the page never scrolls sideways. A table
+#: wider than the page scrolls inside its own box (.table-wrap); cells keep to one line
+#: (headers break after an underscore), and a long text column is cut with an ellipsis,
+#: its whole text in the cell's tooltip (``clip`` in :meth:`Report.table`).
 _STYLE = """
-body { font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem;
+body { font-family: system-ui, sans-serif; max-width: 72rem; margin: 2rem auto; padding: 0 1rem;
        color: #222; line-height: 1.45; }
+p, figcaption { max-width: 60rem; }
 h1 { border-bottom: 2px solid #444; } h2 { margin-top: 2.2rem; border-bottom: 1px solid #ccc; }
-table { border-collapse: collapse; margin: 0.8rem 0; } td, th { border: 1px solid #bbb;
-       padding: 0.25rem 0.6rem; text-align: left; } th { background: #eee; }
+.table-wrap { max-width: 100%; overflow-x: auto; margin: 0.8rem 0; }
+table { border-collapse: collapse; font-size: 0.9rem; } td, th { border: 1px solid #bbb;
+       padding: 0.2rem 0.45rem; text-align: left; vertical-align: top; }
+td { white-space: nowrap; } th { background: #eee; }
+td.clip { max-width: 12rem; overflow: hidden; text-overflow: ellipsis; }
 figure { margin: 1rem 0; } figure img { max-width: 100%; border: 1px solid #ddd; }
 .status { padding: 0.5rem 0.8rem; background: #fff3cd; border: 1px solid #e0c060; }
 pre { background: #f6f6f6; padding: 0.6rem; overflow-x: auto; }
@@ -66,15 +74,18 @@ class Report:
         self.parts.append(f"<p{cls}>{html.escape(text)}</p>")
         return self
 
-    def table(self, header, rows, sortable=False):
-        """A table; ``sortable`` ones sort by a column when its header is clicked (numbers
-        as numbers, percentages included; click again to reverse)."""
-        head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
-        body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>"
-                       for row in rows)
+    def table(self, header, rows, sortable=False, clip=()):
+        """A table in its own sideways-scrolling box, one line a row; ``sortable`` ones sort
+        by a column when its header is clicked (numbers as numbers, percentages included;
+        click again to reverse). The cells of the columns named in ``clip`` are cut to a
+        width with an ellipsis, their whole text in a tooltip (``title``)."""
+        head = "".join(f"<th>{_breakable(h)}</th>" for h in header)
+        clipped = [h in clip for h in header]
+        body = "".join("<tr>" + "".join(_cell(c, cut) for c, cut in zip(row, clipped))
+                       + "</tr>" for row in rows)
         cls = ' class="sortable"' if sortable else ""
-        self.parts.append(f"<table{cls}><thead><tr>{head}</tr></thead><tbody>{body}</tbody>"
-                          "</table>")
+        self.parts.append(f'<div class="table-wrap"><table{cls}><thead><tr>{head}</tr></thead>'
+                          f"<tbody>{body}</tbody></table></div>")
         self.sortable = self.sortable or sortable
         return self
 
@@ -100,6 +111,18 @@ class Report:
         with atomic_path(path) as tmp:
             tmp.write_text(self.render(), encoding="utf-8")
         return Path(path)
+
+
+def _breakable(header):
+    """A header that may break after its underscores (``learning_rate_decay``)."""
+    return html.escape(str(header)).replace("_", "_<wbr>")
+
+
+def _cell(value, clip):
+    text = html.escape(str(value))
+    if clip and text:
+        return f'<td class="clip" title="{text}">{text}</td>'
+    return f"<td>{text}</td>"
 
 
 def pct(value):

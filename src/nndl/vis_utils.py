@@ -19,6 +19,9 @@ def visualize_grid(Xs: ArrayLike, ubound: float = 255.0, padding: int = 1) -> ND
     """Tile images (N, H, W, C) onto a square grid, each tile min-max scaled to
     [0, ubound]; a constant tile becomes 0 (no division by zero).
 
+    The course's function, kept as the assignment's notebook uses it: G x G tiles, unused
+    tiles and padding black. The reports draw with :func:`tile_images` instead.
+
     Returns
     -------
     grid : float ndarray of shape (G*H + (G-1)*padding, G*W + (G-1)*padding, C),
@@ -36,6 +39,42 @@ def visualize_grid(Xs: ArrayLike, ubound: float = 255.0, padding: int = 1) -> ND
         low, high = float(np.min(img)), float(np.max(img))
         span = high - low
         grid[y0:y0 + h, x0:x0 + w] = ubound * (img - low) / span if span > 0 else 0.0
+    return grid
+
+
+def grid_shape(n: int) -> tuple[int, int]:
+    """(rows, cols) for ``n`` tiles: the fewest unused tiles with ``rows <= cols <= 2 *
+    rows`` (a landscape grid at most twice as wide as tall), ties to the squarest. The last
+    row is never empty: 50 -> (5, 10), 10 -> (3, 4), 7 -> (2, 4), 3 -> (2, 2)."""
+    if n < 1:
+        raise ValueError(f"n must be a positive number of tiles, got {n}")
+    shapes = [(math.ceil(n / cols), cols) for cols in range(math.ceil(math.sqrt(n)), n + 1)]
+    fitting = [(r, c) for r, c in shapes if c <= 2 * r] or shapes[:1]
+    return min(fitting, key=lambda rc: (rc[0] * rc[1] - n, rc[1] - rc[0]))
+
+
+def tile_images(Xs: ArrayLike, padding: int = 1, background: float = 255.0) -> NDArray:
+    """Images (N, H, W, C) on a :func:`grid_shape` grid, each tile min-max scaled to
+    [0, 255] (a constant tile becomes 0), padding and the few unused tiles at the end
+    ``background`` (white by default, the page's colour: no black filler blocks).
+
+    Returns
+    -------
+    grid : float ndarray of shape (R*H + (R-1)*padding, K*W + (K-1)*padding, C), where
+    (R, K) = grid_shape(N).
+    """
+    Xs = np.asarray(Xs)
+    if Xs.ndim != 4:
+        raise ValueError(f"Xs must have shape (N, H, W, C), got {Xs.shape}")
+    n, h, w, c = Xs.shape
+    rows, cols = grid_shape(n)
+    grid = np.full((rows * (h + padding) - padding, cols * (w + padding) - padding, c),
+                   background, dtype=float)
+    for i, img in enumerate(Xs):
+        row, col = divmod(i, cols)
+        y0, x0 = row * (h + padding), col * (w + padding)
+        low, span = float(np.min(img)), float(np.ptp(img))
+        grid[y0:y0 + h, x0:x0 + w] = 255.0 * (img - low) / span if span > 0 else 0.0
     return grid
 
 
@@ -84,15 +123,21 @@ def plot_accuracy_history(history: Mapping[str, Sequence[float]], path: PathLike
 
 def plot_weight_grids(named_weights: Sequence[tuple[str, NDArray]], path: PathLike,
                       image_shape: Sequence[int] = (32, 32, 3)) -> Path:
-    """First-layer weights of one or more networks as image grids, side by side.
+    """First-layer weights of one or more networks as image grids (:func:`tile_images`: as
+    many tiles as rows of W1, unused ones white), side by side.
 
     ``named_weights``: list of (title, W1 of shape (H, D)).
     """
-    fig = _figure(4.0 * len(named_weights), 4.3)
-    for i, (title, W1) in enumerate(named_weights, start=1):
-        ax = fig.add_subplot(1, len(named_weights), i)
-        grid = visualize_grid(first_layer_images(W1, image_shape), padding=3)
-        ax.imshow(grid.astype("uint8") if grid.shape[-1] == 3 else grid[..., 0], cmap="gray")
+    grids = [tile_images(first_layer_images(W1, image_shape), padding=3)
+             for _, W1 in named_weights]
+    aspect = max(grid.shape[0] / grid.shape[1] for grid in grids)  # height / width
+    fig = _figure(5.0 * len(grids), max(2.0, 5.0 * aspect) + 0.5)
+    for i, ((title, _), grid) in enumerate(zip(named_weights, grids), start=1):
+        ax = fig.add_subplot(1, len(grids), i)
+        if grid.shape[-1] == 3:
+            ax.imshow(grid.astype("uint8"))
+        else:
+            ax.imshow(grid[..., 0], cmap="gray", vmin=0, vmax=255)
         ax.set_title(title)
         ax.axis("off")
     return _save(fig, path)
@@ -127,3 +172,64 @@ def plot_confusion_matrix(matrix: ArrayLike, class_names: Sequence[str], path: P
             ax.text(j, i, str(v), ha="center", va="center", fontsize=7,
                     color="white" if v > matrix.max() / 2 else "black")
     return _save(fig, path)
+
+
+def plot_trial_history(numbers: Sequence[int], values: Sequence[float | None],
+                       states: Sequence[str], path: PathLike, chance: float | None = None,
+                       title: str = "Search history") -> Path:
+    """Every trial of a search by its number: ``COMPLETE`` ones as dots at their validation
+    accuracy with the best so far as a line, ``PRUNED`` ones as crosses and ``FAIL`` ones as
+    squares at ``values`` (their last reported accuracy), and any trial without a value as a
+    hollow triangle on the bottom edge; ``chance`` (1 / classes) as a dashed line. The value
+    axis spans every value drawn and the chance level (a few points of margin), so trials
+    far below the best are not cut off.
+    """
+    from matplotlib.ticker import MaxNLocator, PercentFormatter
+
+    numbers, states = list(numbers), list(states)
+    known = [v for v in values if v is not None]
+    low, high = _value_range(known + ([chance] if chance is not None else []))
+    fig = _figure(7.0, 4.0)
+    ax = fig.add_subplot()
+    styles = {"COMPLETE": ("o", "C0", "complete"), "PRUNED": ("x", "C1", "pruned (last value)"),
+              "FAIL": ("s", "C3", "failed (last value)")}
+    for state, (marker, color, label) in styles.items():
+        points = [(n, v) for n, v, s in zip(numbers, values, states) if s == state and
+                  v is not None]
+        if points:
+            ax.scatter(*zip(*points), marker=marker, color=color, label=label, zorder=3)
+    best = _best_so_far(numbers, values, states)
+    if best:
+        ax.step(*zip(*best), where="post", color="C0", alpha=0.5, label="best so far")
+    missing = [n for n, v in zip(numbers, values) if v is None]
+    if missing:
+        ax.scatter(missing, [low] * len(missing), marker="^", facecolors="none",
+                   edgecolors="C3", clip_on=False, zorder=3, label="no value")
+    if chance is not None:
+        ax.axhline(chance, color="grey", linestyle="--", linewidth=0.8, label="chance")
+    ax.set_ylim(low, high)
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set(title=title, xlabel="Trial", ylabel="Validation accuracy")
+    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize=8)
+    return _save(fig, path)
+
+
+def _value_range(values):
+    """(low, high) of an accuracy axis that shows every one of ``values``."""
+    if not values:
+        return 0.0, 1.0
+    low, high = min(values), max(values)
+    margin = max(0.02, 0.05 * (high - low))
+    return max(0.0, low - margin), min(1.0, high + margin)
+
+
+def _best_so_far(numbers, values, states):
+    """(number, best complete value up to it) steps, from the first complete trial on."""
+    best, steps = None, []
+    for n, v, s in sorted(zip(numbers, values, states), key=lambda t: t[0]):
+        if s == "COMPLETE" and v is not None:
+            best = v if best is None else max(best, v)
+        if best is not None:
+            steps.append((n, best))
+    return steps

@@ -16,8 +16,9 @@ import numpy as np
 
 from nndl.config import RunConfig, image_size
 from nndl.data import load_dataset
+from nndl.data.catalog import flips_keep_class
 from nndl.data_utils import build_pipeline
-from nndl.metrics import accuracy
+from nndl.metrics import accuracy, confusion_matrix, format_confusion, per_class_accuracy
 from nndl.model_io import SavedModel, save_model
 from nndl.neural_net import TwoLayerNet
 from nndl.report import Report, pct
@@ -25,7 +26,13 @@ from nndl.runs import RunRecorder, new_run_dir
 from nndl.splits import RowSubset, split_dataset
 from nndl.training import TrainingDivergedError, distillation_targets, new_history, train_network
 from nndl.transforms import Pipeline, make_batch_transform
-from nndl.vis_utils import plot_accuracy_history, plot_loss_history, plot_weight_grids
+from nndl.vis_utils import (
+    ANNOTATED_CLASSES,
+    plot_accuracy_history,
+    plot_confusion_matrix,
+    plot_loss_history,
+    plot_weight_grids,
+)
 
 #: training rows whose float copy is larger than this stay on disk (memory-mapped images,
 #: converted and preprocessed per minibatch); $NNDL_IN_MEMORY_BYTES overrides it
@@ -149,7 +156,9 @@ def training_inputs(cfg, prepared):
 
 
 def network_metrics(model, prepared, seconds, cfg):
-    """val/test accuracy, sizes, time and the configuration, for metrics.json."""
+    """val/test accuracy, sizes, time and the configuration, for metrics.json; beside them
+    the flip-averaged accuracies (``*_accuracy_flip_tta``) where the dataset allows flips
+    (:func:`nndl.data.catalog.flips_keep_class`: CIFAR, not digits or unknown folders)."""
     net = model.net
     metrics = {
         "val_accuracy": accuracy(prepared.y_val, net._predict(prepared.X_val)),
@@ -160,7 +169,8 @@ def network_metrics(model, prepared, seconds, cfg):
         "train_seconds": round(seconds, 3),
         "config": cfg.to_dict(),
     }
-    if prepared.test_images is not None and prepared.test_images.ndim == 4:
+    if flips_keep_class(cfg.dataset) and prepared.test_images is not None and \
+            prepared.test_images.ndim == 4:
         # reported beside, never instead of, the single-pass accuracies above
         for split, images, labels in (("val", prepared.val_images, prepared.y_val),
                                       ("test", prepared.test_images, prepared.y_test)):
@@ -248,19 +258,65 @@ def _write_train_outputs(folder, cfg, prepared, recorder, model, history, second
         paths["weights"] = plot_weight_grids([("W1", model.net.params["W1"])],
                                              folder / "weights.png", model.image_shape)
         recorder.update(**{k: v for k, v in metrics.items() if k != "config"})
-        report.section("Result").table(
-            ["validation accuracy", "test accuracy", "test accuracy, flip TTA", "test images",
-             "hidden size", "seconds"],
-            [[pct(metrics["val_accuracy"]), pct(metrics["test_accuracy"]),
-              pct(metrics["test_accuracy_flip_tta"]), metrics["test_size"], cfg.hidden_size,
-              f"{seconds:.1f}"]])
-    report.section("Configuration").table(["option", "value"], sorted(cfg.to_dict().items()))
+        _result_section(report, metrics, seconds)
+    report.section("Configuration").table(["option", "value"],
+                                          sorted(resolved_settings(cfg, prepared).items()))
     report.section("Training").figure(paths["loss"], "Training loss per iteration")
     report.figure(paths["accuracy"], "Train (minibatch) and validation accuracy per epoch")
+    if not diverged:
+        _class_section(report, folder, model, prepared)
     if "weights" in paths:
         report.section("First-layer weights").figure(paths["weights"], "W1 as images")
     report.write(folder / "report.html")
 
 
-__all__ = ["PreparedData", "fit", "training_inputs", "network_metrics", "prepare_data", "run_train",
-           "train_teacher", "write_network_artifacts"]
+def _result_section(report, metrics, seconds):
+    """The headline table; the flip-averaged test accuracy only where it was measured."""
+    flips = "test_accuracy_flip_tta" in metrics
+    report.section("Result").table(
+        ["validation accuracy", "test accuracy"] + ["test accuracy, flip TTA"] * flips
+        + ["test images", "hidden size", "seconds"],
+        [[pct(metrics["val_accuracy"]), pct(metrics["test_accuracy"])]
+         + [pct(metrics.get("test_accuracy_flip_tta"))] * flips
+         + [metrics["test_size"], metrics["hidden_size"], f"{seconds:.1f}"]])
+
+
+def resolved_settings(cfg, prepared):
+    """The configuration as the run used it: :meth:`RunConfig.to_dict` with the split sizes
+    counted (``49,000 (default)`` instead of None, ``144 (asked: 0.1)`` for a
+    fraction) and the
+    image size read from the images; other unset options say ``default``."""
+    values = cfg.to_dict()
+    for key, labels in (("num_training", prepared.y_train), ("num_validation", prepared.y_val),
+                        ("num_test", prepared.y_test)):
+        asked, used = values[key], len(labels)
+        values[key] = f"{used:,}" + ("" if asked == used else
+                                     " (default)" if asked is None else f" (asked: {asked})")
+    if values["image_size"] is None:
+        height, width = prepared.image_shape[:2]
+        values["image_size"] = f"{width}x{height} (the images' own)"
+    return {k: "default" if v is None else v for k, v in values.items()}
+
+
+def _class_section(report, folder, model, prepared):
+    """Per-class accuracy and the confusion matrix of the test images (also as
+    confusion_matrix.png/.txt, as ``nndl evaluate`` writes them)."""
+    names = prepared.class_names
+    matrix = confusion_matrix(prepared.y_test, model.net._predict(prepared.X_test), len(names))
+    (folder / "confusion_matrix.txt").write_text(format_confusion(matrix, names) + "\n")
+    png = plot_confusion_matrix(matrix, names, folder / "confusion_matrix.png")
+    rows = [[name, int(total), int(correct), pct(None if np.isnan(acc) else acc)]
+            for name, total, correct, acc in zip(names, matrix.sum(axis=1), np.diag(matrix),
+                                                 per_class_accuracy(matrix))]
+    report.section("Classes", "classes")
+    note = "" if len(names) <= ANNOTATED_CLASSES else (
+        f" With {len(names)} classes the cells show colours only (confusion_matrix.txt has "
+        "every count).")
+    report.figure(png, "Confusion matrix of the test images: rows the true class, columns "
+                  "the predicted one." + note)
+    report.paragraph("Accuracy of each class on the test images (click a header to sort).")
+    report.table(["class", "test images", "correct", "accuracy"], rows, sortable=True)
+
+
+__all__ = ["PreparedData", "fit", "training_inputs", "network_metrics", "prepare_data",
+           "resolved_settings", "run_train", "train_teacher", "write_network_artifacts"]

@@ -70,10 +70,12 @@ def test_optuna_plots_say_what_they_show(tmp_path, monkeypatch):
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="maximize")
-    for lr, acc in ((1e-3, 0.3), (2e-3, 0.4), (5e-4, 0.2)):
+    space = {p: optuna.distributions.FloatDistribution(1e-4, 1e-1) for p in ("learning_rate",
+                                                                            "reg")}
+    for lr, reg, acc in ((1e-3, 0.01, 0.3), (2e-3, 0.02, 0.4), (5e-4, 0.05, 0.2),
+                         (3e-3, 0.01, 0.35), (1e-4, 0.03, 0.1)):  # enough for importances
         study.add_trial(optuna.trial.create_trial(
-            params={"learning_rate": lr}, value=acc,
-            distributions={"learning_rate": optuna.distributions.FloatDistribution(1e-4, 1e-2)}))
+            params={"learning_rate": lr, "reg": reg}, value=acc, distributions=space))
     labels = []
     real = Figure.savefig
     monkeypatch.setattr(Figure, "savefig", lambda fig, *a, **k: (

@@ -22,7 +22,9 @@ class DatasetSpec:
     ``files`` are the official ``(file name, md5)`` pairs downloaded from each of
     ``mirrors`` (base URLs, tried in order) into ``root/folder``; when ``archive`` is
     true the single file is a tarball whose ``folder`` is extracted. ``num_classes``
-    and ``image_shape`` (H, W, C) describe the images.
+    and ``image_shape`` (H, W, C) describe the images. ``flips_keep_class``: a left-right
+    mirror of one of its images is an image of the same class that looks like the data
+    set's own (see :func:`flips_keep_class`).
     """
 
     name: str
@@ -37,6 +39,7 @@ class DatasetSpec:
     image_shape: tuple[int, int, int]
     num_train: int
     num_test: int | None
+    flips_keep_class: bool = False
 
     @property
     def mirror_variable(self) -> str:
@@ -63,12 +66,14 @@ DATASETS: dict[str, DatasetSpec] = {spec.name: spec for spec in (
     DatasetSpec(
         "cifar10", "CIFAR-10: 32x32 colour photographs of 10 classes",
         "https://www.cs.toronto.edu/~kriz/cifar.html", PY_FOLDER, ((TARBALL_NAME, TARBALL_MD5),),
-        (TARBALL_URL.removesuffix(TARBALL_NAME),), True, "170 MB", 10, (32, 32, 3), 50000, 10000),
+        (TARBALL_URL.removesuffix(TARBALL_NAME),), True, "170 MB", 10, (32, 32, 3), 50000, 10000,
+        flips_keep_class=True),
     DatasetSpec(
         "cifar100", "CIFAR-100: 32x32 colour photographs of 100 classes in 20 superclasses",
         "https://www.cs.toronto.edu/~kriz/cifar.html", "cifar-100-python",
         (("cifar-100-python.tar.gz", "eb9058c3a382ffc7106e4002c42a8d85"),),
-        ("https://www.cs.toronto.edu/~kriz/",), True, "169 MB", 100, (32, 32, 3), 50000, 10000),
+        ("https://www.cs.toronto.edu/~kriz/",), True, "169 MB", 100, (32, 32, 3), 50000, 10000,
+        flips_keep_class=True),
     DatasetSpec(
         "mnist", "MNIST: 28x28 grayscale handwritten digits",
         "http://yann.lecun.com/exdb/mnist/", "mnist",
@@ -92,6 +97,34 @@ DATASETS: dict[str, DatasetSpec] = {spec.name: spec for spec in (
         "https://scikit-learn.org/stable/datasets/toy_dataset.html#digits-dataset", "",
         (), (), False, "bundled", 10, (8, 8, 1), 1797, None),
 )}
+
+
+
+def flips_keep_class(dataset: object) -> bool:
+    """Whether test-time flips suit ``dataset`` (a name, or the path of a folder or .npz):
+    its catalog flag for a named data set, False for anything else.
+
+    On for natural photographs (cifar10, cifar100), whose mirror images are as natural.
+    Off for handwriting (mnist, digits; a mirrored digit can be another digit, or none),
+    and for fashion-mnist: its shoes all point one way, so a mirrored shoe is unlike any
+    training image. Off for folders and ``.npz`` files: nndl cannot know, so the safe
+    answer. ``nndl train`` records flip-averaged accuracies only where this is True.
+    """
+    spec = DATASETS.get(str(dataset))
+    return spec is not None and spec.flips_keep_class
+
+
+def warn_unless_flips_keep_class(dataset: object, tta: str | None) -> None:
+    """Warn (a ``UserWarning``) when ``tta="flip"`` is asked of a dataset whose images may
+    change class when mirrored (:func:`flips_keep_class`). A warning, not a refusal: the
+    person asking may know their folder better than the catalog does."""
+    if tta == "flip" and not flips_keep_class(dataset):
+        import warnings
+
+        warnings.warn(f"--tta flip on {dataset}: nndl does not know that a mirrored image of "
+                      "this dataset keeps its class (a mirrored digit can be another digit); "
+                      "the flip-averaged accuracy may mislead", UserWarning, stacklevel=3)
+
 
 FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal",
                          "Shirt", "Sneaker", "Bag", "Ankle boot")

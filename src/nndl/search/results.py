@@ -9,6 +9,7 @@ from nndl.config import RunConfig
 from nndl.metrics import accuracy
 from nndl.model_io import load_model, save_model
 from nndl.report import Report, pct
+from nndl.vis_utils import plot_trial_history
 from nndl.workflow import fit, prepare_data
 
 
@@ -110,19 +111,95 @@ def finish_search(study, folder, recorder, log=print, prepare=None):
     model.metrics = metrics
     (folder / "best").mkdir(exist_ok=True)
     save_model(folder / "best" / "model.npz", model)
-    plots = _plots(study, folder)
+    chance = 1 / len(model.class_names)
+    plots = _plots(study, folder, chance)
     recorder.update(best=metrics, trials=counts,
                     seconds=sum(t.user_attrs.get("seconds", 0) or 0
                                 for t in study.get_trials(deepcopy=False)))
     recorder.finish()
-    _report(study, folder, metrics, counts, plots)
+    _report(study, folder, metrics, counts, plots, chance)
     log(f"best trial {best.number}: validation {pct(best.value)}, test "
         f"{pct(metrics['test_accuracy'])} on {metrics['test_size']} images")
     return metrics
 
 
-def _plots(study, folder):
-    """Optuna's optimization history and parameter importances, where they apply."""
+#: Parameter importances are drawn from at least this many completed trials, with at least
+#: MIN_IMPORTANCE_PARAMS parameters that vary among them; fewer give a ranking of noise
+MIN_IMPORTANCE_TRIALS = 5
+MIN_IMPORTANCE_PARAMS = 2
+_FINISHED = ("COMPLETE", "PRUNED", "FAIL")
+
+
+def history_points(study):
+    """(number, value, state) of every finished trial: a complete trial at its validation
+    accuracy, a pruned or failed one at the last validation accuracy it reported (None when
+    it reported none, e.g. diverged in its first epoch)."""
+    points = []
+    for t in study.get_trials(deepcopy=False):
+        if t.state.name not in _FINISHED:
+            continue
+        value = t.value if t.state.name == "COMPLETE" else \
+            t.intermediate_values.get(max(t.intermediate_values, default=None))
+        points.append((t.number, value, t.state.name))
+    return points
+
+
+def history_caption(points, chance=None, unfinished=0):
+    """What the history plot shows, in words: every trial, and how each kind is drawn."""
+    count = lambda state, has: sum(  # noqa: E731
+        1 for _, v, s in points if s == state and (v is not None) == has)
+    parts = [f"{count('COMPLETE', True)} complete (dots; the line is the best so far)"]
+    for state, word, marker in (("PRUNED", "pruned", "crosses"), ("FAIL", "failed", "squares")):
+        if count(state, True):
+            parts.append(f"{count(state, True)} {word} ({marker}, at the last validation "
+                         "accuracy they reported)")
+        if count(state, False):
+            parts.append(f"{count(state, False)} {word} before reporting any value "
+                         "(hollow triangles on the bottom edge)")
+    text = f"Every one of the {len(points)} trials: " + "; ".join(parts) + "."
+    if chance is not None:
+        text += f" Dashed: chance ({100 * chance:.1f}%)."
+    if unfinished:
+        text += f" Left out: {unfinished} trial(s) still running or waiting."
+    return text
+
+
+def importance_verdict(study):
+    """(whether to draw parameter importances, why not) under the minimums above."""
+    complete = study.get_trials(deepcopy=False, states=(_state("COMPLETE"),))
+    params = {p for t in complete for p in t.params}
+    varying = [p for p in params if len({repr(t.params.get(p)) for t in complete}) > 1]
+    if len(complete) >= MIN_IMPORTANCE_TRIALS and len(varying) >= MIN_IMPORTANCE_PARAMS:
+        return True, ""
+    return False, (f"Parameter importances are left out: they need at least "
+                   f"{MIN_IMPORTANCE_TRIALS} completed trials with at least "
+                   f"{MIN_IMPORTANCE_PARAMS} parameters that vary among them; this search has "
+                   f"{len(complete)} completed trial(s) and {len(varying)} varying "
+                   "parameter(s).")
+
+
+def _state(name):
+    from optuna.trial import TrialState
+
+    return TrialState[name]
+
+
+def _plots(study, folder, chance=None):
+    """The history of every trial (:func:`nndl.vis_utils.plot_trial_history`) and, when
+    :func:`importance_verdict` allows, Optuna's parameter importances."""
+    points = history_points(study)
+    made = {}
+    if points:
+        made["optimization_history"] = plot_trial_history(
+            *zip(*points), folder / "optimization_history.png", chance=chance)
+    if importance_verdict(study)[0]:
+        path = _importance_plot(study, folder / "param_importances.png")
+        if path is not None:
+            made["param_importances"] = path
+    return made
+
+
+def _importance_plot(study, path):
     import warnings
 
     import matplotlib
@@ -130,24 +207,20 @@ def _plots(study, folder):
     matplotlib.use("Agg")
     from optuna.visualization import matplotlib as ovm
 
-    made = {}
-    for name, plot in (("optimization_history", ovm.plot_optimization_history),
-                       ("param_importances", ovm.plot_param_importances)):
-        try:  # Optuna's plots set a global style: keep it inside this context
-            with warnings.catch_warnings(), matplotlib.rc_context():
-                warnings.simplefilter("ignore")
-                ax = plot(study, target_name="Validation accuracy")
-                fig = ax.figure if hasattr(ax, "figure") else ax.flat[0].figure
-                fig.tight_layout()
-                fig.savefig(folder / f"{name}.png")
-                matplotlib.pyplot.close(fig)
-            made[name] = folder / f"{name}.png"
-        except (ValueError, RuntimeError, ZeroDivisionError):
-            continue  # e.g. importances need two completed trials with varying parameters
-    return made
+    try:  # Optuna's plots set a global style: keep it inside this context
+        with warnings.catch_warnings(), matplotlib.rc_context():
+            warnings.simplefilter("ignore")
+            ax = ovm.plot_param_importances(study, target_name="Validation accuracy")
+            fig = ax.figure
+            fig.tight_layout()
+            fig.savefig(path)
+            matplotlib.pyplot.close(fig)
+    except (ValueError, RuntimeError, ZeroDivisionError):
+        return None  # e.g. every completed trial with the same value
+    return path
 
 
-def _report(study, folder, metrics, counts, plots):
+def _report(study, folder, metrics, counts, plots, chance=None):
     report = Report("nndl search")
     report.section("Best trial", "best").table(
         ["trial", "validation accuracy", "test accuracy", "test images", "hidden size"],
@@ -157,16 +230,26 @@ def _report(study, folder, metrics, counts, plots):
                  [(k, _fmt(v)) for k, v in sorted(study.best_trial.params.items())])
     report.section("Trials", "trials").paragraph(
         ", ".join(f"{n} {state.lower()}" for state, n in counts.items()) +
-        ". Click a column's header to sort by it; trials.csv has the unrounded values.")
+        ". Click a column's header to sort by it; hover over a reason to read it whole; "
+        "trials.csv has the unrounded values.")
     rows = trial_rows(study)
+    columns = [c for c in (rows[0] if rows else ()) if any(r[c] != "" for r in rows)]
     if rows:
-        columns = list(rows[0])
         report.table(columns, [[pct(r[c]) if c == "val_accuracy" and r[c] != "" else _fmt(r[c])
-                                for c in columns] for r in rows], sortable=True)
-    for name, caption in (("optimization_history", "Optimization history"),
-                          ("param_importances", "Parameter importances")):
-        if name in plots:
-            report.figure(plots[name], caption)
+                                for c in columns] for r in rows], sortable=True,
+                     clip=("reason",))
+    if "optimization_history" in plots:
+        points = history_points(study)
+        unfinished = len(study.get_trials(deepcopy=False)) - len(points)
+        report.figure(plots["optimization_history"],
+                      "Optimization history. " + history_caption(points, chance, unfinished))
+    drawn, why_not = importance_verdict(study)
+    if "param_importances" in plots:
+        complete = counts.get("COMPLETE", 0)
+        report.figure(plots["param_importances"],
+                      f"Parameter importances (Optuna's default evaluator) from the {complete} "
+                      "completed trials only; pruned and failed trials do not count"
+                      + (". With under 20 trials, a rough guide." if complete < 20 else "."))
+    elif not drawn:
+        report.paragraph(why_not)
     report.write(folder / "report.html")
-
-

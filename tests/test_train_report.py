@@ -1,0 +1,105 @@
+"""What a train run's report and metrics say: the settings the run used (not None), each
+class's accuracy and the confusion matrix, flip test-time averaging only where mirrored
+images keep their class."""
+
+import json
+import re
+import warnings
+from html import unescape
+
+import numpy as np
+import pytest
+
+from nndl.config import RunConfig, TrainOptions
+from nndl.data.catalog import DATASETS
+
+pytest.importorskip("sklearn")  # the digits dataset
+
+
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory):
+    """A short train run on scikit-learn's digits (1,797 images, no official test set)."""
+    from nndl.workflow import run_train
+
+    cache = tmp_path_factory.mktemp("cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("XDG_CACHE_HOME", str(cache))
+        cfg = RunConfig(dataset="digits", std=1e-2, train=TrainOptions(
+            learning_rate=0.1, reg=1e-4, num_iters=60, batch_size=100))
+        folder, metrics = run_train(cfg, out=tmp_path_factory.mktemp("runs") / "digits",
+                                    progress=False)
+    return folder, metrics
+
+
+def table_rows(page, first_header):
+    """The body rows (lists of cell texts) of the table whose first header is
+    ``first_header``."""
+    tables = re.findall(r"<table[^>]*><thead><tr>(.*?)</tr></thead><tbody>(.*?)</tbody>",
+                        page, re.S)
+    for head, body in tables:
+        if unescape(re.sub(r"<[^>]+>", "", head.split("</th>")[0])) == first_header:
+            return [[unescape(re.sub(r"<[^>]+>", "", c)) for c in re.findall(
+                r"<td[^>]*>(.*?)</td>", row)] for row in re.findall(r"<tr>(.*?)</tr>", body)]
+    raise AssertionError(f"no table starting with {first_header!r}")
+
+
+def test_configuration_shows_the_split_sizes_used_not_none(digits_run):
+    folder, metrics = digits_run
+    config = dict(table_rows((folder / "report.html").read_text(), "option"))
+    sizes = [int(config[k].split()[0].replace(",", "")) for k in
+             ("num_training", "num_validation", "num_test")]
+    assert sum(sizes) == 1797  # scikit-learn's digits, every image in one split
+    assert sizes[1:] == [metrics["val_size"], metrics["test_size"]] == [144, 359]
+    assert config["num_training"] == "1,294 (default)"
+    assert config["image_size"] == "8x8 (the images' own)"
+    assert "None" not in config.values()
+
+
+def test_per_class_accuracy_and_confusion_matrix_of_the_test_images(digits_run):
+    folder, metrics = digits_run
+    page = (folder / "report.html").read_text()
+    rows = table_rows(page, "class")
+    assert [r[0] for r in rows] == [str(d) for d in range(10)]
+    images, correct = (np.array([int(r[i]) for r in rows]) for i in (1, 2))
+    assert images.sum() == 359 and set(images) <= {35, 36, 37}  # a stratified 20%: ~36 each
+    assert correct.sum() / images.sum() == pytest.approx(metrics["test_accuracy"])
+    assert [r[3] for r in rows] == [f"{100 * c / n:.1f}%" for c, n in zip(correct, images)]
+    assert "Confusion matrix of the test images" in page
+    counts = (folder / "confusion_matrix.txt").read_text().splitlines()[1:]
+    assert [sum(int(v) for v in line.split()[1:-1]) for line in counts] == list(images)
+    assert (folder / "confusion_matrix.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_no_flip_tta_for_digits(digits_run):
+    folder, metrics = digits_run
+    assert not [k for k in metrics if "flip_tta" in k]
+    saved = json.loads((folder / "metrics.json").read_text())
+    assert not [k for k in saved if "flip_tta" in k]
+    assert "flip TTA" not in (folder / "report.html").read_text()
+
+
+def test_evaluate_warns_when_asked_to_flip_digits(digits_run, tmp_path, monkeypatch):
+    from nndl.evaluation import evaluate_model_file
+
+    folder, _ = digits_run
+    monkeypatch.setenv("XDG_CACHE_HOME", str(folder.parent.parent / "cache"))
+    with pytest.warns(UserWarning, match="--tta flip on digits"):
+        flipped = evaluate_model_file(folder / "model.npz", tta="flip", out=tmp_path / "e1")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no warning without flips
+        plain = evaluate_model_file(folder / "model.npz", out=tmp_path / "e2")
+    assert 0 <= flipped["accuracy"] <= 1 and 0 <= plain["accuracy"] <= 1
+
+
+@pytest.mark.parametrize(("dataset", "allowed"), [
+    ("cifar10", True), ("cifar100", True), ("mnist", False), ("fashion-mnist", False),
+    ("digits", False), ("path/to/my_letters", False), ("letters.npz", False)])
+def test_flip_flag_per_dataset(dataset, allowed):
+    from nndl.data.catalog import flips_keep_class
+
+    assert flips_keep_class(dataset) is allowed
+
+
+def test_every_catalog_entry_decides_on_flips():
+    flagged = {n for n, spec in DATASETS.items() if getattr(spec, "flips_keep_class", None)}
+    assert flagged == {"cifar10", "cifar100"}
