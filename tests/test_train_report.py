@@ -103,3 +103,22 @@ def test_flip_flag_per_dataset(dataset, allowed):
 def test_every_catalog_entry_decides_on_flips():
     flagged = {n for n, spec in DATASETS.items() if getattr(spec, "flips_keep_class", None)}
     assert flagged == {"cifar10", "cifar100"}
+
+
+def test_predict_warns_in_one_line_when_asked_to_flip_digits(digits_run, tmp_path):
+    from PIL import Image
+
+    from tests.test_cli import run_nndl
+
+    folder, _ = digits_run
+    Image.fromarray(np.full((8, 8), 128, np.uint8)).save(tmp_path / "digit.png")
+    flipped = run_nndl("predict", str(folder / "model.npz"), str(tmp_path / "digit.png"),
+                       "--tta", "flip", cwd=tmp_path)
+    assert flipped.returncode == 0, flipped.stderr
+    assert flipped.stderr.splitlines() == [
+        "nndl predict: warning: --tta flip on digits: nndl does not know that a mirrored "
+        "image of this dataset keeps its class (a mirrored digit can be another digit); "
+        "the flip-averaged accuracy may mislead"]
+    plain = run_nndl("predict", str(folder / "model.npz"), str(tmp_path / "digit.png"),
+                     cwd=tmp_path)
+    assert plain.returncode == 0 and plain.stderr == ""

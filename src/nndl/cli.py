@@ -11,6 +11,7 @@ import difflib
 import importlib.util
 import os
 import sys
+import warnings
 from pathlib import Path
 
 from nndl import __version__
@@ -269,10 +270,15 @@ def cmd_visualize(args):
 def cmd_predict(args):
     import numpy as np
 
+    from nndl.data.catalog import warn_unless_flips_keep_class
     from nndl.data.formats import read_image
     from nndl.model_io import load_model
 
     model = load_model(args.model)
+    trained_on = model.hyperparameters.get("dataset")  # runs from before datasets: CIFAR-10
+    if trained_on is None and "num_training" in model.hyperparameters:
+        trained_on = "cifar10"
+    warn_unless_flips_keep_class(trained_on or "an unknown dataset", args.tta)
     height, width, channels = model.image_shape
     mode = "L" if channels == 1 else "RGB"  # a grayscale model reads images as grayscale
     images = np.stack([read_image(p, size=(width, height), mode=mode) for p in args.images])
@@ -290,7 +296,8 @@ def _add_tta_argument(parser):
     parser.add_argument("--tta", choices=[t for t in TTA if t], default=None,
                         help="test-time augmentation: average the probabilities of each image "
                         "and its left-right mirror (two passes of the network; default: one "
-                        "pass)")
+                        "pass). Warns on data whose mirror images may change class (digits, "
+                        "MNIST, Fashion-MNIST, folders, .npz files)")
 
 
 def add_workflow_commands(sub):
@@ -574,8 +581,11 @@ def main(argv=None):
     stderr; ``NNDL_DEBUG=1`` re-raises for the traceback), 2 usage, 130 Ctrl-C."""
     parser, args = build_parser(), None
     _complete_if_asked(parser)
+    shown = warnings.showwarning
     try:
         args = parser.parse_args(argv)
+        if not os.environ.get("NNDL_DEBUG"):
+            warnings.showwarning = _one_line_warning(_prefix(args))
         require(*getattr(args, "needs", ()))
         result = args.func(args)
     except KeyboardInterrupt as exc:
@@ -591,7 +601,17 @@ def main(argv=None):
             raise
         print(f"{_prefix(args)}: error: {error_line(exc)}", file=sys.stderr)
         return 1
+    finally:
+        warnings.showwarning = shown
     return int(result or 0)
+
+
+def _one_line_warning(prefix):
+    """``warnings.showwarning`` for the command line: ``nndl evaluate: warning: ...`` on
+    one line, without the source line Python shows (``NNDL_DEBUG=1`` keeps Python's)."""
+    def show(message, category, filename, lineno, file=None, line=None):
+        print(f"{prefix}: warning: {message}", file=sys.stderr if file is None else file)
+    return show
 
 
 def _complete_if_asked(parser):
