@@ -156,11 +156,14 @@ def test_a_model_naming_no_dataset_is_scored_on_the_one_given(tmp_path, env):
     _, test_images, test_labels = env
     saved = _sklearn_style_model(10, 3072, (32, 32, 3))
     path = save_model(tmp_path / "m.npz", saved)
-    result = evaluate_model_file(path, dataset="cifar10", out=tmp_path / "e")
+    with pytest.warns(UserWarning, match=r"class names \(c0, c1, c2, c3, ... \(10 in all\)\) "
+                      r"are not the dataset's \(airplane, automobile, bird, cat, ..."):
+        result = evaluate_model_file(path, dataset="cifar10", out=tmp_path / "e")
     expected = np.mean(saved.predict_images(test_images) == test_labels)
     assert result["num_images"] == 120 and result["accuracy"] == pytest.approx(expected)
     assert result["images"] == ("all 120 official test images of cifar10, since the model file "
-                                "records no training run (as nndl.sklearn.save_model's do).")
+                                "records no training run (as nndl.sklearn.save_model's do). "
+                                "Classes matched by position: their names differ.")
     with pytest.raises(ValueError, match="--split val scores the validation images of the run"):
         evaluate_model_file(path, dataset="cifar10", split="val", out=tmp_path / "v")
 
@@ -230,3 +233,27 @@ def test_three_hundred_classes_draw_without_per_cell_text(tmp_path, monkeypatch,
     assert len(metrics["per_class_accuracy"]) == classes
     assert metrics["num_images"] == 180  # a stratified 20% of 900
     print(f"evaluate with {classes} classes: {seconds:.1f} s")  # measured, not asserted
+
+
+def test_class_names_in_another_order_are_matched_by_name(tmp_path, env):
+    """An estimator sorts its labels: a model whose outputs are CIFAR-10's classes in
+    reverse order is scored by what its outputs mean, not by their position."""
+    from nndl.data.cifar10 import CLASS_NAMES as CIFAR10_CLASSES
+
+    _, test_images, test_labels = env
+    saved = _sklearn_style_model(10, 3072, (32, 32, 3))
+    saved.class_names = tuple(reversed(CIFAR10_CLASSES))
+    path = save_model(tmp_path / "m.npz", saved)
+    result = evaluate_model_file(path, dataset="cifar10", out=tmp_path / "e")
+    said = np.array(saved.class_names)[saved.predict_images(test_images)]
+    expected = np.mean(said == np.array(CIFAR10_CLASSES)[test_labels])
+    assert result["accuracy"] == pytest.approx(expected)
+    assert result["images"].endswith("Classes matched to the model's by name.")
+
+
+def test_num_test_of_the_runs_own_size_is_the_runs_own(tmp_path, env):
+    model, trained = _train(tmp_path, num_training=500, num_validation=100, num_test=50)
+    result = evaluate_model_file(model, num_test=50, out=tmp_path / "eval")
+    assert result["own_images"] is True and result["accuracy"] == trained["test_accuracy"]
+    assert result["images"] == ("the run's own test images: the first 50 of cifar10's 120 "
+                                "official test images.")

@@ -255,3 +255,11 @@ def test_a_bad_input_range_is_named(model, bad):
     saved, _ = model
     with pytest.raises(ValueError, match="input_range must be"):
         SavedModel(saved.net, saved.transform, image_shape=(4, 4, 3), input_range=bad)
+
+
+def test_a_junk_file_is_refused_without_advice_to_unpickle_it(tmp_path):
+    junk = tmp_path / "junk.npz"
+    junk.write_text("junk")
+    with pytest.raises(ModelFileError, match="not a NumPy .npz archive") as caught:
+        load_model(junk)
+    assert "pickle" not in str(caught.value)

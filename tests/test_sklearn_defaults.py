@@ -38,7 +38,8 @@ def test_defaults_learn_standardized_data(load, least):
 
 
 def test_the_assignments_settings_warn_that_nothing_was_learned():
-    with pytest.warns(ConvergenceWarning, match=r"chance level \(log 10 = 2.303\)"):
+    with pytest.warns(ConvergenceWarning, match=r"chance level \(log 10 = 2.303\); try "
+                      r"std='auto', a larger learning_rate"):
         score = _holdout_score(load_digits, TwoLayerNetClassifier(random_state=0, **ASSIGNMENT))
     assert score < 0.3
 
@@ -146,3 +147,16 @@ def test_weights_are_checked(blobs):
         TwoLayerNetClassifier(class_weight="even").fit(X, y)
     with pytest.raises(ValueError, match="not supported by partial_fit"):
         TwoLayerNetClassifier(class_weight="balanced").partial_fit(X, y, classes=[0, 1, 2])
+
+
+def test_a_loss_far_above_chance_blames_the_learning_rate_not_chance():
+    """At learning rate 10 the digits loss ends in the hundreds (the network still ranks
+    most rows right): that is no chance-level loss, and a larger rate is the wrong advice."""
+    X, y = load_digits(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        TwoLayerNetClassifier(learning_rate=10.0, max_iter=20, random_state=0).fit(X, y)
+    said = " ".join(str(w.message) for w in caught)
+    assert "far above chance level" in said and "(10) is likely too large" in said
+    assert "chance level (log" not in said.replace("far above chance level (log", "")

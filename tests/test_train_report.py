@@ -118,7 +118,7 @@ def test_predict_warns_in_one_line_when_asked_to_flip_digits(digits_run, tmp_pat
     assert flipped.stderr.splitlines() == [
         "nndl predict: warning: --tta flip on digits: nndl does not know that a mirrored "
         "image of this dataset keeps its class (a mirrored digit can be another digit); "
-        "the flip-averaged accuracy may mislead"]
+        "flip-averaged results may mislead"]
     plain = run_nndl("predict", str(folder / "model.npz"), str(tmp_path / "digit.png"),
                      cwd=tmp_path)
     assert plain.returncode == 0 and plain.stderr == ""

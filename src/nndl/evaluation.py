@@ -10,6 +10,7 @@ run) is allowed and said plainly in one sentence, printed and kept in ``metrics.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -158,27 +159,52 @@ def evaluation_images(model: SavedModel, dataset: str | None = None,
     source = _load(model, name, data, cfg)
     if split == "val":
         splits = _split(source, cfg)
-        return EvaluationImages(splits.val_images, splits.y_val, name, "val", True,
-                                f"the run's own {len(splits.y_val):,} validation images of "
-                                f"{name}.")
-    if source.X_test is not None:
-        return _official_test(source, cfg, name, run, own, num_test, full_test)
-    return _held_out_test(source, cfg, name, run, own, num_test)
+        chosen = EvaluationImages(splits.val_images, splits.y_val, name, "val", True,
+                                  f"the run's own {len(splits.y_val):,} validation images of "
+                                  f"{name}.")
+    elif source.X_test is not None:
+        chosen = _official_test(source, cfg, name, run, own, num_test, full_test)
+    else:
+        chosen = _held_out_test(source, cfg, name, run, own, num_test)
+    return _by_model_classes(chosen, source.class_names, model.class_names)
+
+
+def _by_model_classes(chosen, data_names, model_names):
+    """``chosen`` with its labels as the model's class indices: matched by name when the
+    model's class names are the dataset's in another order (an estimator sorts its labels),
+    else by position, with a warning when the names differ."""
+    data_names, model_names = tuple(map(str, data_names)), tuple(map(str, model_names))
+    if data_names == model_names:
+        return chosen
+    if sorted(data_names) == sorted(model_names):
+        order = np.array([model_names.index(n) for n in data_names])
+        chosen.labels = order[np.asarray(chosen.labels, dtype=np.int64)]
+        chosen.description += " Classes matched to the model's by name."
+        return chosen
+    warnings.warn(f"the model's class names ({_names(model_names)}) are not the dataset's "
+                  f"({_names(data_names)}): class i of the model is scored as the dataset's "
+                  "class i", UserWarning, stacklevel=3)
+    chosen.description += " Classes matched by position: their names differ."
+    return chosen
+
+
+def _names(names, shown=4):
+    more = f", ... ({len(names)} in all)" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
 
 
 def _official_test(source, cfg, name, run, own, num_test, full_test):
     total = len(source.y_test)
-    if own:
-        splits = _split(source, cfg)  # the run's own, exactly
-        if num_test is None and not full_test:
-            return EvaluationImages(splits.test_images, splits.y_test, name, "test", True,
-                                    "the run's own test images: "
-                                    + _first(len(splits.y_test), total, name) + ".")
-        run_size = len(splits.y_test)
-    n = total if full_test or num_test is None else num_test
+    splits = _split(source, cfg) if own else None  # the run's own, exactly
+    run_size = len(splits.y_test) if own else None
+    n = (run_size if own else total) if num_test is None and not full_test else \
+        total if full_test else num_test
     if not 1 <= n <= total:
         raise ValueError(f"--num-test must be in 1..{total} ({name}'s official test "
                          f"images), got {n}")
+    if own and n == run_size:
+        return EvaluationImages(splits.test_images, splits.y_test, name, "test", True,
+                                "the run's own test images: " + _first(n, total, name) + ".")
     if own:
         flag = "--full-test" if full_test else "--num-test"
         why = (f"as {flag} asks (the run's own were the first {run_size:,}; no official test "
@@ -186,8 +212,7 @@ def _official_test(source, cfg, name, run, own, num_test, full_test):
     else:
         why = f"since {_not_own_reason(run, name)}"
     return EvaluationImages(source.X_test[:n], np.asarray(source.y_test[:n], dtype=np.int64),
-                            name, "test", own and n == run_size,
-                            f"{_first(n, total, name)}, {why}.")
+                            name, "test", False, f"{_first(n, total, name)}, {why}.")
 
 
 def _held_out_test(source, cfg, name, run, own, num_test):

@@ -169,7 +169,9 @@ def _read_arrays(path):
     except FileNotFoundError:
         raise ModelFileError(f"{path}: no such model file") from None
     except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        raise ModelFileError(f"{path}: damaged or not an nndl model file ({exc})") from exc
+        # NumPy takes any other file for a pickle and advises loading it unsafely: not here
+        why = "not a NumPy .npz archive" if "allow_pickle" in str(exc) else str(exc)
+        raise ModelFileError(f"{path}: damaged or not an nndl model file ({why})") from exc
 
 
 _MISSING = object()

@@ -37,7 +37,8 @@ Design decisions, following scikit-learn's developer conventions:
 * **Early stopping.** ``early_stopping=True`` holds out a random ``validation_fraction`` of the
   rows (drawn after the weights), stops after ``n_iter_no_change`` epochs without a better
   accuracy on it and keeps the best weights (an int N > 0 is the patience itself). Off, the
-  loop's per-epoch record scores training rows (at most 1,000, evenly spaced, no random draw).
+  loop's per-epoch record scores training rows (at most 200, evenly spaced, no random draw:
+  one minibatch's worth, where 1,000 cost a tenth of a fit on small images).
 * **Weights.** ``sample_weight`` (``fit``, ``partial_fit``) and ``class_weight`` (None,
   ``"balanced"`` or a dict label -> weight; multiplied together) weigh the rows by how often
   they are drawn: minibatches come with replacement, row ``i`` with probability ``w_i /
@@ -113,7 +114,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError("nndl.sklearn needs scikit-learn 1.6 or later: "
                       "pip install 'nndl[sklearn]'") from exc
 
-RECORD_ROWS = 1000  # training rows scored per epoch when no validation split is held out
+RECORD_ROWS = 200  # training rows scored per epoch when no validation split is held out
 CHANCE_MARGIN = 0.01  # a final loss within 1% of log C is "still at chance level"
 
 #: The training options whose estimator default differs from the assignment's ``train``
@@ -156,10 +157,12 @@ class TwoLayerNetClassifier(ClassifierMixin, BaseEstimator):
         The stream that initializes the weights and draws the minibatches (and the
         early-stopping split). None: NumPy's global RNG, as in the assignment.
     max_iter : int, default=200
-        The most epochs to train when ``num_iters`` is None.
+        The most epochs to train when ``num_iters`` is None. (``n_iter_`` counts
+        minibatches, not epochs: test ``converged_`` to know whether training converged.)
     tol : float, default=1e-4
-        The improvement of the epoch's mean training loss (or, with early stopping, of the
-        validation accuracy) that counts as progress.
+        The improvement of the epoch's mean training loss that counts as progress. (With
+        early stopping, any better validation accuracy counts: one more row right is at
+        least ``1 / n_val``, far above any useful tol.)
     n_iter_no_change : int, default=10
         Epochs without progress after which training has converged (and, with
         ``early_stopping=True``, the patience).
@@ -449,12 +452,20 @@ class TwoLayerNetClassifier(ClassifierMixin, BaseEstimator):
             what = "validation accuracy" if options.early_stopping else "training loss"
             warnings.warn(f"the budget ({budget}) ended before the {what} stopped improving; "
                           "raise it to train to convergence", ConvergenceWarning, stacklevel=3)
-        chance = math.log(n_classes)
-        if n_classes > 1 and rule.last_loss >= (1 - CHANCE_MARGIN) * chance:
-            warnings.warn(f"the network has not learned: its final training loss "
-                          f"{rule.last_loss:.4g} is at chance level (log {n_classes} = "
-                          f"{chance:.4g}); try std='auto', a larger learning_rate or more "
-                          "iterations", ConvergenceWarning, stacklevel=3)
+        chance, loss = math.log(n_classes), rule.last_loss
+        if n_classes < 2 or not math.isfinite(loss):
+            return
+        if abs(loss - chance) <= CHANCE_MARGIN * chance:
+            scale = "" if isinstance(self.std, str) else "std='auto', "
+            warnings.warn(f"the network has not learned: its final training loss {loss:.4g} "
+                          f"is at chance level (log {n_classes} = {chance:.4g}); try "
+                          f"{scale}a larger learning_rate or more iterations",
+                          ConvergenceWarning, stacklevel=3)
+        elif loss > 2 * chance:
+            warnings.warn(f"the final training loss {loss:.4g} is far above chance level "
+                          f"(log {n_classes} = {chance:.4g}): the learning_rate "
+                          f"({self.learning_rate:g}) is likely too large",
+                          ConvergenceWarning, stacklevel=3)
 
     def _scores(self, X):
         check_is_fitted(self)

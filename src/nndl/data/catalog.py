@@ -121,9 +121,11 @@ def warn_unless_flips_keep_class(dataset: object, tta: str | None) -> None:
     if tta == "flip" and not flips_keep_class(dataset):
         import warnings
 
+        example = " (a mirrored digit can be another digit)" \
+            if str(dataset) in ("digits", "mnist") else ""
         warnings.warn(f"--tta flip on {dataset}: nndl does not know that a mirrored image of "
-                      "this dataset keeps its class (a mirrored digit can be another digit); "
-                      "the flip-averaged accuracy may mislead", UserWarning, stacklevel=3)
+                      f"this dataset keeps its class{example}; flip-averaged results may "
+                      "mislead", UserWarning, stacklevel=3)
 
 
 FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal",
