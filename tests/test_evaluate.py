@@ -257,3 +257,28 @@ def test_num_test_of_the_runs_own_size_is_the_runs_own(tmp_path, env):
     assert result["own_images"] is True and result["accuracy"] == trained["test_accuracy"]
     assert result["images"] == ("the run's own test images: the first 50 of cifar10's 120 "
                                 "official test images.")
+
+
+def test_data_changed_since_the_run_is_not_called_its_own(tmp_path, monkeypatch):
+    """The split is rebuilt from the run's settings on the data as it is now: after images
+    were added, evaluate said "the run's own test images" of a different split."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    rng = np.random.default_rng(0)
+    data = tmp_path / "letters.npz"
+
+    def write(n):
+        np.savez(data, X=rng.integers(0, 256, (n, 8, 8, 1), dtype=np.uint8),
+                 y=np.arange(n) % 3)
+
+    write(150)
+    cfg = RunConfig(dataset=str(data), hidden_size=8, std=1e-2,
+                    train=TrainOptions(num_iters=20, batch_size=50))
+    folder, _ = run_train(cfg, out=tmp_path / "train", progress=False)
+    assert evaluate_model_file(folder / "model.npz", out=tmp_path / "e1")["own_images"]
+    time.sleep(0.01)  # a new modification time, whatever the file system's resolution
+    write(190)
+    with pytest.warns(UserWarning, match="letters.npz has changed since the run"):
+        result = evaluate_model_file(folder / "model.npz", out=tmp_path / "e2")
+    assert result["own_images"] is False
+    assert result["images"].endswith("has changed since the run: not necessarily the run's "
+                                     "own images.")

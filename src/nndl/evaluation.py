@@ -166,6 +166,13 @@ def evaluation_images(model: SavedModel, dataset: str | None = None,
         chosen = _official_test(source, cfg, name, run, own, num_test, full_test)
     else:
         chosen = _held_out_test(source, cfg, name, run, own, num_test)
+    if own and model.hyperparameters.get("data_digest") not in (None, source.digest()):
+        warnings.warn(f"{name} has changed since the run that trained the model (its images "
+                      "or labels differ): the split rebuilt from the run's settings is not "
+                      "necessarily the run's own", UserWarning, stacklevel=2)
+        chosen.own = False
+        chosen.description += (f" {name} has changed since the run: not necessarily the "
+                               "run's own images.")
     return _by_model_classes(chosen, source.class_names, model.class_names)
 
 

@@ -58,6 +58,7 @@ class PreparedData:
     train_images: Any = None
     val_images: np.ndarray | None = None
     test_images: np.ndarray | None = None
+    data_digest: str | None = None  # nndl.data.Dataset.digest of the data split
 
     @property
     def image_shape(self) -> tuple:
@@ -96,7 +97,8 @@ def prepare_data(cfg: RunConfig, data: Any = None) -> PreparedData:
     return PreparedData(train_rows, s.y_train, val_rows, s.y_val, test_rows, s.y_test,
                         pipeline, tuple(data.class_names),
                         train_images=s.train_images if keep_images else None,
-                        val_images=s.val_images, test_images=s.test_images)
+                        val_images=s.val_images, test_images=s.test_images,
+                        data_digest=data.digest())
 
 
 def _rows(images, dtype):
@@ -140,8 +142,14 @@ def fit(cfg, prepared, progress=True, callback=None, soft_targets=None):
     return _saved_model(net, cfg, prepared, history), history, time.perf_counter() - start
 
 
+def run_settings(cfg: RunConfig, prepared: PreparedData) -> dict[str, Any]:
+    """What a model file records of its run: the configuration, and the digest of the data
+    it was split from (``data_digest``)."""
+    return {**cfg.to_dict(), "data_digest": prepared.data_digest}
+
+
 def _saved_model(net, cfg, prepared, history):
-    return SavedModel(net, prepared.transform, prepared.class_names, cfg.to_dict(),
+    return SavedModel(net, prepared.transform, prepared.class_names, run_settings(cfg, prepared),
                       {k: history[k] for k in ("loss_history", "train_acc_history",
                                                "val_acc_history")},
                       prepared.image_shape)

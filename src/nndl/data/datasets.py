@@ -12,6 +12,7 @@ so loading one larger than memory costs no memory.
 
 from __future__ import annotations
 
+import hashlib
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -66,6 +67,20 @@ class Dataset:
     def num_classes(self) -> int:
         """The number of classes."""
         return len(self.class_names)
+
+    def digest(self) -> str:
+        """A short fingerprint of what decides the splits: the images' shapes, the class
+        names and every label (cheap: labels only). A model file records it, so that
+        ``nndl evaluate`` knows when the data changed since the run (images added or
+        removed, classes renamed)."""
+        h = hashlib.sha1()
+        for part in (self.X_train.shape, None if self.X_test is None else self.X_test.shape,
+                     self.class_names):
+            h.update(repr(part).encode())
+        for labels in (self.y_train, self.y_test):
+            if labels is not None:
+                h.update(np.ascontiguousarray(labels, dtype=np.int64).tobytes())
+        return h.hexdigest()[:16]
 
 
 def load_dataset(name_or_path: PathLike = "cifar10", root: PathLike | None = None, *,
