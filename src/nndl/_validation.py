@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import math
 import numbers
+from collections.abc import Iterable
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -128,3 +130,20 @@ def check_float_dtype(dtype):
     if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
         raise ValueError(f"dtype must be float32 or float64, got {dtype}")
     return dtype
+
+
+def closest_names(word: str, names: Iterable[str], n: int = 2) -> list[str]:
+    """The ``names`` closest to a mistyped ``word``, at most ``n``: by initials (``lr``:
+    ``learning_rate``, ``bs``: ``batch-size``) or by spelling (difflib); ``-`` and ``_``
+    alike, case ignored."""
+    def norm(text):
+        return str(text).lower().replace("_", "-")
+
+    by_norm = {norm(name): name for name in names}
+    typed = norm(word)
+    if typed in by_norm:
+        return [by_norm[typed]]
+    initials = [k for k in by_norm if len(typed) > 1 and "-" in k
+                and "".join(part[0] for part in k.split("-") if part) == typed]
+    close = list(dict.fromkeys(initials + difflib.get_close_matches(typed, list(by_norm), n=n)))
+    return [by_norm[k] for k in close[:n]]

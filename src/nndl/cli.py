@@ -104,16 +104,14 @@ def did_you_mean(words, flags):
     ``--batch-size``) or by spelling (difflib, underscores read as dashes:
     ``--num_iters``, ``--stroage``); at most two per unknown flag.
     """
+    from nndl._validation import closest_names
+
     names = {flag[2:]: flag for flag in flags}
     hints = []
     for word in words:
         if not word.startswith("--") or word == "--":
             continue
-        typed = word.split("=", 1)[0].lstrip("-").lower().replace("_", "-")
-        by_initials = [n for n in names if len(typed) > 1 and "-" in n
-                       and "".join(part[0] for part in n.split("-")) == typed]
-        close = [typed] if typed in names else list(dict.fromkeys(
-            by_initials + difflib.get_close_matches(typed, list(names), n=2)))[:2]
+        close = closest_names(word.split("=", 1)[0].lstrip("-"), list(names))
         if close:
             hints.append((word.split("=", 1)[0], " or ".join(names[n] for n in close)))
     if not hints:

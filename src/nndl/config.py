@@ -20,7 +20,13 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from nndl._typing import NDArray, RandomState
-from nndl._validation import annotation_kinds, check_field_types, check_float, check_int
+from nndl._validation import (
+    annotation_kinds,
+    check_field_types,
+    check_float,
+    check_int,
+    closest_names,
+)
 from nndl.backend import BACKENDS, resolve_backend
 from nndl.data.imagefolder import parse_image_size
 from nndl.optim import OPTIMIZERS
@@ -196,7 +202,10 @@ class RunConfig:
         groups = _key_groups()
         unknown = set(values) - set().union(*groups.values())
         if unknown:
-            raise ValueError(f"unknown configuration key(s): {', '.join(sorted(unknown))}")
+            known = sorted(set().union(*groups.values()))
+            hints = [f"{key} (did you mean {' or '.join(close)}?)" if close else key
+                     for key in sorted(unknown) for close in [closest_names(key, known)]]
+            raise ValueError(f"unknown configuration key(s): {', '.join(hints)}")
         base = cls()
         pick = lambda group: {k: v for k, v in values.items() if k in groups[group]}  # noqa: E731
         return cls(**pick("own"), augment=Augmentation(**{**asdict(base.augment),
