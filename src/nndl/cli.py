@@ -353,12 +353,13 @@ def _add_study_arguments(p):
 
 def _add_search_run_arguments(p):
     from nndl.config import RunConfig, add_config_arguments
-    from nndl.search.settings import PRUNERS, SAMPLERS
+    from nndl.search.settings import HALVING_FROM_TRIALS, PRUNERS, SAMPLERS
 
     p.add_argument("--sampler", choices=SAMPLERS, default="tpe", help="default: tpe")
-    p.add_argument("--pruner", choices=PRUNERS, default="halving",
+    p.add_argument("--pruner", choices=PRUNERS, default="auto",
                    help="prunes hopeless trials from per-epoch validation accuracy "
-                   "(default: halving = successive halving)")
+                   "(default: auto = successive halving from "
+                   f"{HALVING_FROM_TRIALS} trials on, none below)")
     p.add_argument("--trials", type=int, default=32, help="trials to finish (default: 32)")
     p.add_argument("--population", type=int, default=None,
                    help="trials trained together (1 = one by one; default: up to 32)")

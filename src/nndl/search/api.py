@@ -16,7 +16,7 @@ from pathlib import Path
 from nndl.config import RunConfig
 from nndl.search.engine import Worker, make_pruner, make_sampler
 from nndl.search.processes import PARENT_ENV, live_workers, watch_parent
-from nndl.search.settings import SearchSettings
+from nndl.search.settings import SearchSettings, resolve_pruner
 from nndl.search.space import Dimension, default_space, grid_of, load_space
 from nndl.search.storage import (
     WORKER_ATTR,
@@ -46,7 +46,7 @@ def open_study(storage, settings, space=None, base=None, create=True, worker_ind
                              "--resume to continue it or --study to name a new one")
         study = optuna.create_study(storage=storage, study_name=settings.study,
                                     direction="maximize", sampler=make_sampler(settings, space),
-                                    pruner=make_pruner(settings.pruner))
+                                    pruner=make_pruner(settings))
         study.set_user_attr("nndl_space", _space_to_json(space))
         study.set_user_attr("nndl_base", base.to_dict())
         study.set_user_attr("nndl_settings", vars(settings))
@@ -64,7 +64,7 @@ def open_study(storage, settings, space=None, base=None, create=True, worker_ind
     so_far = len(loaded.get_trials(deepcopy=False))
     study = optuna.load_study(study_name=settings.study, storage=storage,
                               sampler=make_sampler(stored, space, worker_index, so_far),
-                              pruner=make_pruner(stored.pruner))
+                              pruner=make_pruner(stored))
     return study, space, base, stored
 
 
@@ -92,6 +92,8 @@ def run_search(space, base, settings, out=None, storage_url=None, workers=1, res
         for values in grid_of(space).values():
             grid_size *= len(values)
         settings.trials = min(settings.trials, grid_size)
+    if not resume:  # the study and run folder record the pruner that runs, never "auto"
+        settings.pruner = resolve_pruner(settings)
     if resume:
         folder, study, space, base, settings = _resume_study(out, storage_url, settings)
     else:
