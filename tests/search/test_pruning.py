@@ -1,4 +1,5 @@
-"""The pruner fits the budget, and pruned members leave their population at once."""
+"""Small searches: the pruner fits the budget, the first trial is the base configuration,
+the default space trains; pruned members leave their population at once."""
 
 import optuna
 import pytest
@@ -26,9 +27,11 @@ def test_a_named_pruner_is_kept_at_any_budget(pruner):
     assert resolve_pruner(SearchSettings(trials=2, pruner=pruner)) == pruner
 
 
-def test_default_small_search_prunes_no_trial_and_records_its_pruner(tmp_path, search_env):
+def test_default_small_search_prunes_no_trial_and_starts_from_the_base(tmp_path, search_env):
     """Two populations of 4: under the old default (halving) the second one's trials were
-    pruned at epoch 1 against the first's; now all 8 run their budget."""
+    pruned at epoch 1 against the first's; now all 8 run their budget. Trial 0 is what
+    ``nndl train`` would run: the assignment's learning rate 1e-3, reg 0.1, decay 0.95,
+    std 1e-4 (the batch size is fixed by the flags)."""
     out = tmp_path / "run"
     result = nndl("search", "--trials", "8", "--population", "4", "--num-iters", "40",
                   "--sampler", "random", *SMALL, "--out", str(out), env=search_env)
@@ -38,6 +41,9 @@ def test_default_small_search_prunes_no_trial_and_records_its_pruner(tmp_path, s
     reasons = [t.user_attrs.get("reason", "") for t in study.trials]
     assert len(study.trials) == 8
     assert not any("by the pruner" in r for r in reasons)
+    first = next(t for t in study.trials if t.number == 0)
+    assert first.params == {"learning_rate": 1e-3, "reg": 0.1, "learning_rate_decay": 0.95,
+                            "std": 1e-4}
 
 
 def test_pruned_members_leave_the_first_population_at_the_pruning_epoch(

@@ -17,7 +17,7 @@ from nndl.config import RunConfig
 from nndl.search.engine import Worker, make_pruner, make_sampler
 from nndl.search.processes import PARENT_ENV, live_workers, watch_parent
 from nndl.search.settings import SearchSettings, resolve_pruner
-from nndl.search.space import Dimension, default_space, grid_of, load_space
+from nndl.search.space import Dimension, base_point, default_space, grid_of, load_space
 from nndl.search.storage import (
     WORKER_ATTR,
     fail_stale_running_trials,
@@ -47,6 +47,9 @@ def open_study(storage, settings, space=None, base=None, create=True, worker_ind
         study = optuna.create_study(storage=storage, study_name=settings.study,
                                     direction="maximize", sampler=make_sampler(settings, space),
                                     pruner=make_pruner(settings))
+        point = base_point(space, base) if settings.sampler != "grid" else None
+        if point is not None:  # the first trial: what training without a search would run
+            study.enqueue_trial(point)
         study.set_user_attr("nndl_space", _space_to_json(space))
         study.set_user_attr("nndl_base", base.to_dict())
         study.set_user_attr("nndl_settings", vars(settings))
