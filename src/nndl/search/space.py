@@ -144,15 +144,15 @@ def default_space():
     (``--sampler grid``) is the assignment's loops: learning rate 1e-3, 1.5e-3, 2e-3 by
     reg 0.05, 0.1, 0.25 at batch 200, decay 0.95, std 1e-4 (3,000 iterations, the base's).
 
-    Chosen from a survey of the previous default space (40 random draws on CIFAR-10, search
-    seed 11, README "Search"), not from the searches it is judged on; of its draws, 4 of 37
-    reached 50% validation, 4 diverged and 17 stalled below 47%:
+    Chosen from a survey of the previous default space (40 draws of the random sampler on
+    CIFAR-10, README "Search"), not from the searches it is judged on; of its draws, 4 of 40
+    reached 50% validation, 4 diverged and 18 stalled below 47%:
 
     - the learning rate runs from 5e-4 to 3e-3: every draw from 4.5e-3 diverged, and of the
-      18 below 5e-4, 15 stalled below 47% and none reached 50% (median 45.1%, against
-      49.3% between 5e-4 and 3e-3);
+      19 below 5e-4, 16 stalled below 47% and none reached 50% (median 45.0%, against
+      49.2% between 5e-4 and 3e-3);
     - the iterations are not searched: they are a budget, not a setting to tune (medians
-      43.4% at 1,000, 46.6% at 2,000, 49.1% at 3,000 iterations: shorter runs only spent
+      43.1% at 1,000, 46.6% at 2,000, 48.5% at 3,000 iterations: shorter runs only spent
       trials on worse results); the base configuration's ``num_iters`` (3,000, or
       ``--num-iters``) applies to every trial;
     - reg, decay and std keep the wide ranges the assignment's values sit in: none of
