@@ -95,11 +95,10 @@ def run_search(space, base, settings, out=None, storage_url=None, workers=1, res
         for values in grid_of(space).values():
             grid_size *= len(values)
         settings.trials = min(settings.trials, grid_size)
-    if not resume:  # the study and run folder record the pruner that runs, never "auto"
-        settings.pruner = resolve_pruner(settings)
     if resume:
         folder, study, space, base, settings = _resume_study(out, storage_url, settings)
-    else:
+    else:  # the study and the run folder record the pruner that runs, never "auto"
+        settings.pruner = resolve_pruner(settings)
         folder, study = _new_study(out, storage_url, settings, space, base)
     recorder = RunRecorder(folder, "search", {"settings": vars(settings), "base": base.to_dict(),
                                               "space": _space_to_json(space),

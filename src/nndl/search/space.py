@@ -170,8 +170,8 @@ def default_space():
 def base_point(space, base):
     """The values of ``base`` (a RunConfig) for the dimensions of ``space``, when each lies
     in its dimension (within low..high, or one of the choices); else None. A random or
-    TPE search runs this point first (Optuna's ``enqueue_trial``), so that it never ends
-    below the configuration it would train without searching."""
+    TPE search runs this point first (Optuna's ``enqueue_trial``): it starts from the
+    configuration it would train without searching."""
     values = base.to_dict()
     point = {name: values[name] for name in space}
     return point if all(space[name].contains(v) for name, v in point.items()) else None
