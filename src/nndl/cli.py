@@ -322,7 +322,8 @@ def add_search_command(sub):
         description="Search hyperparameters by validation accuracy ('nndl search' is 'nndl "
         "search run'). Trials that share a batch size and iterations train together as one "
         "population (one big matrix product). The space defaults to the assignment's "
-        "(learning rate, reg, batch size, iterations, decay, init std at hidden size 50); "
+        "(learning rate, reg, batch size, decay, init std at hidden size 50 and 3,000 "
+        "iterations); "
         "--space TOML replaces it, and any training flag given here (e.g. --num-iters 490) "
         "fixes that option for every trial. Writes a run folder with trials.csv, "
         "best/model.npz, plots, metrics.json and report.html.")
