@@ -456,7 +456,8 @@ def add_search_command(sub):
         description="Search hyperparameters by validation accuracy ('nndl search' is 'nndl "
         "search run'). Trials that share a batch size and iterations train together as one "
         "population (one big matrix product). The space defaults to the assignment's "
-        "(learning rate, reg, batch size, iterations, decay, init std at hidden size 50); "
+        "(learning rate, reg, batch size, decay, init std at hidden size 50 and 3,000 "
+        "iterations); "
         "--space TOML replaces it, and any training flag given here (e.g. --num-iters 490) "
         "fixes that option for every trial. Writes a run folder with trials.csv, "
         "best/model.npz, plots, metrics.json and report.html.")
@@ -489,12 +490,13 @@ def _add_study_arguments(p):
 
 def _add_search_run_arguments(p):
     from nndl.config import RunConfig, add_config_arguments
-    from nndl.search.settings import PRUNERS, SAMPLERS
+    from nndl.search.settings import HALVING_FROM_TRIALS, PRUNERS, SAMPLERS
 
     p.add_argument("--sampler", choices=SAMPLERS, default="tpe", help="default: tpe")
-    p.add_argument("--pruner", choices=PRUNERS, default="halving",
+    p.add_argument("--pruner", choices=PRUNERS, default="auto",
                    help="prunes hopeless trials from per-epoch validation accuracy "
-                   "(default: halving = successive halving)")
+                   "(default: auto = successive halving from "
+                   f"{HALVING_FROM_TRIALS} trials on, none below)")
     p.add_argument("--trials", type=int, default=32, help="trials to finish (default: 32)")
     p.add_argument("--population", type=int, default=None,
                    help="trials trained together (1 = one by one; default: up to 32)")

@@ -1,8 +1,10 @@
-"""Search-space files are checked strictly: every mistake is one error naming its place."""
+"""Search spaces: files are checked strictly (every mistake is one error naming its place);
+the default space and the base configuration's point in a space."""
 
 import pytest
 
-from nndl.search.space import Dimension, load_space
+from nndl.config import RunConfig
+from nndl.search.space import Dimension, base_point, default_space, grid_of, load_space
 from tests.search.conftest import SMALL, nndl
 
 
@@ -73,3 +75,26 @@ def test_infinite_bound_is_one_line_on_the_command_line(tmp_path, search_env):
     assert "Traceback" not in result.stderr
     assert result.stderr.startswith("nndl search: error: ") and "high" in result.stderr
     assert not out.exists()
+
+
+def test_default_space_searches_trainable_ranges_and_keeps_the_assignments_grid():
+    space = default_space()
+    lr = space["learning_rate"]
+    assert (lr.low, lr.high, lr.log) == (5e-4, 3e-3, True)  # SGD diverged from ~4e-3
+    assert "num_iters" not in space  # a budget: the base's 3,000 for every trial
+    assert RunConfig().train.num_iters == 3000
+    assert grid_of(space) == {"learning_rate": [1e-3, 1.5e-3, 2e-3], "reg": [0.05, 0.1, 0.25],
+                              "batch_size": [200], "learning_rate_decay": [0.95],
+                              "std": [1e-4]}
+
+
+def test_base_point_is_the_base_values_only_when_all_lie_in_the_space():
+    space = {"learning_rate": Dimension(5e-4, 3e-3, log=True),
+             "batch_size": Dimension(choices=[100, 400])}
+    base = RunConfig().replace(learning_rate=2e-3, batch_size=100)
+    assert base_point(space, base) == {"learning_rate": 2e-3, "batch_size": 100}
+    assert base_point(space, base.replace(batch_size=200)) is None  # not a choice
+    assert base_point(space, base.replace(learning_rate=4e-3)) is None  # above high
+    hidden = {"hidden_size": Dimension(20, 60, integer=True)}
+    assert base_point(hidden, RunConfig().replace(hidden_size=50)) == {"hidden_size": 50}
+    assert base_point(hidden, RunConfig().replace(hidden_size=64)) is None

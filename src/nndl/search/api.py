@@ -16,8 +16,8 @@ from pathlib import Path
 from nndl.config import RunConfig
 from nndl.search.engine import Worker, make_pruner, make_sampler
 from nndl.search.processes import PARENT_ENV, live_workers, watch_parent
-from nndl.search.settings import SearchSettings
-from nndl.search.space import Dimension, default_space, grid_of, load_space
+from nndl.search.settings import SearchSettings, resolve_pruner
+from nndl.search.space import Dimension, base_point, default_space, grid_of, load_space
 from nndl.search.storage import (
     WORKER_ATTR,
     fail_stale_running_trials,
@@ -46,7 +46,10 @@ def open_study(storage, settings, space=None, base=None, create=True, worker_ind
                              "--resume to continue it or --study to name a new one")
         study = optuna.create_study(storage=storage, study_name=settings.study,
                                     direction="maximize", sampler=make_sampler(settings, space),
-                                    pruner=make_pruner(settings.pruner))
+                                    pruner=make_pruner(settings))
+        point = base_point(space, base) if settings.sampler != "grid" else None
+        if point is not None:  # the first trial: what training without a search would run
+            study.enqueue_trial(point)
         study.set_user_attr("nndl_space", _space_to_json(space))
         study.set_user_attr("nndl_base", base.to_dict())
         study.set_user_attr("nndl_settings", vars(settings))
@@ -64,7 +67,7 @@ def open_study(storage, settings, space=None, base=None, create=True, worker_ind
     so_far = len(loaded.get_trials(deepcopy=False))
     study = optuna.load_study(study_name=settings.study, storage=storage,
                               sampler=make_sampler(stored, space, worker_index, so_far),
-                              pruner=make_pruner(stored.pruner))
+                              pruner=make_pruner(stored))
     return study, space, base, stored
 
 
@@ -94,7 +97,8 @@ def run_search(space, base, settings, out=None, storage_url=None, workers=1, res
         settings.trials = min(settings.trials, grid_size)
     if resume:
         folder, study, space, base, settings = _resume_study(out, storage_url, settings)
-    else:
+    else:  # the study and the run folder record the pruner that runs, never "auto"
+        settings.pruner = resolve_pruner(settings)
         folder, study = _new_study(out, storage_url, settings, space, base)
     recorder = RunRecorder(folder, "search", {"settings": vars(settings), "base": base.to_dict(),
                                               "space": _space_to_json(space),

@@ -25,6 +25,7 @@ from nndl.config import data_key, population_key
 from nndl.metrics import accuracy
 from nndl.model_io import SavedModel, save_model
 from nndl.neural_net import TwoLayerNet
+from nndl.search.settings import HALVING_REDUCTION, resolve_pruner
 from nndl.search.space import grid_of, suggest_config
 from nndl.search.storage import (
     WORKER_ATTR,
@@ -70,9 +71,20 @@ def sampler_seed(seed, worker_index=0, trials_so_far=0):
     return int(state[0])
 
 
-def make_pruner(name):
+def make_pruner(settings):
+    """The study's pruner (``"auto"`` resolved by :func:`resolve_pruner`).
+
+    Halving's first rung is epoch 1, given up front (``min_resource=1``): Optuna's
+    ``"auto"`` would estimate the same for any run under 200 epochs (a completed trial's
+    last epoch // 100, at least 1), but only once a trial has completed, so the trials of
+    a first population, all asked before any completes, were never pruned and kept the
+    population at its full size to the end. Its rungs are epochs 1, 4, 16, ...
+    (reduction factor :data:`HALVING_REDUCTION`)."""
+    name = resolve_pruner(settings)
+    if name == "halving":
+        return optuna.pruners.SuccessiveHalvingPruner(min_resource=1,
+                                                      reduction_factor=HALVING_REDUCTION)
     return {"none": optuna.pruners.NopPruner, "median": optuna.pruners.MedianPruner,
-            "halving": optuna.pruners.SuccessiveHalvingPruner,
             "hyperband": optuna.pruners.HyperbandPruner}[name]()
 
 

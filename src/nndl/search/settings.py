@@ -5,16 +5,29 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 SAMPLERS = ("grid", "random", "tpe")
-PRUNERS = ("none", "median", "halving", "hyperband")
+PRUNERS = ("auto", "none", "median", "halving", "hyperband")
 DEFAULT_POPULATION = 32
+
+#: Successive halving's reduction factor (Optuna's default): a rung keeps the top 1/4.
+HALVING_REDUCTION = 4
+#: The smallest search that ``--pruner auto`` prunes: ``η (2η - 1)`` = 28 for η = 4.
+#: Optuna's asynchronous halving ranks a trial at a rung against the trials that reached
+#: it before; until 2η have, it keeps a trial only if it beats every one of them (of 8
+#: equally good trials it prunes about 5, on one noisy epoch of evidence). From η (2η - 1)
+#: trials on, such best-so-far decisions are at most a 1/η share of the search, the share
+#: halving means to keep; below, a search has little time to save and few completed
+#: trials to choose from, so every trial runs its budget.
+HALVING_FROM_TRIALS = HALVING_REDUCTION * (2 * HALVING_REDUCTION - 1)
 
 
 @dataclass
 class SearchSettings:
-    """How to search. ``population`` None means automatic (up to 32 at once)."""
+    """How to search. ``population`` None means automatic (up to 32 at once); ``pruner``
+    ``"auto"`` is halving from :data:`HALVING_FROM_TRIALS` trials on, else none
+    (:func:`resolve_pruner`)."""
 
     sampler: str = "tpe"
-    pruner: str = "halving"
+    pruner: str = "auto"
     trials: int = 32
     population: int | None = None
     seed: int = 0
@@ -36,3 +49,11 @@ class SearchSettings:
     @property
     def group_size(self):
         return self.population or DEFAULT_POPULATION
+
+
+def resolve_pruner(settings):
+    """The pruner a search of ``settings`` runs: ``settings.pruner``, with ``"auto"``
+    resolved by the number of trials (halving from :data:`HALVING_FROM_TRIALS` on)."""
+    if settings.pruner != "auto":
+        return settings.pruner
+    return "halving" if settings.trials >= HALVING_FROM_TRIALS else "none"
