@@ -14,7 +14,7 @@ SPACE = {"learning_rate": FloatDistribution(1e-4, 1e-2, log=True),
          "num_iters": IntDistribution(500, 3000, step=500)}
 DIVERGED = ("diverged: weights became NaN or infinite in the step of iteration 57 (learning "
             "rate 0.00912); try a smaller learning_rate")
-PRUNED = "pruned: pruned at epoch 1 by the pruner"
+PRUNED = "pruned at epoch 1 by the pruner"
 
 
 def _params(i):

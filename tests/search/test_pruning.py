@@ -67,6 +67,7 @@ def test_pruned_members_leave_the_first_population_at_the_pruning_epoch(
     pruned = [t for t in trials if t.state == TrialState.PRUNED]
     assert pruned, "halving pruned no trial of the first population"
     assert all(max(t.intermediate_values) == 1 for t in pruned)  # stopped at epoch 1
+    assert {t.user_attrs["reason"] for t in pruned} == {"pruned at epoch 1 by the pruner"}
     # 800 rows / batch 100: epoch 1 ends with the step of iteration 8; the next rung,
     # epoch 4, is past the 30 iterations
     assert sizes[:9] == [8] * 9

@@ -226,7 +226,9 @@ class Worker:
             if member.state == "complete":
                 self._tell_complete(trial, cfg, net, member.history, prepared, seconds)
             else:
-                self._tell_pruned(trial, f"{member.state}: {member.reason}", seconds)
+                reason = member.reason if member.state == "pruned" else \
+                    f"{member.state}: {member.reason}"  # "pruned at epoch 1 by the pruner"
+                self._tell_pruned(trial, reason, seconds)
 
     # -- reporting and telling ---------------------------------------------
     # With heartbeats, another worker marks a trial FAIL once its heartbeat is older
