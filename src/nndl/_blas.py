@@ -97,10 +97,14 @@ def set_num_threads(n):
     return previous
 
 
-#: B * D * H of a step's first-layer product below which BLAS's second thread costs more than
-#: it saves: the training loop then holds BLAS at one thread (on a loaded machine, two
-#: threads spinning for a tiny product took digits' fit from 0.6-1.6 s to 3-14 s)
-SMALL_WORK = 4_000_000
+#: B * D * H of a step's first-layer product below which the training loop holds BLAS at one
+#: thread. Measured on this project's 2-core machine (40-epoch estimator fits, medians of 5):
+#: quiet, digits (B 200, D 64, H 100: 1.3e6) took 0.265 s on one thread against 0.302 s on
+#: two, but 2,000 CIFAR-10 rows (D 3,072) at H 2 (1.2e6) 0.655 against 0.565 s and at H 6
+#: (3.7e6) 1.09 against 0.86 s; loaded by other processes, two threads spinning on a busy core
+#: took digits' fit from 0.6-1.6 s to 3-14 s. Below 2e6: tabular widths; deep inputs reach it
+#: only with a handful of hidden units.
+SMALL_WORK = 2_000_000
 
 # BLAS's thread count is process-wide: holders running at once (trainings in several threads,
 # the two-core split) hold it at one together, and the last to let go gives back what the

@@ -155,6 +155,7 @@ def train_members(members: list[Member], X: NDArray, y: NDArray, X_val: NDArray,
         halves = batch_transform is None and soft_targets is None and \
             shared.batch_sampler != "blocks" and pop.use_halves(batches.X, shared.batch_size)
         # small products run on one BLAS thread: a second one costs more than it saves
+        # (measured: nndl._blas.SMALL_WORK)
         small = backend.name == "numpy" and \
             shared.batch_size * input_size * _hidden_units(members) < _blas.SMALL_WORK
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"), \
