@@ -55,15 +55,16 @@ def test_a_budget_that_ends_first_warns(blobs):
 
 def test_convergence_rule_is_scikit_learns(blobs):
     """With tol larger than any loss, every epoch after the first counts as one without
-    progress; more than n_iter_no_change = 3 of them (epoch 4) end training. Epochs are 6
-    minibatches of 40 of the 240 rows and epoch e ends at iteration 6 e."""
+    progress; more than n_iter_no_change = 3 of them (epoch 5) end training. Epochs are 6
+    minibatches of 40 of the 240 rows: epoch e is iterations 6 (e - 1) .. 6 e - 1, and the
+    loop checks it after iteration 6 e, the next epoch's first."""
     X, y, _, _ = blobs
     clf = TwoLayerNetClassifier(tol=100.0, n_iter_no_change=3, batch_size=40, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         clf.fit(X, y)
     assert clf.converged_ and clf.history_["stopped_early"]
-    assert clf.n_iter_ == 6 * 4 + 1
+    assert clf.n_iter_ == 6 * 5 + 1
     # a fixed budget (num_iters) runs to its end whatever the rule says
     with pytest.warns(ConvergenceWarning):  # 1 epoch of 6 minibatches: not yet converged
         fixed = TwoLayerNetClassifier(tol=100.0, n_iter_no_change=3, num_iters=6,

@@ -446,3 +446,15 @@ def test_epoch_samplers_see_each_row_once_per_epoch(sampler):
         idx = sample()
         seen.extend(range(100)[idx] if isinstance(idx, slice) else idx.tolist())
     assert sorted(seen) == list(range(100))
+
+
+@pytest.mark.parametrize(("n", "missing", "twice"), [(95, 0, 5), (105, 5, 0)])
+def test_shuffle_epochs_are_whole_passes_when_the_batch_does_not_divide_the_rows(n, missing,
+                                                                                  twice):
+    """An epoch of the loop is round(n / 20) = 5 batches of 20: 100 draws of n rows, so
+    every row once and 5 twice (n = 95), or all rows but 5 (n = 105), in every epoch."""
+    sample = MinibatchSampler("shuffle", np.random.default_rng(0), n, 20)
+    for _ in range(3):
+        counts = np.bincount(np.concatenate([sample() for _ in range(5)]), minlength=n)
+        assert np.sum(counts == 0) == missing and np.sum(counts == 2) == twice
+        assert counts.max() <= 2

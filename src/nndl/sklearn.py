@@ -486,8 +486,12 @@ class _Convergence:
         self.last_loss = math.nan
 
     def __call__(self, epoch, record):
-        losses = self.history["loss_history"][self.seen:]
-        self.seen = len(self.history["loss_history"])
+        # the loop calls after the first step of each epoch (iteration 0, ipe, 2 ipe, ...):
+        # the epoch just ended is the steps since the last call, less the newest one
+        end = len(self.history["loss_history"]) - 1
+        losses, self.seen = self.history["loss_history"][self.seen:end], end
+        if not losses:  # the call after the very first step: no epoch has ended yet
+            return False
         self.last_loss = float(np.mean(losses))
         self.stale = self.stale + 1 if self.last_loss > self.best - self.tol else 0
         self.best = min(self.best, self.last_loss)
