@@ -27,13 +27,15 @@ def _holdout_score(load, estimator):
     return pipe.score(X_test, y_test)
 
 
-@pytest.mark.parametrize("load, least", [(load_digits, 0.95), (load_wine, 0.93),
-                                         (load_breast_cancer, 0.93)])
-def test_defaults_learn_standardized_data(load, least):
-    """MLPClassifier's defaults score 0.97-0.98 on these held-out splits; the assignment's
-    train() defaults (the estimator's before) score chance: 0.10, 0.40, 0.63."""
-    with warnings.catch_warnings():  # may warn that 200 epochs ended first, as MLP's may
-        warnings.simplefilter("ignore", ConvergenceWarning)
+@pytest.mark.parametrize("load, least, converges", [(load_digits, 0.95, True),
+                                                    (load_wine, 0.93, False),
+                                                    (load_breast_cancer, 0.93, True)])
+def test_defaults_learn_standardized_data(load, least, converges):
+    """MLPClassifier's defaults score 0.97-0.98 on these held-out splits, and converge
+    within 200 epochs on digits and breast cancer (not on wine); the assignment's train()
+    defaults (the estimator's before) score chance: 0.10, 0.40, 0.63."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error" if converges else "ignore", ConvergenceWarning)
         assert _holdout_score(load, TwoLayerNetClassifier(random_state=0)) > least
 
 
