@@ -108,7 +108,9 @@ def test_loss_curve_n_iter_and_history(blobs):
     assert clf.n_iter_ == 37 == len(clf.loss_curve_)
     assert all(isinstance(v, float) for v in clf.loss_curve_)
     assert clf.history_["loss_history"] == clf.loss_curve_
-    assert len(clf.history_["val_acc_history"]) == 7  # epochs of 6 iterations: it 0, 6, .., 36
+    # epochs of 6 iterations: it 0, 6, .., 36; nothing scored without early stopping
+    assert clf.history_["epoch_iterations"] == [0, 6, 12, 18, 24, 30, 36]
+    assert clf.history_["val_acc_history"] == clf.history_["train_acc_history"] == []
     assert clf.n_features_in_ == 8 and clf.params_["W1"].shape == (100, 8)
     clf.fit(X, y)  # fit starts afresh
     assert clf.n_iter_ == 37

@@ -458,3 +458,26 @@ def test_shuffle_epochs_are_whole_passes_when_the_batch_does_not_divide_the_rows
         counts = np.bincount(np.concatenate([sample() for _ in range(5)]), minlength=n)
         assert np.sum(counts == 0) == missing and np.sum(counts == 2) == twice
         assert counts.max() <= 2
+
+
+def test_without_validation_rows_nothing_is_scored_and_training_is_the_same(data):
+    """X_val None: no per-epoch scoring (two forward passes an epoch saved), the same
+    weights and losses as with scoring, and the record's accuracies None."""
+    X, y, X_val, y_val = data
+    runs, records = [], []
+    for val in ((X_val, y_val), (None, None)):
+        params = TwoLayerNet(12, 10, 4, std=0.1, random_state=0).params
+        history = train_network(params, X, y, *val, TrainOptions(num_iters=30, batch_size=40),
+                                rng=1, callback=lambda e, r: records.append(r) and False)
+        runs.append((params, history))
+    (scored, h1), (unscored, h2) = runs
+    np.testing.assert_array_equal(scored["W1"], unscored["W1"])
+    assert h1["loss_history"] == h2["loss_history"] and h1["epoch_iterations"] == \
+        h2["epoch_iterations"] == [0, 8, 16, 24]
+    assert len(h1["val_acc_history"]) == 4 and h2["val_acc_history"] == []
+    assert records[-1]["val_acc"] is None and records[-1]["train_acc"] is None
+    with pytest.raises(ValueError, match="early stopping needs validation rows"):
+        train_network(TwoLayerNet(12, 10, 4, random_state=0).params, X, y, None, None,
+                      TrainOptions(num_iters=5, early_stopping=2))
+    with pytest.raises(ValueError, match="given together"):
+        train_network(TwoLayerNet(12, 10, 4, random_state=0).params, X, y, X_val, None)

@@ -36,9 +36,10 @@ Design decisions, following scikit-learn's developer conventions:
   training loss is still at chance level (within 1% of log C: the network learned nothing).
 * **Early stopping.** ``early_stopping=True`` holds out a random ``validation_fraction`` of the
   rows (drawn after the weights), stops after ``n_iter_no_change`` epochs without a better
-  accuracy on it and keeps the best weights (an int N > 0 is the patience itself). Off, the
-  loop's per-epoch record scores training rows (at most 200, evenly spaced, no random draw:
-  one minibatch's worth, where 1,000 cost a tenth of a fit on small images).
+  accuracy on it and keeps the best weights (an int N > 0 is the patience itself). Off,
+  nothing is scored after each epoch (``history_`` then holds the losses, its accuracy lists
+  stay empty): scoring costs two forward passes an epoch, a third of a fit on data of one
+  minibatch an epoch, where scikit-learn's MLP scores nothing either.
 * **Weights.** ``sample_weight`` (``fit``, ``partial_fit``) and ``class_weight`` (None,
   ``"balanced"`` or a dict label -> weight; multiplied together) weigh the rows by how often
   they are drawn: minibatches come with replacement, row ``i`` with probability ``w_i /
@@ -114,7 +115,6 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError("nndl.sklearn needs scikit-learn 1.6 or later: "
                       "pip install 'nndl[sklearn]'") from exc
 
-RECORD_ROWS = 200  # training rows scored per epoch when no validation split is held out
 CHANCE_MARGIN = 0.01  # a final loss within 1% of log C is "still at chance level"
 
 #: The training options whose estimator default differs from the assignment's ``train``
@@ -329,8 +329,7 @@ class TwoLayerNetClassifier(ClassifierMixin, BaseEstimator):
         options = self._options(len(rows))
         options = options.replace(num_iters=iterations_per_epoch(len(rows), options.batch_size),
                                   early_stopping=0)
-        X_rec, y_rec = _record_rows(rows, y_idx)
-        history = train_network(params, rows, y_idx, X_rec, y_rec, options, rng=rng,
+        history = train_network(params, rows, y_idx, None, None, options, rng=rng,
                                 verbose=bool(self.verbose), sample_weight=weights)
         self.classes_, self.params_, self.history_ = all_classes, params, history
         self.loss_curve_ = ([] if first else self.loss_curve_) + history["loss_history"]
@@ -429,7 +428,7 @@ class TwoLayerNetClassifier(ClassifierMixin, BaseEstimator):
     def _split(self, X, y, weights, rng):
         """((X_train, y_train, w_train), (X_val, y_val)) for the loop (module docstring)."""
         if not self._patience():
-            return (X, y, weights), _record_rows(X, y)
+            return (X, y, weights), (None, None)
         n_val = math.ceil(self.validation_fraction * len(X))
         if len(X) - n_val < 1:
             raise ValueError(f"early stopping holds out {n_val} of n_samples={len(X)} rows "
@@ -510,12 +509,6 @@ def _encode(classes, y):
         raise ValueError(f"y holds labels not in classes: {np.unique(y[unknown])!r}; "
                          f"classes are {classes!r}")
     return idx
-
-
-def _record_rows(X, y):
-    """At most :data:`RECORD_ROWS` training rows, evenly spaced, for the per-epoch record."""
-    step = max(math.ceil(len(X) / RECORD_ROWS), 1)
-    return X[::step], y[::step]
 
 
 def _train_option_docs():

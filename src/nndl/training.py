@@ -74,8 +74,8 @@ class Member:
     divergence: tuple[int, float, float] | None = None  # (iteration, loss, learning rate)
 
 
-def train_members(members: list[Member], X: NDArray, y: NDArray, X_val: NDArray,
-                  y_val: NDArray, *, rng: RandomState = None,
+def train_members(members: list[Member], X: NDArray, y: NDArray, X_val: NDArray | None,
+                  y_val: NDArray | None, *, rng: RandomState = None,
                   batch_transform: BatchTransform | None = None,
                   soft_targets: NDArray | None = None, on_epoch: OnEpoch | None = None,
                   progress: bool = False, verbose: bool = False,
@@ -90,6 +90,10 @@ def train_members(members: list[Member], X: NDArray, y: NDArray, X_val: NDArray,
     X : ndarray (N, D) of rows, or raw images (N, H, W, C) when ``batch_transform`` turns
         each minibatch into rows.
     y : int ndarray (N,); X_val : ndarray (N_val, D); y_val : int ndarray (N_val,)
+        ``X_val`` and ``y_val`` None: nothing is scored after each epoch (no accuracies in
+        the histories, ``train_acc`` and ``val_acc`` None in ``on_epoch``'s record; early
+        stopping needs them). Each epoch otherwise costs two forward passes: on a data set
+        of one minibatch an epoch, a third of the run.
     rng : RNG of the minibatch stream and augmentation (see :mod:`nndl._random`);
         dropout draws from a generator seeded from it.
     batch_transform : callable ``(images, rng) -> (B, D)`` or None
@@ -116,19 +120,15 @@ def train_members(members: list[Member], X: NDArray, y: NDArray, X_val: NDArray,
     """
     shared = _shared_options(members)
     dtype, (_, input_size), num_classes = _check_members(members)
-    X, X_val = _as_array(X), _as_array(X_val)
+    X = _as_array(X)
     if batch_transform is None:
         _check_width(X, input_size, "X")
     elif X.ndim < 1:
         raise ValueError(f"X must hold one image per row, got shape {tuple(X.shape)}")
-    _check_width(X_val, input_size, "X_val")
-    for name, rows in (("X", X), ("X_val", X_val)):
-        if len(rows) == 0:
-            raise ValueError(f"{name} must hold at least one row to train and score on, got 0")
-    if not _finite_data(X_val):
-        raise ValueError("X_val contains NaN or infinite values")
+    if len(X) == 0:
+        raise ValueError("X must hold at least one row to train on, got 0")
     y = check_y(y, len(X), num_classes)  # the step picks scores by label: no label >= C
-    y_val = check_y(y_val, len(X_val), num_classes, name="y_val")
+    X_val, y_val = _check_validation(X_val, y_val, input_size, num_classes, members)
     if soft_targets is not None:
         soft_targets = _check_soft_targets(soft_targets, len(X), num_classes)
     rng = _random.check_random_state(rng)
@@ -141,7 +141,7 @@ def train_members(members: list[Member], X: NDArray, y: NDArray, X_val: NDArray,
     pop = Population([m.params for m in members], options, dtype, backend, noise_rng)
     run = _Run(members, pop, ipe, on_epoch, verbose, shared.num_iters)
     batches = _Batches(X, y, soft_targets, backend, dtype, batch_transform, rng, input_size)
-    X_val_dev = backend.asarray(X_val, dtype)
+    X_val_dev = None if X_val is None else backend.asarray(X_val, dtype)
     sample = MinibatchSampler(shared.batch_sampler, rng, len(X), shared.batch_size,
                               sample_weight)
     learning_rates = _LearningRates(options, shared.num_iters, ipe)
@@ -174,10 +174,12 @@ def train_members(members: list[Member], X: NDArray, y: NDArray, X_val: NDArray,
                     X_batch, y_batch = batches(idx)
                     losses = pop.step(X_batch, y_batch, lr, reg_active)
                 run.after_step(it, losses, lr)
-                if it % ipe == 0:
+                if it % ipe == 0 and X_val_dev is None:
+                    run.after_epoch(it, losses)
+                elif it % ipe == 0:
                     train_rows = X_batch if X_batch is not None else batches.X[idx]
-                    run.after_epoch(it, losses, pop.scores(train_rows), y[idx],
-                                    pop.scores(X_val_dev), y_val)
+                    run.after_epoch(it, losses, (pop.scores(train_rows), y[idx]),
+                                    (pop.scores(X_val_dev), y_val))
                     _show(bar, members, pop)
                 run.leave()
                 if bar is not None:
@@ -199,7 +201,8 @@ def train_members(members: list[Member], X: NDArray, y: NDArray, X_val: NDArray,
     return members
 
 
-def train_network(params: Params, X: NDArray, y: NDArray, X_val: NDArray, y_val: NDArray,
+def train_network(params: Params, X: NDArray, y: NDArray, X_val: NDArray | None,
+                  y_val: NDArray | None,
                   options: TrainOptions | None = None, *, rng: RandomState = None,
                   verbose: bool = False, batch_transform: BatchTransform | None = None,
                   soft_targets: NDArray | None = None,
@@ -284,6 +287,24 @@ def _check_members(members):
 def _hidden_units(members):
     """H summed over the members: the width of the stacked first layer's product."""
     return sum(np.shape(m.params["b1"])[0] for m in members)
+
+
+def _check_validation(X_val, y_val, width, num_classes, members):
+    """(X_val, y_val) checked, or (None, None): no per-epoch scoring (no early stopping)."""
+    if (X_val is None) != (y_val is None):
+        raise ValueError("X_val and y_val must be given together (or both None: no "
+                         "per-epoch scoring)")
+    if X_val is None:
+        if any(m.options.early_stopping for m in members):
+            raise ValueError("early stopping needs validation rows: X_val and y_val")
+        return None, None
+    X_val = _as_array(X_val)
+    _check_width(X_val, width, "X_val")
+    if len(X_val) == 0:
+        raise ValueError("X_val must hold at least one row to score on, got 0")
+    if not _finite_data(X_val):
+        raise ValueError("X_val contains NaN or infinite values")
+    return X_val, check_y(y_val, len(X_val), num_classes, name="y_val")
 
 
 def _as_array(a):
@@ -427,26 +448,23 @@ class _Run:
             shown = ", ".join(f"{loss:f}" for loss in losses)
             print(f"iteration {it} / {self.num_iters}: loss {shown}")
 
-    def after_epoch(self, it, losses, train_scores, y_batch, val_scores, y_val):
-        train_pred = self.pop.bk.to_numpy(self.pop.xp.argmax(train_scores, axis=2))
-        val_pred = self.pop.bk.to_numpy(self.pop.xp.argmax(val_scores, axis=2))
+    def after_epoch(self, it, losses, train=None, val=None):
+        """Record an epoch: ``train`` and ``val`` are (scores (K, N, C), labels (N,)) of the
+        minibatch and the validation rows, or None (nothing scored)."""
+        accuracies = [self._accuracies(pair) for pair in (train, val)]
         for slot, i in enumerate(self.pop.active):
             if slot in self.leaving:
                 continue
             member, h = self.members[i], self.members[i].history
             record = {"iteration": it, "loss": float(losses[slot]),
-                      "train_acc": float((train_pred[slot] == y_batch).mean()),
-                      "val_acc": float((val_pred[slot] == y_val).mean())}
-            h["train_acc_history"].append(record["train_acc"])
-            h["val_acc_history"].append(record["val_acc"])
+                      "train_acc": None if train is None else float(accuracies[0][slot]),
+                      "val_acc": None if val is None else float(accuracies[1][slot])}
             h["epoch_iterations"].append(it)
-            if record["val_acc"] > h["best_val_acc"]:
-                h["best_val_acc"], self.stale[i] = record["val_acc"], 0
-                if member.options.early_stopping:
-                    self.best[i] = self.pop.member_params(slot)
-            else:
-                self.stale[i] += 1
-            epoch = len(h["val_acc_history"]) - 1
+            epoch = len(h["epoch_iterations"]) - 1
+            if val is not None:
+                h["train_acc_history"].append(record["train_acc"])
+                h["val_acc_history"].append(record["val_acc"])
+                self._track_best(slot, i, record["val_acc"])
             reason = self.on_epoch(i, epoch, record) if self.on_epoch else None
             if reason:
                 h["stopped_early"] = True
@@ -454,6 +472,25 @@ class _Run:
             elif member.options.early_stopping and self.stale[i] >= member.options.early_stopping:
                 h["stopped_early"] = True
                 self.leaving[slot] = ("complete", f"early stopping at epoch {epoch}")
+
+    def _accuracies(self, pair):
+        """Per-member accuracy (K,) of (scores (K, N, C), labels (N,)), or None."""
+        if pair is None:
+            return None
+        scores, labels = pair
+        predicted = self.pop.bk.to_numpy(self.pop.xp.argmax(scores, axis=2))
+        return (predicted == np.asarray(labels)).mean(axis=1)
+
+    def _track_best(self, slot, i, val_acc):
+        """Early stopping's bookkeeping: member ``i``'s best validation accuracy (and, with
+        early stopping, its weights then) and the epochs since."""
+        h = self.members[i].history
+        if val_acc > h["best_val_acc"]:
+            h["best_val_acc"], self.stale[i] = val_acc, 0
+            if self.members[i].options.early_stopping:
+                self.best[i] = self.pop.member_params(slot)
+        else:
+            self.stale[i] += 1
 
     def leave(self):
         """Members marked as leaving take their weights and go; the rest stay stacked."""
