@@ -61,8 +61,8 @@ Design decisions, following scikit-learn's developer conventions:
   ``b1``, ``W2`` (C, H), ``b2``), ``loss_curve_`` (the minibatch loss of every
   iteration: unlike ``MLPClassifier``'s, one value per minibatch, not per epoch),
   ``n_iter_`` (minibatch iterations run, ``len(loss_curve_)``), ``history_`` (the loop's
-  record of the last ``fit`` or ``partial_fit``: per-epoch ``train_acc_history``,
-  ``val_acc_history``, ...).
+  record of the last ``fit`` or ``partial_fit``: ``epoch_iterations``, and with early
+  stopping the per-epoch ``train_acc_history`` and ``val_acc_history``).
 * **partial_fit.** One epoch (``max(round(N / batch_size), 1)`` minibatches) over the
   given rows, continuing from the current weights (after ``fit`` or earlier
   ``partial_fit`` calls) and the estimator's random stream. ``classes`` is required on
@@ -196,7 +196,8 @@ class TwoLayerNetClassifier(ClassifierMixin, BaseEstimator):
         Whether the last ``fit`` stopped on its convergence rule before its budget ended.
     history_ : dict
         The training loop's record of the last ``fit``/``partial_fit``
-        (see :func:`nndl.training.train_network`).
+        (see :func:`nndl.training.train_network`; per-epoch accuracies only with early
+        stopping).
 
     Examples
     --------
