@@ -21,7 +21,7 @@ from nndl._typing import NDArray, PathLike
 from nndl.config import RunConfig
 from nndl.data import DATASETS, load_dataset
 from nndl.data.catalog import warn_unless_flips_keep_class
-from nndl.metrics import confusion_matrix, format_confusion
+from nndl.metrics import confusion_matrix, format_confusion, per_class_counts
 from nndl.model_io import SavedModel, load_model
 from nndl.report import Report
 from nndl.runs import RunRecorder, new_run_dir
@@ -96,15 +96,11 @@ def summary_line(metrics: dict[str, Any]) -> str:
 
 
 def _metrics(model_path, chosen, matrix, class_names, tta):
-    totals, correct = matrix.sum(axis=1), np.diag(matrix)
-    per_class = [{"class": name, "images": int(n), "correct": int(k),
-                  "accuracy": float(k / n) if n else None}  # no images: no accuracy
-                 for name, n, k in zip(class_names, totals, correct)]
     return {"model": str(Path(model_path).resolve()),
-            "accuracy": float(correct.sum() / totals.sum()), "num_images": int(totals.sum()),
+            "accuracy": float(np.trace(matrix) / matrix.sum()), "num_images": int(matrix.sum()),
             "dataset": chosen.dataset,
             "split": chosen.split, "own_images": chosen.own, "images": chosen.description,
-            "tta": tta, "per_class_accuracy": per_class}
+            "tta": tta, "per_class_accuracy": per_class_counts(matrix, class_names)}
 
 
 def _write_report(folder, metrics, png):

@@ -28,6 +28,14 @@ def per_class_accuracy(matrix: NDArray) -> NDArray:
         return np.where(totals > 0, np.diag(matrix) / totals, np.nan)
 
 
+def per_class_counts(matrix: NDArray, class_names: Sequence[str]) -> list[dict]:
+    """One dict per class from a confusion matrix (C, C): ``class``, ``images``, ``correct``
+    and ``accuracy`` (None for a class with no images)."""
+    return [{"class": name, "images": int(n), "correct": int(k),
+             "accuracy": float(k / n) if n else None}
+            for name, n, k in zip(class_names, np.sum(matrix, axis=1), np.diag(matrix))]
+
+
 def format_confusion(matrix: ArrayLike, class_names: Sequence[str]) -> str:
     """A plain-text confusion matrix with per-class accuracy ("-" for a class with no
     images); class names are never cut (each column is as wide as its name or its largest

@@ -27,17 +27,28 @@ def visualize_grid(Xs: ArrayLike, ubound: float = 255.0, padding: int = 1) -> ND
     grid : float ndarray of shape (G*H + (G-1)*padding, G*W + (G-1)*padding, C),
     G = ceil(sqrt(N)).
     """
+    Xs = _check_images(Xs)
+    size = math.ceil(math.sqrt(len(Xs)))
+    return _tiles(Xs, size, size, padding, 0.0, ubound)
+
+
+def _check_images(Xs):
     Xs = np.asarray(Xs)
     if Xs.ndim != 4:
         raise ValueError(f"Xs must have shape (N, H, W, C), got {Xs.shape}")
+    return Xs
+
+
+def _tiles(Xs, rows, cols, padding, background, ubound):
+    """Images (N, H, W, C) row by row on a ``rows`` x ``cols`` grid, each min-max scaled to
+    [0, ubound] (a constant one becomes 0); padding and unused tiles ``background``."""
     n, h, w, c = Xs.shape
-    size = math.ceil(math.sqrt(n))
-    grid = np.zeros((h * size + padding * (size - 1), w * size + padding * (size - 1), c))
+    grid = np.full((rows * (h + padding) - padding, cols * (w + padding) - padding, c),
+                   background, dtype=float)
     for i, img in enumerate(Xs):
-        row, col = divmod(i, size)
+        row, col = divmod(i, cols)
         y0, x0 = row * (h + padding), col * (w + padding)
-        low, high = float(np.min(img)), float(np.max(img))
-        span = high - low
+        low, span = float(np.min(img)), float(np.max(img)) - float(np.min(img))
         grid[y0:y0 + h, x0:x0 + w] = ubound * (img - low) / span if span > 0 else 0.0
     return grid
 
@@ -63,19 +74,8 @@ def tile_images(Xs: ArrayLike, padding: int = 1, background: float = 255.0) -> N
     grid : float ndarray of shape (R*H + (R-1)*padding, K*W + (K-1)*padding, C), where
     (R, K) = grid_shape(N).
     """
-    Xs = np.asarray(Xs)
-    if Xs.ndim != 4:
-        raise ValueError(f"Xs must have shape (N, H, W, C), got {Xs.shape}")
-    n, h, w, c = Xs.shape
-    rows, cols = grid_shape(n)
-    grid = np.full((rows * (h + padding) - padding, cols * (w + padding) - padding, c),
-                   background, dtype=float)
-    for i, img in enumerate(Xs):
-        row, col = divmod(i, cols)
-        y0, x0 = row * (h + padding), col * (w + padding)
-        low, span = float(np.min(img)), float(np.ptp(img))
-        grid[y0:y0 + h, x0:x0 + w] = 255.0 * (img - low) / span if span > 0 else 0.0
-    return grid
+    Xs = _check_images(Xs)
+    return _tiles(Xs, *grid_shape(len(Xs)), padding, background, 255.0)
 
 
 def first_layer_images(W1: ArrayLike, image_shape: Sequence[int] = (32, 32, 3)) -> NDArray:

@@ -18,7 +18,7 @@ from nndl.config import RunConfig, image_size
 from nndl.data import load_dataset
 from nndl.data.catalog import flips_keep_class
 from nndl.data_utils import build_pipeline
-from nndl.metrics import accuracy, confusion_matrix, format_confusion, per_class_accuracy
+from nndl.metrics import accuracy, confusion_matrix, format_confusion, per_class_counts
 from nndl.model_io import SavedModel, save_model
 from nndl.neural_net import TwoLayerNet
 from nndl.report import Report, pct
@@ -291,9 +291,8 @@ def _result_section(report, metrics, seconds):
 
 def resolved_settings(cfg, prepared):
     """The configuration as the run used it: :meth:`RunConfig.to_dict` with the split sizes
-    counted (``49,000 (default)`` instead of None, ``144 (asked: 0.1)`` for a
-    fraction) and the
-    image size read from the images; other unset options say ``default``."""
+    counted (``49,000 (default)`` instead of None, ``144 (asked: 0.1)`` for a fraction) and
+    the image size read from the images; other unset options say ``default``."""
     values = cfg.to_dict()
     for key, labels in (("num_training", prepared.y_train), ("num_validation", prepared.y_val),
                         ("num_test", prepared.y_test)):
@@ -313,9 +312,8 @@ def _class_section(report, folder, model, prepared):
     matrix = confusion_matrix(prepared.y_test, model.net._predict(prepared.X_test), len(names))
     (folder / "confusion_matrix.txt").write_text(format_confusion(matrix, names) + "\n")
     png = plot_confusion_matrix(matrix, names, folder / "confusion_matrix.png")
-    rows = [[name, int(total), int(correct), pct(None if np.isnan(acc) else acc)]
-            for name, total, correct, acc in zip(names, matrix.sum(axis=1), np.diag(matrix),
-                                                 per_class_accuracy(matrix))]
+    rows = [[c["class"], c["images"], c["correct"], pct(c["accuracy"])]
+            for c in per_class_counts(matrix, names)]
     report.section("Classes", "classes")
     note = "" if len(names) <= ANNOTATED_CLASSES else (
         f" With {len(names)} classes the cells show colours only (confusion_matrix.txt has "

@@ -99,7 +99,6 @@ DATASETS: dict[str, DatasetSpec] = {spec.name: spec for spec in (
 )}
 
 
-
 def flips_keep_class(dataset: object) -> bool:
     """Whether test-time flips suit ``dataset`` (a name, or the path of a folder or .npz):
     its catalog flag for a named data set, False for anything else.
