@@ -27,12 +27,12 @@ def visualize_grid(Xs: ArrayLike, ubound: float = 255.0, padding: int = 1) -> ND
     grid : float ndarray of shape (G*H + (G-1)*padding, G*W + (G-1)*padding, C),
     G = ceil(sqrt(N)).
     """
-    Xs = _check_images(Xs)
-    size = math.ceil(math.sqrt(len(Xs)))
-    return _tiles(Xs, size, size, padding, 0.0, ubound)
+    images = _check_images(Xs)
+    size = math.ceil(math.sqrt(len(images)))
+    return _tiles(images, size, size, padding, 0.0, ubound)
 
 
-def _check_images(Xs):
+def _check_images(Xs: ArrayLike) -> NDArray:
     Xs = np.asarray(Xs)
     if Xs.ndim != 4:
         raise ValueError(f"Xs must have shape (N, H, W, C), got {Xs.shape}")
@@ -74,8 +74,8 @@ def tile_images(Xs: ArrayLike, padding: int = 1, background: float = 255.0) -> N
     grid : float ndarray of shape (R*H + (R-1)*padding, K*W + (K-1)*padding, C), where
     (R, K) = grid_shape(N).
     """
-    Xs = _check_images(Xs)
-    return _tiles(Xs, *grid_shape(len(Xs)), padding, background, 255.0)
+    images = _check_images(Xs)
+    return _tiles(images, *grid_shape(len(images)), padding, background, 255.0)
 
 
 def first_layer_images(W1: ArrayLike, image_shape: Sequence[int] = (32, 32, 3)) -> NDArray:
