@@ -534,7 +534,10 @@ def _views(pop, slots):
 
 
 def _per_param(pop, values, name):
-    """Per-member ``values`` (NumPy (k,)) shaped to broadcast over parameter ``name``'s block."""
+    """Per-member ``values`` (NumPy (k,)) shaped to broadcast over parameter ``name``'s block
+    (a plain float for one member: the same float32 product, without building an array)."""
+    if len(values) == 1:
+        return float(values[0])
     if name in ("V", "b1"):
         return pop._put(np.repeat(values, pop.H))
     shape = (-1, 1, 1) if name == "W2" else (-1, 1)
@@ -606,18 +609,31 @@ def _nesterov(pop, slots, grads, lr, reg):
 
 
 def _adam(pop, slots, grads, lr, reg):
-    """Adam; with ``weight_decay`` > 0 also ``w -= lr * weight_decay * w`` (AdamW)."""
+    """Adam; with ``weight_decay`` > 0 also ``w -= lr * weight_decay * w`` (AdamW).
+
+    In place on the state's and parameters' blocks, with one temporary per parameter: the
+    same float operations in the same order as ``m = b1*m + (1-b1)*g``,
+    ``v = b2*v + (1-b2)*g*g``, ``w -= step * m / (sqrt(v) + eps)``."""
     (b1, b2), t = ADAM_BETAS, pop.t
     step_size = lr * math.sqrt(1 - b2**t) / (1 - b1**t)
     decay = lr * pop.hp["weight_decay"][slots] * (pop.hp["optimizer"][slots] == "adamw")
+    xp = pop.xp
     for name, (param, index, g) in _full_grads(pop, slots, grads, reg).items():
-        m, v = _state(pop, "m", name), _state(pop, "v", name)
-        m[index] = b1 * m[index] + (1 - b1) * g
-        v[index] = b2 * v[index] + (1 - b2) * g * g
+        m, v = _state(pop, "m", name)[index], _state(pop, "v", name)[index]  # views
+        m *= b1
+        m += (1 - b1) * g
+        tmp = (1 - b2) * g
+        tmp *= g
+        v *= b2
+        v += tmp
+        p = param[index]  # a view
         if np.any(decay):
-            param[index] -= _per_param(pop, decay, name) * param[index]
-        param[index] -= _per_param(pop, step_size, name) * m[index] / (
-            pop.xp.sqrt(v[index]) + ADAM_EPS)
+            p -= _per_param(pop, decay, name) * p
+        denom = xp.sqrt(v, out=tmp) if pop.numpy else xp.sqrt(v)
+        denom += ADAM_EPS
+        update = _per_param(pop, step_size, name) * m
+        update /= denom
+        p -= update
 
 
 UPDATE_RULES = {"sgd": _sgd, "momentum": _momentum, "nesterov": _nesterov, "adam": _adam,
