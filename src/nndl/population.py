@@ -12,7 +12,7 @@ BLAS calls that fold in the scale and the update (:mod:`nndl._blas`).
 
 A member trained in a population gives the same result as the same network trained
 alone on the same minibatches (to rounding): the tests compare every option against
-the layer-by-layer reference (:mod:`nndl.layers` and :mod:`nndl.optim`).
+the layer-by-layer reference (:mod:`nndl._layers` and the update rules of ``tests/reference.py``).
 
 Update rules live in :data:`UPDATE_RULES`, one function per optimizer name, each
 applied to the contiguous block of members that use it (members are stacked in rule

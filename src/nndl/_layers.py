@@ -1,8 +1,13 @@
-"""Pure forward/backward pairs, in the style of CS231n's ``layers.py``.
+"""The first assignment's layer internals: pure forward/backward pairs.
 
 Every ``*_forward`` returns ``(out, cache)`` and its ``*_backward(dout, cache)``
-returns the gradients of its inputs. Weight matrices follow the assignment's
-layout: a layer mapping D features to M units has ``w`` of shape (M, D).
+returns the gradients of its inputs. Weight matrices follow the first assignment's
+layout: a layer mapping D features to M units has ``w`` of shape (M, D), and
+:func:`dropout_forward` takes ``p`` as the probability of *dropping* a unit (nndl's
+own ``--dropout``). They serve the seed-exact :class:`nndl.neural_net.TwoLayerNet`,
+the reference loop of the tests, and (``softmax``) the training loop and the
+estimator. The course's second assignment has its own, public pairs with other
+conventions (``w`` (D, M), ``p`` the probability of keeping a unit): :mod:`nndl.layers`.
 Nothing here keeps state; the network composes these functions.
 """
 
