@@ -198,7 +198,7 @@ def dropout_forward(x: NDArray, dropout_param: dict[str, Any]) -> tuple[NDArray,
     """
     mode = _mode(dropout_param, "dropout_param")
     p = dropout_param.get("p")
-    if not (isinstance(p, Real) and not isinstance(p, bool) and 0 < p <= 1):
+    if not (isinstance(p, Real) and not isinstance(p, bool) and 0 < float(p) <= 1):
         raise ValueError("dropout_param['p'] (the probability of keeping a unit) must be in "
                          f"(0, 1], got {p!r}")
     if mode == "test":
