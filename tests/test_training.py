@@ -5,9 +5,8 @@ import pytest
 
 from nndl import training
 from nndl._gather import RowGatherer
-from nndl.config import Augmentation, TrainOptions
+from nndl.config import OPTIMIZERS, Augmentation, TrainOptions
 from nndl.neural_net import TwoLayerNet
-from nndl.optim import OPTIMIZERS
 from nndl.population import UPDATE_RULES, Population
 from nndl.sampling import MinibatchSampler
 from nndl.schedules import SCHEDULES

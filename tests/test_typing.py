@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
-PUBLIC = ["nndl", "nndl.neural_net", "nndl.layers", "nndl.optim", "nndl.gradient_check",
+PUBLIC = ["nndl", "nndl.neural_net", "nndl.layers", "nndl.layer_utils", "nndl.fc_net",
+          "nndl.solver",
+          "nndl.optim", "nndl.gradient_check",
           "nndl.data_utils", "nndl.vis_utils", "nndl.metrics", "nndl.model_io",
           "nndl.training", "nndl.schedules", "nndl.sampling", "nndl.config", "nndl.data",
           "nndl.data.datasets",

@@ -1,7 +1,11 @@
-"""The assignment's data functions, with its names and results.
+"""The course's data functions, with its names and results.
 
-``load_CIFAR10(root)`` and ``get_CIFAR10_data(...)`` behave as in the
-assignment; the real work lives in :mod:`nndl.data` and :mod:`nndl.transforms`.
+``load_CIFAR10(root)`` is both assignments'. ``get_CIFAR10_data(...)`` is the second
+assignment's: a dict of channel-first images (N, 3, 32, 32), mean image subtracted.
+``get_CIFAR10_rows(...)`` is nndl's for the first assignment's network: the same split as
+six arrays of flattened rows (N, 3072), with preprocessing options. (The first assignment's
+notebook defines its own ``get_CIFAR10_data`` in a cell, returning rows.) The real work
+lives in :mod:`nndl.data` and :mod:`nndl.transforms`.
 """
 
 from __future__ import annotations
@@ -56,9 +60,48 @@ def split_cifar10(data: CIFAR10Arrays, num_training: int = 49000, num_validation
 def get_CIFAR10_data(num_training: int = 49000, num_validation: int = 1000,  # noqa: N802
                      num_test: int = 1000, subtract_mean: bool = True, *,
                      root: PathLike | None = None, dtype: DTypeLike = np.float64,
+                     download: bool = True) -> dict[str, NDArray]:
+    """The course's second-assignment data: its split, the training mean image subtracted
+    from all three parts, images channel first.
+
+    Parameters
+    ----------
+    num_training, num_validation, num_test : int
+        49,000 / 1,000 / 1,000 by default: validation is training images ``num_training ..
+        num_training + num_validation``, test the first ``num_test`` test images.
+    subtract_mean : bool
+    root : path or None
+        Where CIFAR-10 is (see :func:`nndl.data.load_cifar10`: else ``$NNDL_DATA``, else the
+        user cache).
+    dtype : float64 (default) or float32
+    download : bool
+        Download CIFAR-10 when it is not found.
+
+    Returns
+    -------
+    dict
+        ``X_train`` (num_training, 3, 32, 32), ``y_train`` (num_training,), ``X_val``,
+        ``y_val``, ``X_test``, ``y_test``; y int64.
+    """
+    parts = get_CIFAR10_rows(num_training, num_validation, num_test, subtract_mean, root=root,
+                             dtype=dtype, download=download)
+    names = ("X_train", "y_train", "X_val", "y_val", "X_test", "y_test")
+    return {name: _channels_first(part) if name[0] == "X" else part
+            for name, part in zip(names, parts)}
+
+
+def _channels_first(rows: NDArray) -> NDArray:
+    """Rows (N, 3072) of (32, 32, 3) images as a C-ordered (N, 3, 32, 32) array."""
+    return np.ascontiguousarray(rows.reshape(-1, 32, 32, 3).transpose(0, 3, 1, 2))
+
+
+def get_CIFAR10_rows(num_training: int = 49000, num_validation: int = 1000,  # noqa: N802
+                     num_test: int = 1000, subtract_mean: bool = True, *,
+                     root: PathLike | None = None, dtype: DTypeLike = np.float64,
                      full_test: bool = False, preprocessing: Sequence[str] | None = None,
                      download: bool = True) -> CIFAR10Split:
-    """The assignment's data: split, mean image subtracted, rows flattened to 3,072.
+    """The course's split for the first assignment's network: mean image subtracted, rows
+    flattened to 3,072 (the same numbers as :func:`get_CIFAR10_data`, another layout).
 
     Parameters
     ----------

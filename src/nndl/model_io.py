@@ -1,9 +1,9 @@
 """Model files: weights, preprocessing, class names, hyperparameters and history.
 
-A model file is one ``.npz`` archive holding only numeric arrays: the
-parameters (``param.W1`` ...), the fitted preprocessing (``transform.<i>.<key>``)
-and ``metadata.json`` (UTF-8 JSON stored as a uint8 array). It is read with
-``allow_pickle=False``: nothing in it is ever unpickled. Files are written to
+A model file is one ``.npz`` archive holding only numeric arrays (nndl's format,
+:mod:`nndl._archive`): the parameters (``param.W1`` ...), the fitted preprocessing
+(``transform.<i>.<key>``) and ``metadata.json`` (UTF-8 JSON stored as a uint8 array). It
+is read with ``allow_pickle=False``: nothing in it is ever unpickled. Files are written to
 a temporary name and renamed, so a crash never leaves a half-written model.
 
 Images reach a model as pixel values 0-255 (what ``nndl predict`` reads from
@@ -17,8 +17,6 @@ predicting from the wrong scale; every other file stays version 1.
 
 from __future__ import annotations
 
-import json
-import zipfile
 from dataclasses import dataclass, field
 from functools import partial
 from numbers import Real
@@ -26,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nndl._atomic import atomic_path
+from nndl._archive import METADATA, decode_metadata, read_arrays, write_archive
 from nndl._typing import ArrayLike, NDArray, PathLike
 from nndl.neural_net import TwoLayerNet
 from nndl.transforms import PREPROCESSING, Pipeline, make_transform
@@ -134,11 +132,7 @@ def save_model(path: PathLike, model: SavedModel) -> Path:
         metadata["input_range"] = list(model.input_range)
     arrays = {f"param.{k}": v for k, v in net.params.items()}
     arrays.update({f"transform.{k}": v for k, v in transform_arrays.items()})
-    arrays["metadata.json"] = np.frombuffer(json.dumps(metadata).encode(), dtype=np.uint8)
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as f:
-            np.savez(f, **arrays)
-    return path
+    return write_archive(path, arrays, metadata)
 
 
 def load_model(path: PathLike) -> SavedModel:
@@ -151,8 +145,8 @@ def load_model(path: PathLike) -> SavedModel:
     NaN or infinity. A :class:`ModelFileError` names the file and what is wrong.
     """
     path = Path(path)
-    arrays = _read_arrays(path)
-    metadata = _read_metadata(path, arrays.pop("metadata.json", None))
+    arrays = read_arrays(path, ModelFileError, "model")
+    metadata = _read_metadata(path, arrays.pop(METADATA, None))
     arch = metadata["architecture"]
     net = TwoLayerNet.from_params(_read_params(path, arrays, arch), random_state=0)
     transform = _read_transform(path, arrays, metadata)
@@ -160,18 +154,6 @@ def load_model(path: PathLike) -> SavedModel:
                       metadata["hyperparameters"], metadata["history"],
                       tuple(metadata["image_shape"]), metadata["metrics"],
                       metadata["input_range"])
-
-
-def _read_arrays(path):
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            return {k: archive[k] for k in archive.files}
-    except FileNotFoundError:
-        raise ModelFileError(f"{path}: no such model file") from None
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        # NumPy takes any other file for a pickle and advises loading it unsafely: not here
-        why = "not a NumPy .npz archive" if "allow_pickle" in str(exc) else str(exc)
-        raise ModelFileError(f"{path}: damaged or not an nndl model file ({why})") from exc
 
 
 _MISSING = object()
@@ -197,13 +179,7 @@ def _metadata_key(path, metadata, key, ok, expected, default=_MISSING):
 
 def _read_metadata(path, raw):
     """The metadata (a dict) of the model file at ``path``, checked key by key."""
-    try:
-        metadata = json.loads(raw.tobytes().decode())
-    except (AttributeError, ValueError) as exc:
-        raise ModelFileError(f"{path}: not an nndl model file (no readable metadata)") from exc
-    if not isinstance(metadata, dict):
-        raise ModelFileError(f"{path}: metadata must be a JSON object, got "
-                             f"{type(metadata).__name__}")
+    metadata = decode_metadata(path, raw, ModelFileError, "model")
     if metadata.get("format") != FORMAT:
         raise ModelFileError(f"{path}: not an nndl model file")
     version = metadata.get("format_version")

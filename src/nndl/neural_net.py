@@ -13,10 +13,7 @@ import numpy as np
 from numpy.typing import DTypeLike
 
 from nndl import _random
-from nndl._typing import ArrayLike, NDArray, Params, RandomState
-from nndl._validation import check_float, check_float_dtype, check_int, check_X, check_y
-from nndl.config import TrainOptions
-from nndl.layers import (
+from nndl._layers import (
     affine_backward,
     affine_forward,
     dropout_backward,
@@ -26,6 +23,9 @@ from nndl.layers import (
     softmax,
     softmax_loss,
 )
+from nndl._typing import ArrayLike, NDArray, Params, RandomState
+from nndl._validation import check_float, check_float_dtype, check_int, check_X, check_y
+from nndl.config import TrainOptions
 from nndl.training import train_network
 
 

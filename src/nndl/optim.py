@@ -1,96 +1,125 @@
-"""Update rules, kept apart from the model (cf. CS231n's ``optim.py`` and
-scikit-learn's ``_stochastic_optimizers.py``).
+"""The course's update rules (its second assignment's ``optim.py``), as functions.
 
-Each optimizer updates a dict of parameter arrays in place from a dict of
-gradients with the same keys and shapes: ``opt.step(params, grads, lr)``.
-The learning rate is passed on every step so that schedules stay separate.
+Every rule has one interface::
+
+    next_w, config = rule(w, dw, config=None)
+
+``w`` is a parameter array of any shape and ``dw`` its gradient (same shape); ``config``
+is a dict of hyperparameters and, for the rules that keep state, that state, stored
+under the course's key names (its release for C147/C247, not CS231n's newer ``m`` / ``v``
+/ ``cache``): ``velocity`` for both momentum rules, ``a`` for RMSProp's running average
+of squared gradients, ``v`` (first moment), ``a`` (second moment) and ``t`` (step) for
+Adam. Missing hyperparameters are filled in with the defaults below (in ``config``
+itself, as the course does); pass the returned ``config`` back on the next call.
+:class:`nndl.solver.Solver` keeps one config per parameter.
+
+``sgd`` updates ``w`` in place (as the course's does); the others return a new array.
+
+These are the course's rules, for its ``Solver``. nndl's own training engine
+(``TwoLayerNet.train``, ``nndl train``, the estimator) has its own option names
+(``--optimizer sgd | momentum | nesterov | adam | adamw``, :data:`nndl.config.OPTIMIZERS`)
+and fused versions of these rules (:mod:`nndl.population`): ``momentum`` is
+:func:`sgd_momentum`, ``nesterov`` is :func:`sgd_nesterov_momentum` (the same update,
+rearranged), ``adam`` differs from :func:`adam` only where ``epsilon`` enters (it adds
+``epsilon`` to ``sqrt(a)`` before the bias correction instead of after).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
-from nndl._typing import Params
+from nndl._typing import NDArray
 
-OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw")
-
-
-class SGD:
-    """Vanilla SGD, the assignment's rule: ``w -= lr * dw``."""
-
-    def step(self, params: Params, grads: Params, lr: float) -> None:
-        for name, w in params.items():
-            w -= lr * grads[name]
+Config = dict[str, Any]
 
 
-class Momentum:
-    """SGD with (optionally Nesterov) momentum, velocity form.
+def _with_defaults(config: Config | None, **defaults: Any) -> Config:
+    """``config`` (a new dict when None) with every missing key of ``defaults`` set."""
+    config = {} if config is None else config
+    for key, value in defaults.items():
+        config.setdefault(key, value)
+    return config
 
-    ``v = mu * v - lr * dw``; then ``w += v`` (classical) or
-    ``w += mu * v - lr * dw`` (Nesterov, as in CS231n's ``optim.py``).
+
+def sgd(w: NDArray, dw: NDArray, config: Config | None = None) -> tuple[NDArray, Config]:
+    """Vanilla stochastic gradient descent: ``w -= learning_rate * dw`` (in place).
+
+    config: ``learning_rate`` (default 1e-2).
     """
-
-    def __init__(self, momentum: float = 0.9, nesterov: bool = False) -> None:
-        if not 0 <= momentum < 1:
-            raise ValueError(f"momentum must be in [0, 1), got {momentum}")
-        self.momentum, self.nesterov = momentum, nesterov
-        self.velocity: Params = {}
-
-    def step(self, params: Params, grads: Params, lr: float) -> None:
-        mu = self.momentum
-        for name, w in params.items():
-            v = self.velocity.setdefault(name, np.zeros_like(w))
-            v *= mu
-            v -= lr * grads[name]
-            if self.nesterov:
-                w += mu * v - lr * grads[name]
-            else:
-                w += v
+    config = _with_defaults(config, learning_rate=1e-2)
+    w -= config["learning_rate"] * dw
+    return w, config
 
 
-class Adam:
-    """Adam (Kingma & Ba), with decoupled weight decay when ``weight_decay`` > 0 (AdamW).
+def sgd_momentum(w: NDArray, dw: NDArray, config: Config | None = None
+                 ) -> tuple[NDArray, Config]:
+    """SGD with momentum: ``v = momentum * v - learning_rate * dw``; ``w + v``.
 
-    With AdamW, ``w -= lr * weight_decay * w`` is applied besides the Adam step;
-    the loss's own L2 term (``reg``) still enters through the gradient.
+    config: ``learning_rate`` (default 1e-2), ``momentum`` (default 0.9; 0 is plain SGD),
+    ``velocity`` (shaped like ``w``; zeros when absent).
     """
-
-    def __init__(self, beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
-                 weight_decay: float = 0.0) -> None:
-        for name, value in (("beta1", beta1), ("beta2", beta2)):
-            if not 0 <= value < 1:
-                raise ValueError(f"{name} must be in [0, 1), got {value}")
-        if weight_decay < 0:
-            raise ValueError(f"weight_decay must be >= 0, got {weight_decay}")
-        self.beta1, self.beta2, self.eps, self.weight_decay = beta1, beta2, eps, weight_decay
-        self.m: Params = {}
-        self.v: Params = {}
-        self.t = 0
-
-    def step(self, params: Params, grads: Params, lr: float) -> None:
-        self.t += 1
-        b1, b2 = self.beta1, self.beta2
-        scale = lr * np.sqrt(1 - b2**self.t) / (1 - b1**self.t)
-        for name, w in params.items():
-            g = grads[name]
-            m = self.m.setdefault(name, np.zeros_like(w))
-            v = self.v.setdefault(name, np.zeros_like(w))
-            m *= b1
-            m += (1 - b1) * g
-            v *= b2
-            v += (1 - b2) * g * g
-            if self.weight_decay:
-                w -= (lr * self.weight_decay) * w
-            w -= scale * m / (np.sqrt(v) + self.eps)
+    config = _with_defaults(config, learning_rate=1e-2, momentum=0.9)
+    v = config.get("velocity", np.zeros_like(w))
+    v = config["momentum"] * v - config["learning_rate"] * dw
+    config["velocity"] = v
+    return w + v, config
 
 
-def make_optimizer(name: str = "sgd", momentum: float = 0.9, weight_decay: float = 0.0
-                   ) -> SGD | Momentum | Adam:
-    """The optimizer called ``name`` (one of :data:`OPTIMIZERS`)."""
-    if name == "sgd":
-        return SGD()
-    if name in ("momentum", "nesterov"):
-        return Momentum(momentum, nesterov=name == "nesterov")
-    if name in ("adam", "adamw"):
-        return Adam(weight_decay=weight_decay if name == "adamw" else 0.0)
-    raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {name!r}")
+def sgd_nesterov_momentum(w: NDArray, dw: NDArray, config: Config | None = None
+                          ) -> tuple[NDArray, Config]:
+    """SGD with Nesterov momentum, in the course's form::
+
+        v = momentum * v_prev - learning_rate * dw
+        next_w = w - momentum * v_prev + (1 + momentum) * v
+
+    config: as :func:`sgd_momentum`.
+    """
+    config = _with_defaults(config, learning_rate=1e-2, momentum=0.9)
+    mu = config["momentum"]
+    v_prev = config.get("velocity", np.zeros_like(w))
+    v = mu * v_prev - config["learning_rate"] * dw
+    config["velocity"] = v
+    return w - mu * v_prev + (1 + mu) * v, config
+
+
+def rmsprop(w: NDArray, dw: NDArray, config: Config | None = None) -> tuple[NDArray, Config]:
+    """RMSProp: ``a = decay_rate * a + (1 - decay_rate) * dw**2``;
+    ``w - learning_rate * dw / (sqrt(a) + epsilon)``.
+
+    config: ``learning_rate`` (default 1e-2), ``decay_rate`` (0.99), ``epsilon`` (1e-8),
+    ``a`` (the running average of squared gradients, shaped like ``w``; zeros at first).
+    """
+    config = _with_defaults(config, learning_rate=1e-2, decay_rate=0.99, epsilon=1e-8)
+    config.setdefault("a", np.zeros_like(w))
+    rho = config["decay_rate"]
+    config["a"] = rho * config["a"] + (1 - rho) * dw * dw
+    step = config["learning_rate"] * dw / (np.sqrt(config["a"]) + config["epsilon"])
+    return w - step, config
+
+
+def adam(w: NDArray, dw: NDArray, config: Config | None = None) -> tuple[NDArray, Config]:
+    """Adam (Kingma & Ba) with bias correction::
+
+        t += 1
+        v = beta1 * v + (1 - beta1) * dw            # first moment
+        a = beta2 * a + (1 - beta2) * dw**2         # second moment
+        next_w = w - learning_rate * (v / (1 - beta1**t)) / (sqrt(a / (1 - beta2**t)) + epsilon)
+
+    config: ``learning_rate`` (default 1e-3, the course's Adam default), ``beta1`` (0.9),
+    ``beta2`` (0.999), ``epsilon`` (1e-8), ``v`` and ``a`` (shaped like ``w``; zeros at
+    first), ``t`` (the number of steps taken; 0 at first, incremented before the
+    correction).
+    """
+    config = _with_defaults(config, learning_rate=1e-3, beta1=0.9, beta2=0.999, epsilon=1e-8,
+                            t=0)
+    config.setdefault("v", np.zeros_like(w))
+    config.setdefault("a", np.zeros_like(w))
+    b1, b2 = config["beta1"], config["beta2"]
+    config["t"] += 1
+    config["v"] = b1 * config["v"] + (1 - b1) * dw
+    config["a"] = b2 * config["a"] + (1 - b2) * dw * dw
+    v_hat = config["v"] / (1 - b1 ** config["t"])
+    a_hat = config["a"] / (1 - b2 ** config["t"])
+    return w - config["learning_rate"] * v_hat / (np.sqrt(a_hat) + config["epsilon"]), config

@@ -12,12 +12,12 @@ BLAS calls that fold in the scale and the update (:mod:`nndl._blas`).
 
 A member trained in a population gives the same result as the same network trained
 alone on the same minibatches (to rounding): the tests compare every option against
-the layer-by-layer reference (:mod:`nndl.layers` and :mod:`nndl.optim`).
+the layer-by-layer reference (:mod:`nndl._layers` and the update rules of ``tests/reference.py``).
 
 Update rules live in :data:`UPDATE_RULES`, one function per optimizer name, each
 applied to the contiguous block of members that use it (members are stacked in rule
-order). Adding an optimizer: its reference class in :mod:`nndl.optim` and its fused
-rule here.
+order). Adding an optimizer: its name in :data:`nndl.config.OPTIMIZERS`, its fused rule
+here, and its plain reference class in ``tests/reference.py``.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from nndl import _blas, _halves
 from nndl._random import uniform
 from nndl.backend import NUMPY
 
-ADAM_BETAS, ADAM_EPS = (0.9, 0.999), 1e-8  # as nndl.optim.Adam's defaults
+ADAM_BETAS, ADAM_EPS = (0.9, 0.999), 1e-8  # as the reference Adam's (tests/reference.py)
 #: dtypes whose stacked first layer is stored row by row on NumPy (see Population)
 ROW_LAYOUT_DTYPES = (np.dtype(np.float64),)
 

@@ -95,10 +95,10 @@ from typing import Any
 import numpy as np
 
 from nndl import _random
+from nndl._layers import softmax
 from nndl._typing import ArrayLike, NDArray, PathLike, RandomState
 from nndl._validation import check_float, check_float_dtype, check_int, check_sample_weight
 from nndl.config import TrainOptions
-from nndl.layers import softmax
 from nndl.neural_net import TwoLayerNet
 from nndl.sampling import iterations_per_epoch
 from nndl.training import new_history, train_network

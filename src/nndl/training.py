@@ -23,11 +23,11 @@ import numpy as np
 
 from nndl import _blas, _random
 from nndl._gather import RowGatherer
+from nndl._layers import softmax
 from nndl._typing import ArrayLike, NDArray, Params, RandomState
 from nndl._validation import all_finite, check_float, check_y
 from nndl.backend import resolve_backend
 from nndl.config import SHARED_TRAIN_FIELDS, TrainOptions
-from nndl.layers import softmax
 from nndl.population import Population
 from nndl.sampling import MinibatchSampler, iterations_per_epoch
 from nndl.schedules import make_schedule

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from nndl.data import find_cifar10, load_cifar10
-from nndl.data_utils import get_CIFAR10_data, load_CIFAR10
+from nndl.data_utils import get_CIFAR10_data, get_CIFAR10_rows, load_CIFAR10
 
 
 @pytest.fixture(scope="module")
@@ -35,9 +35,20 @@ def test_second_load_is_served_from_the_npy_cache(real_root, monkeypatch):
 
 
 def test_assignment_split_on_real_data(real_root):
-    X_train, y_train, X_val, y_val, X_test, y_test = get_CIFAR10_data(root=real_root,
+    X_train, y_train, X_val, y_val, X_test, y_test = get_CIFAR10_rows(root=real_root,
                                                                       dtype=np.float32)
     assert X_train.shape == (49000, 3072) and X_val.shape == (1000, 3072)
     assert X_test.shape == (1000, 3072)
     assert y_val[:3].tolist() == load_cifar10(real_root).y_train[49000:49003].tolist()
     assert abs(float(X_train.mean())) < 1e-3
+
+
+def test_second_assignment_data_on_real_data(real_root):
+    data = get_CIFAR10_data(2000, 500, 300, root=real_root)
+    shapes = {k: v.shape for k, v in data.items()}
+    assert shapes == {"X_train": (2000, 3, 32, 32), "y_train": (2000,),
+                      "X_val": (500, 3, 32, 32), "y_val": (500,),
+                      "X_test": (300, 3, 32, 32), "y_test": (300,)}
+    rows = get_CIFAR10_rows(2000, 500, 300, root=real_root)
+    np.testing.assert_array_equal(data["X_val"].transpose(0, 2, 3, 1).reshape(500, -1), rows[2])
+    assert abs(float(data["X_train"].mean())) < 1e-9

@@ -1,9 +1,11 @@
+"""The first network's layer internals (``nndl._layers``): weights (M, D), dropout's p
+the probability of dropping."""
+
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nndl.gradient_check import eval_numerical_gradient, eval_numerical_gradient_array, rel_error
-from nndl.layers import (
+from nndl._layers import (
     affine_backward,
     affine_forward,
     dropout_backward,
@@ -13,6 +15,7 @@ from nndl.layers import (
     softmax,
     softmax_loss,
 )
+from nndl.gradient_check import eval_numerical_gradient, eval_numerical_gradient_array, rel_error
 
 shapes = st.tuples(st.integers(1, 6), st.integers(1, 7), st.integers(1, 5))
 
