@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nndl.data.cache import CacheWriter
+from nndl.data.cache import CacheWriter, read_npy_header
 from nndl.data.errors import DataError
 
 _BLOCK_BYTES = 64 << 20
@@ -75,7 +75,7 @@ def _header(path, archive, name):
     """``(shape, dtype, fortran_order)`` of the member ``name``, read without its data."""
     with archive.open(f"{name}.npy") as f:
         try:
-            shape, fortran_order, dtype = _read_header(f)
+            shape, fortran_order, dtype = read_npy_header(f)
         except ValueError as exc:
             raise DataError(f"{path}: {name} is not a readable array ({exc})") from exc
     if not (dtype.kind in "uif" and dtype != np.bool_):
@@ -132,7 +132,7 @@ def _blocks(path, archive, name, shape, dtype, fortran_order):
 
 def _read_rows(archive, name, shape, dtype, per_block, row_bytes):
     with archive.open(f"{name}.npy") as f:
-        _read_header(f)
+        read_npy_header(f)
         for start in range(0, shape[0], per_block):
             count = min(per_block, shape[0] - start)
             data = f.read(count * row_bytes)
@@ -140,10 +140,3 @@ def _read_rows(archive, name, shape, dtype, per_block, row_bytes):
                 raise EOFError(f"{name} ends after {start} images")
             yield np.frombuffer(data, dtype=dtype).reshape(count, *shape[1:])
 
-
-def _read_header(f):
-    """``(shape, fortran_order, dtype)`` from an open ``.npy`` stream, left at its data."""
-    version = np.lib.format.read_magic(f)
-    if version == (1, 0):
-        return np.lib.format.read_array_header_1_0(f)
-    return np.lib.format.read_array_header_2_0(f)
