@@ -9,7 +9,9 @@ class _Handler(BaseHTTPRequestHandler):
     when ``server.files`` is set (404 for other names), honouring ``Range: bytes=N-``.
 
     When ``server.cut_after`` is set, the first full response sends only that
-    many bytes and then drops the connection (a cut mid-way).
+    many bytes and then drops the connection (a cut mid-way). ``server.before_body``, when
+    set, is called with the path before each response's body is sent (to hold transfers at
+    a barrier).
     """
 
     def do_GET(self):  # noqa: N802
@@ -36,6 +38,8 @@ class _Handler(BaseHTTPRequestHandler):
         body = payload[start:]
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
+        if self.server.before_body is not None:
+            self.server.before_body(self.path)
         cut = self.server.cut_after
         if cut is not None and start == 0:
             self.server.cut_after = None
@@ -52,9 +56,10 @@ class _Handler(BaseHTTPRequestHandler):
 @pytest.fixture
 def http_server():
     """A real HTTP server on 127.0.0.1; set ``.payload`` (bytes) or ``.files`` ({name:
-    bytes}), and ``.cut_after``; ``.base`` is its URL of a folder."""
+    bytes}), ``.cut_after`` and ``.before_body``; ``.base`` is its URL of a folder."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
     server.payload, server.files, server.cut_after = b"", None, None
+    server.before_body = None
     server.requests, server.paths = [], []
     server.base = f"http://127.0.0.1:{server.server_address[1]}/mirror/"
     server.url = f"http://127.0.0.1:{server.server_address[1]}/cifar-10-python.tar.gz"
