@@ -138,3 +138,38 @@ def test_manifest_records_each_array_and_the_build_checks_what_it_wrote(tmp_path
     with pytest.raises(DataError, match=rf"^{folder}: the decoded copy just written does not "
                                         r"verify \(X_train.npy: checksum"):
         load_dataset(path)
+
+
+# --- issue 22, item 13: a full cache disk is named, not the source ---------------------
+
+def _big_npz(tmp_path):
+    path = tmp_path / "big.npz"
+    np.savez(path, X=np.random.default_rng(0).integers(0, 256, (800, 16, 16), np.uint8),
+             y=np.arange(800) % 4)  # 200 KB of pixels: more than the small disk holds
+    return path
+
+
+def _assert_the_full_disk_is_named(path, cache):
+    folder = cache_folder("npz", path)
+    with pytest.raises(DataError) as info:
+        load_dataset(path)
+    assert str(info.value).startswith(f"{folder}: no space left on the disk that holds this "
+                                      f"folder, while writing the decoded copy of {path}; ")
+    assert "not a readable .npz" not in str(info.value)
+    assert [p.name for p in folder.parent.iterdir()] == [f"{folder.name}.lock"]  # no debris
+
+
+def test_a_full_cache_disk_is_named_not_the_source(tmp_path, small_disk, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(small_disk))
+    path = _big_npz(tmp_path)
+    _assert_the_full_disk_is_named(path, small_disk)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "roomy"))
+    assert load_dataset(path).X_train.shape == (800, 16, 16, 1)
+
+
+def test_a_full_cache_disk_through_a_write_hook(tmp_path, monkeypatch):
+    from tests.data.conftest import full_disk_open
+
+    path = _big_npz(tmp_path)
+    monkeypatch.setattr("nndl.data.cache.open", full_disk_open, raising=False)
+    _assert_the_full_disk_is_named(path, tmp_path / "cache")

@@ -109,21 +109,26 @@ class CacheWriter:
         """Write the headers, close the files; returns ``{name: {"shape", "dtype", "bytes",
         "sha256"}}`` of what was given to be written."""
         entries = {}
-        try:
-            for name, array in self._arrays.items():
-                shape = (array.rows, *array.row_shape)
-                array.f.seek(0)
-                self._write(array.f, _npy_header(array.dtype, shape))
-                self._guarded(array.f.close)
-                entries[name] = {
-                    "shape": list(shape), "dtype": np.lib.format.dtype_to_descr(array.dtype),
-                    "bytes": _HEADER_BYTES + array.dtype.itemsize * int(np.prod(shape)),
-                    "sha256": array.sha256.hexdigest()}
-        finally:
-            for array in self._arrays.values():
-                array.f.close()
-            self._arrays.clear()
+        for name, array in list(self._arrays.items()):
+            shape = (array.rows, *array.row_shape)
+            array.f.seek(0)
+            self._write(array.f, _npy_header(array.dtype, shape))
+            self._guarded(array.f.close)
+            del self._arrays[name]
+            entries[name] = {
+                "shape": list(shape), "dtype": np.lib.format.dtype_to_descr(array.dtype),
+                "bytes": _HEADER_BYTES + array.dtype.itemsize * int(np.prod(shape)),
+                "sha256": array.sha256.hexdigest()}
         return entries
+
+    def abandon(self) -> None:
+        """Close the files still open (after a failed build), writing nothing more."""
+        for array in self._arrays.values():
+            try:
+                array.f.close()
+            except OSError:
+                pass  # a full disk cannot flush: the staging folder is deleted anyway
+        self._arrays.clear()
 
     def _write(self, f: BinaryIO, data: bytes | memoryview) -> None:
         self._guarded(f.write, data)
@@ -192,8 +197,9 @@ def _build(folder, fingerprint, build):
         writer = CacheWriter(staging)
         try:
             info = build(writer)
-        finally:
             entries = writer.close()
+        finally:
+            writer.abandon()
         for name, entry in entries.items():
             problem = _check_file(staging / f"{name}.npy", entry, checksum=True)
             if problem:

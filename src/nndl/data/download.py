@@ -20,7 +20,7 @@ from nndl._atomic import file_lock
 from nndl._typing import PathLike
 from nndl.data.catalog import DATASETS
 from nndl.data.cifar10 import PY_FOLDER, TARBALL_MD5, TARBALL_NAME
-from nndl.data.errors import ChecksumError, DataError
+from nndl.data.errors import ChecksumError, DataError, disk_full
 
 _CHUNK = 1 << 20
 
@@ -127,6 +127,10 @@ def _fetch(url, part, progress, timeout):
         else:
             raise DataError(f"download of {url} failed: HTTP {exc.code} {exc.reason}") from exc
     except (urllib.error.URLError, OSError) as exc:
+        if isinstance(exc, OSError) and disk_full(exc):
+            raise DataError(f"{part.parent}: no space left on the disk that holds this folder, "
+                            f"while downloading {url}; free space there and run the command "
+                            "again to resume") from exc
         raise DataError(
             f"download of {url} was interrupted or failed ({getattr(exc, 'reason', exc)})"
             + ("; run the command again to resume" if part.is_file() else "")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nndl.data.cache import CacheWriter, read_npy_header
+from nndl.data.cache import CacheWriteError, CacheWriter, read_npy_header
 from nndl.data.errors import DataError
 
 _BLOCK_BYTES = 64 << 20
@@ -37,6 +37,8 @@ def read_npz(path: Path, writer: CacheWriter) -> dict:
                 for block in _blocks(path, archive, X, *headers[split]):
                     writer.append(f"X_{split}", block)
                 writer.save(f"y_{split}", labels[split])
+    except CacheWriteError:
+        raise  # the cache's disk, not this file
     except (zipfile.BadZipFile, OSError, EOFError) as exc:
         raise DataError(f"{path}: not a readable .npz file ({exc})") from exc
     return {"class_names": list(names)}
