@@ -27,6 +27,7 @@ def test_image_folder(tmp_path):
 
 def test_empty_image_folder_and_bad_image(tmp_path):
     (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
     with pytest.raises(DataError, match="a: class 'a' has no images"):
         load_dataset(tmp_path)
     (tmp_path / "a" / "x.png").write_bytes(b"not an image")
@@ -92,6 +93,8 @@ def test_pixel_cap_can_be_raised_or_lowered(tmp_path, monkeypatch):
 def test_cli_refuses_a_huge_image_in_one_line(tmp_path, command):
     (tmp_path / "cats").mkdir()
     bomb = png_header_only(tmp_path / "cats" / "bomb.png", 20000, 20000)
+    (tmp_path / "dogs").mkdir()
+    Image.new("RGB", (4, 4)).save(tmp_path / "dogs" / "dog.png")
     if command == "predict":
         model = save_model(tmp_path / "m.npz", SavedModel(TwoLayerNet(3072, 4, 2), class_names=(
             "a", "b")))
