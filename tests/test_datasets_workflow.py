@@ -138,3 +138,15 @@ def test_bad_data_is_refused_in_one_line_before_any_run_folder(tmp_path, env, ma
     assert result.stderr.startswith(f"nndl train: error: {source}") and expected in \
         result.stderr and len(result.stderr.splitlines()) == 1, result.stderr
     assert not out.exists()
+
+
+@pytest.mark.parametrize("value", ["garbage", "-5", "1.5"])
+def test_a_bad_in_memory_limit_is_named(monkeypatch, tmp_path, digit_sources, value):
+    """Issue 22, item 15: the variable is named; 0 stays valid (streams every dataset)."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("NNDL_IN_MEMORY_BYTES", value)
+    cfg = RunConfig(dataset=str(digit_sources[1]))
+    with pytest.raises(ValueError, match=rf"^NNDL_IN_MEMORY_BYTES must be an integer >= 0 "
+                                         rf"\(bytes; 0 streams every dataset from disk\), got "
+                                         rf"'{value}'$"):
+        prepare_data(cfg)

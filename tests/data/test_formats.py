@@ -85,8 +85,8 @@ def test_pixel_cap_can_be_raised_or_lowered(tmp_path, monkeypatch):
     with pytest.raises(DataError, match=r"over the limit of 1,000 pixels \(NNDL_MAX_IMAGE_PIXELS"):
         read_image(tmp_path / "small.png")
     monkeypatch.setenv("NNDL_MAX_IMAGE_PIXELS", "lots")
-    with pytest.raises(ValueError, match=r"NNDL_MAX_IMAGE_PIXELS must be a positive integer, "
-                                         r"got 'lots'"):
+    with pytest.raises(ValueError, match=r"NNDL_MAX_IMAGE_PIXELS must be an integer >= 1 "
+                                         r"\(the most pixels an image may have\), got 'lots'"):
         read_image(tmp_path / "small.png")
 
 

@@ -9,7 +9,6 @@ as Pillow advises, so no warning is printed.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from nndl._typing import PathLike
+from nndl._validation import env_int
 from nndl.data.errors import DataError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -92,13 +92,5 @@ def open_image(path: PathLike, max_pixels: int | None = None) -> Iterator[Any]:
 def max_image_pixels():
     """The most pixels an image may have to be decoded: ``$NNDL_MAX_IMAGE_PIXELS``, else
     :data:`MAX_IMAGE_PIXELS` (50 megapixels, about 150 MB decoded as RGB)."""
-    value = os.environ.get(ENV_MAX_PIXELS)
-    if value is None:
-        return MAX_IMAGE_PIXELS
-    try:
-        limit = int(value)
-    except ValueError:
-        limit = 0
-    if limit < 1:
-        raise ValueError(f"{ENV_MAX_PIXELS} must be a positive integer, got {value!r}")
-    return limit
+    return env_int(ENV_MAX_PIXELS, MAX_IMAGE_PIXELS, meaning="the most pixels an image may "
+                   "have")
