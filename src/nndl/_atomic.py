@@ -77,7 +77,7 @@ def file_lock(path, *, shared=False, remove=False):
 def _open_lock_file(path):
     try:
         return os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
-    except PermissionError:
+    except OSError:  # a read-only folder or disk: an existing lock file can still be locked
         return os.open(path, os.O_RDONLY)
 
 
