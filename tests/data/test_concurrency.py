@@ -159,3 +159,42 @@ def test_three_downloads_of_one_file_set_fetch_each_file_once(tmp_path, three_at
     assert {p.name: md5(p.read_bytes()) for p in (tmp_path / "mnist").iterdir()} == \
         {name: md5(data) for name, data in files.items()}
     assert sorted(three_at_once.paths) == sorted(f"/mirror/{name}" for name in files)
+
+
+def _decode_until_killed(path, started):
+    import nndl.data.datasets
+
+    real = nndl.data.datasets.read_npz
+
+    def stalled_read(source, writer):
+        info = real(source, writer)  # the arrays are written: then the process is killed
+        started.set()
+        threading.Event().wait()
+        return info
+
+    nndl.data.datasets.read_npz = stalled_read
+    load_dataset(path)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="forks the test process")
+def test_a_decode_killed_midway_leaves_no_lock_held_and_no_staging_folder(tmp_path):
+    import signal
+
+    from nndl.data.cache import cache_folder
+
+    path = tmp_path / "d.npz"
+    expected = _write_npz(path, 3, with_test=True)
+    ctx = multiprocessing.get_context("fork")
+    started = ctx.Event()
+    child = ctx.Process(target=_decode_until_killed, args=(path, started))
+    child.start()
+    assert started.wait(TIMEOUT)
+    folder = cache_folder("npz", path)
+    staging = [p.name for p in folder.parent.iterdir() if p.name.startswith(f".{folder.name}.")]
+    assert len(staging) == 1  # the killed build's half-made copy
+    os.kill(child.pid, signal.SIGKILL)
+    child.join(TIMEOUT)
+    data = load_dataset(path)  # the kernel dropped the dead process's lock
+    np.testing.assert_array_equal(data.X_test[..., 0], expected["X_test"])
+    assert sorted(p.name for p in folder.parent.iterdir()) == [folder.name,
+                                                                f"{folder.name}.lock"]
