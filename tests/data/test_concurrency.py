@@ -119,7 +119,7 @@ def three_at_once(http_server, monkeypatch):
     barrier = threading.Barrier(3, timeout=TIMEOUT)
     http_server.held = lambda path: True
     http_server.before_body = lambda path: http_server.held(path) and barrier.wait()
-    monkeypatch.setattr("nndl._atomic._waiting", _once(barrier.wait), raising=False)
+    monkeypatch.setattr("nndl._atomic._waiting", _once(barrier.wait))
     return http_server
 
 

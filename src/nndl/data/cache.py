@@ -23,6 +23,7 @@ replaced.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -164,10 +165,11 @@ def cached(folder: Path, fingerprint: dict, build: Callable[[CacheWriter], dict]
     """
     lock = folder.with_name(folder.name + ".lock")
     if folder.parent.is_dir():
-        try:
-            with file_lock(lock, shared=True):
-                arrays, info, _ = _open(folder, fingerprint, mmap)
-        except OSError:  # no lock in a folder this process cannot write: read it as it is
+        with contextlib.ExitStack() as held:
+            try:
+                held.enter_context(file_lock(lock, shared=True))
+            except OSError:  # no lock file in a folder this process cannot write: as it is
+                pass
             arrays, info, _ = _open(folder, fingerprint, mmap)
         if arrays is not None:
             return arrays, info
