@@ -105,3 +105,48 @@ def test_streamed_training_equals_in_memory(monkeypatch, tmp_path, digit_sources
         np.testing.assert_allclose(a.net.params[name], b.net.params[name], rtol=1e-7,
                                    atol=1e-10)
     np.testing.assert_allclose(in_memory.X_val, streamed.X_val, rtol=1e-9, atol=1e-9)
+
+
+def _one_class_folder(path):
+    (path / "only").mkdir(parents=True)
+    for i in range(4):
+        Image.new("L", (4, 4), 10 * i).save(path / "only" / f"{i}.png")
+    return path
+
+
+@pytest.mark.parametrize("make, expected", [
+    (lambda p: np.savez(p, X=np.full((30, 4, 4), np.nan), y=np.arange(30) % 3),
+     "X holds pixel values that are not finite float32 numbers"),
+    (lambda p: np.savez(p, X=np.zeros((1, 4, 4), np.uint8), y=np.array([0])),
+     "y holds one class only (0, '0'); a classifier needs at least 2"),
+    (lambda p: np.savez(p, X=np.zeros((2, 4, 4), np.uint8), y=np.array([0, 1])),
+     "2 images are too few to split into training, validation and test images; at least 3 "
+     "are needed"),
+    (lambda p: _one_class_folder(p.with_suffix("")),
+     "one class folder ('only'); a classifier needs at least 2"),
+], ids=["nan", "one-image", "two-images", "one-class"])
+def test_bad_data_is_refused_in_one_line_before_any_run_folder(tmp_path, env, make,
+                                                               expected):
+    """Issue 22, item 10: refused before the run folder exists, naming the file."""
+    source = tmp_path / "bad.npz"
+    make(source)
+    source = source if source.exists() else source.with_suffix("")
+    out = tmp_path / "run"
+    result = run_nndl("train", "--dataset", str(source), "--no-progress", "--out", str(out),
+                      env=env)
+    assert result.returncode == 1
+    assert result.stderr.startswith(f"nndl train: error: {source}") and expected in \
+        result.stderr and len(result.stderr.splitlines()) == 1, result.stderr
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("value", ["garbage", "-5", "1.5"])
+def test_a_bad_in_memory_limit_is_named(monkeypatch, tmp_path, digit_sources, value):
+    """Issue 22, item 15: the variable is named; 0 stays valid (streams every dataset)."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("NNDL_IN_MEMORY_BYTES", value)
+    cfg = RunConfig(dataset=str(digit_sources[1]))
+    with pytest.raises(ValueError, match=rf"^NNDL_IN_MEMORY_BYTES must be an integer >= 0 "
+                                         rf"\(bytes; 0 streams every dataset from disk\), got "
+                                         rf"'{value}'$"):
+        prepare_data(cfg)

@@ -1,10 +1,13 @@
-"""Files that appear whole or not at all: write to a temporary name, then rename."""
+"""Files that appear whole or not at all (write to a temporary name, then rename), and
+locks that make processes sharing a file take turns."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import secrets
+import sys
+import time
 from pathlib import Path
 
 
@@ -36,3 +39,80 @@ def _create_exclusive(final):
         except FileExistsError:
             continue
     raise FileExistsError(f"could not create a temporary file beside {final}")
+
+
+@contextlib.contextmanager
+def file_lock(path, *, shared=False, remove=False):
+    """Hold an advisory lock on the file ``path`` (created when missing) for the block:
+    exclusive, or ``shared`` with other shared holders. Waits as long as another process
+    (or another open of the file in this one) holds a conflicting lock; a killed holder's
+    lock goes with it.
+
+    With ``remove`` (exclusive locks only) the file is deleted before the lock is
+    released, so nothing is left behind; a waiter that then gets the lock of the deleted
+    file notices and locks the new one. Where the file cannot be created (a read-only
+    folder) an existing one is still locked; an OSError otherwise. On Windows every
+    lock is exclusive.
+    """
+    path = Path(path)
+    while True:
+        fd = _open_lock_file(path)
+        try:
+            _lock(fd, shared, path)
+            if _still_at(fd, path):
+                break
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(fd)  # deleted by its last holder: lock the new one
+    try:
+        yield
+    finally:
+        if remove:
+            with contextlib.suppress(OSError):
+                path.unlink()
+        os.close(fd)  # releases the lock
+
+
+def _open_lock_file(path):
+    try:
+        return os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError:  # a read-only folder or disk: an existing lock file can still be locked
+        return os.open(path, os.O_RDONLY)
+
+
+def _still_at(fd, path):
+    try:
+        here = os.stat(path)
+    except FileNotFoundError:
+        return False
+    held = os.fstat(fd)
+    return (held.st_dev, held.st_ino) == (here.st_dev, here.st_ino)
+
+
+def _waiting(path):
+    """Called when the lock on ``path`` is held elsewhere, before waiting for it (tests
+    replace it to force an interleaving)."""
+
+
+if sys.platform == "win32":
+    import msvcrt
+
+    def _lock(fd, shared, path):
+        while True:
+            try:
+                msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
+                return
+            except OSError:
+                _waiting(path)
+                time.sleep(0.05)
+else:
+    import fcntl
+
+    def _lock(fd, shared, path):
+        kind = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
+        try:
+            fcntl.flock(fd, kind | fcntl.LOCK_NB)
+        except BlockingIOError:
+            _waiting(path)
+            fcntl.flock(fd, kind)

@@ -6,6 +6,7 @@ import dataclasses
 import difflib
 import math
 import numbers
+import os
 from collections.abc import Iterable
 
 import numpy as np
@@ -19,6 +20,22 @@ def check_int(name, value, minimum=1):
     if value < minimum:
         raise ValueError(f"{name} must be an int >= {minimum}, got {value}")
     return int(value)
+
+
+def env_int(name: str, default: int, minimum: int = 1, meaning: str = "") -> int:
+    """The environment variable ``name`` as an int >= ``minimum``, or ``default`` when it is
+    not set; a ValueError naming the variable (and ``meaning``, what it sets) otherwise."""
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        number = None
+    if number is None or number < minimum:
+        about = f" ({meaning})" if meaning else ""
+        raise ValueError(f"{name} must be an integer >= {minimum}{about}, got {value!r}")
+    return number
 
 
 def check_float(name, value, minimum=0.0, maximum=math.inf, exclusive_max=False):

@@ -115,6 +115,7 @@ def split_dataset(data: Any, *, num_training: int | None = None,
         return _cifar10_split(data, num_training, num_validation, num_test, full_test)
     rng = np.random.default_rng(seed)
     X, y = data.X_train, np.asarray(data.y_train, dtype=np.int64)
+    _check_enough(data.name, len(y), data.X_test is not None)
     pool: NDArray = np.arange(len(y))
     if data.X_test is not None:
         n_test = len(data.y_test) if full_test or num_test is None else num_test
@@ -181,6 +182,18 @@ def _cifar10_split(data, num_training, num_validation, num_test, full_test):
     Xtr, ytr, Xv, yv, Xte, yte = assignment_split(data, n_train, n_val, n_test)
     return Splits(Xtr, ytr.astype(np.int64), Xv, yv.astype(np.int64), Xte,
                   yte.astype(np.int64))
+
+
+def _check_enough(name, count, has_test):
+    """A ValueError naming the data set when ``count`` training images cannot be split:
+    training and validation need one each, and test one more unless the data set has its
+    own test images."""
+    needed, parts = (2, "training and validation") if has_test else \
+        (3, "training, validation and test")
+    if count < needed:
+        images = "1 image is" if count == 1 else f"{count} images are"
+        raise ValueError(f"{name}: {images} too few to split into {parts} images; at least "
+                         f"{needed} are needed")
 
 
 def _validation_size(num_validation, available):

@@ -6,7 +6,6 @@ here parses arguments.
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from nndl._validation import env_int
 from nndl.config import RunConfig, image_size
 from nndl.data import load_dataset
 from nndl.data.catalog import flips_keep_class
@@ -35,7 +35,8 @@ from nndl.vis_utils import (
 )
 
 #: training rows whose float copy is larger than this stay on disk (memory-mapped images,
-#: converted and preprocessed per minibatch); $NNDL_IN_MEMORY_BYTES overrides it
+#: converted and preprocessed per minibatch); $NNDL_IN_MEMORY_BYTES overrides it (0: every
+#: dataset is streamed)
 IN_MEMORY_BYTES = 1 << 30
 
 
@@ -107,7 +108,8 @@ def _rows(images, dtype):
 
 
 def _too_large(images, dtype):
-    limit = int(os.environ.get("NNDL_IN_MEMORY_BYTES", IN_MEMORY_BYTES))
+    limit = env_int("NNDL_IN_MEMORY_BYTES", IN_MEMORY_BYTES, minimum=0,
+                    meaning="bytes; 0 streams every dataset from disk")
     return len(images) * int(np.prod(images.shape[1:])) * np.dtype(dtype).itemsize > limit
 
 

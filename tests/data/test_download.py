@@ -2,6 +2,7 @@
 
 import hashlib
 import io
+import os
 import tarfile
 from dataclasses import replace
 
@@ -124,3 +125,25 @@ def test_data_not_found_creates_nothing_and_says_where_it_looked(tmp_path, monke
                                                 r"path\)\. The download failed: "):
         load_cifar10(tmp_path / where, progress=False)
     assert sorted(tmp_path.rglob("*")) == before
+
+
+def _assert_full_disk_named(folder, http_server):
+    http_server.payload = os.urandom(200_000)  # more than the small disk holds
+    md5 = hashlib.md5(http_server.payload).hexdigest()
+    with pytest.raises(DataError) as info:
+        download_file(http_server.url, folder / "f.bin", md5, progress=False)
+    assert str(info.value).startswith(f"{folder}: no space left on the disk that holds this "
+                                      f"folder, while downloading {http_server.url}; free "
+                                      "space there and run the command again to resume")
+
+
+def test_a_full_disk_during_a_download_is_named(small_disk, http_server):
+    _assert_full_disk_named(small_disk, http_server)
+
+
+def test_a_full_disk_during_a_download_through_a_write_hook(tmp_path, http_server,
+                                                            monkeypatch):
+    from tests.data.conftest import full_disk_open
+
+    monkeypatch.setattr("nndl.data.download.open", full_disk_open, raising=False)
+    _assert_full_disk_named(tmp_path, http_server)

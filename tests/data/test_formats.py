@@ -27,6 +27,7 @@ def test_image_folder(tmp_path):
 
 def test_empty_image_folder_and_bad_image(tmp_path):
     (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
     with pytest.raises(DataError, match="a: class 'a' has no images"):
         load_dataset(tmp_path)
     (tmp_path / "a" / "x.png").write_bytes(b"not an image")
@@ -54,14 +55,15 @@ def test_npz_roundtrip_and_errors(tmp_path):
 def png_header_only(path, width, height):
     """A PNG that declares ``width`` x ``height`` pixels but holds almost no data: what a
     decompression bomb looks like to a reader of its header."""
-    def chunk(kind, data):
-        return (struct.pack(">I", len(data)) + kind + data
-                + struct.pack(">I", zlib.crc32(kind + data)))
-
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr)
-                     + chunk(b"IDAT", zlib.compress(b"\0" * 16)) + chunk(b"IEND", b""))
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr)
+                     + _chunk(b"IDAT", zlib.compress(b"\0" * 16)) + _chunk(b"IEND", b""))
     return path
+
+
+def _chunk(kind, data):
+    """A PNG chunk: length, kind, data, CRC."""
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
 @pytest.mark.parametrize("side", [8000, 20000], ids=["over-nndl-cap", "over-pillow-limit"])
@@ -83,8 +85,8 @@ def test_pixel_cap_can_be_raised_or_lowered(tmp_path, monkeypatch):
     with pytest.raises(DataError, match=r"over the limit of 1,000 pixels \(NNDL_MAX_IMAGE_PIXELS"):
         read_image(tmp_path / "small.png")
     monkeypatch.setenv("NNDL_MAX_IMAGE_PIXELS", "lots")
-    with pytest.raises(ValueError, match=r"NNDL_MAX_IMAGE_PIXELS must be a positive integer, "
-                                         r"got 'lots'"):
+    with pytest.raises(ValueError, match=r"NNDL_MAX_IMAGE_PIXELS must be an integer >= 1 "
+                                         r"\(the most pixels an image may have\), got 'lots'"):
         read_image(tmp_path / "small.png")
 
 
@@ -92,6 +94,8 @@ def test_pixel_cap_can_be_raised_or_lowered(tmp_path, monkeypatch):
 def test_cli_refuses_a_huge_image_in_one_line(tmp_path, command):
     (tmp_path / "cats").mkdir()
     bomb = png_header_only(tmp_path / "cats" / "bomb.png", 20000, 20000)
+    (tmp_path / "dogs").mkdir()
+    Image.new("RGB", (4, 4)).save(tmp_path / "dogs" / "dog.png")
     if command == "predict":
         model = save_model(tmp_path / "m.npz", SavedModel(TwoLayerNet(3072, 4, 2), class_names=(
             "a", "b")))
@@ -102,3 +106,58 @@ def test_cli_refuses_a_huge_image_in_one_line(tmp_path, command):
     assert result.stderr == (f"nndl {command.split()[0]}: error: {bomb}: image of more than "
                              f"{2 * Image.MAX_IMAGE_PIXELS:,} pixels is over the limit of "
                              "50,000,000 pixels (NNDL_MAX_IMAGE_PIXELS raises it)\n")
+
+
+# --- issue 22, items 9 and 15: 16-bit PNGs, palette PNGs, formats beyond PNG/JPEG -----
+
+def _png(path, width, height, bit_depth, colour_type, rows):
+    """A PNG written byte by byte (Pillow cannot write every depth): ``rows`` are the
+    unfiltered scanlines as bytes."""
+    header = struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0)
+    data = zlib.compress(b"".join(b"\0" + row for row in rows))
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", data)
+                     + _chunk(b"IEND", b""))
+    return path
+
+
+SIXTEEN_BIT = np.array([[0, 257 * 10, 32768, 65535]], dtype=">u2")  # 8-bit: 0, 10, 128, 255
+
+
+def test_sixteen_bit_grayscale_png_is_scaled_not_saturated(tmp_path):
+    png = _png(tmp_path / "g16.png", 4, 1, 16, 0, [SIXTEEN_BIT[0].tobytes()])
+    assert read_image(png, size=None, mode="L").tolist() == [[0, 10, 128, 255]]
+    assert read_image(png, size=None)[0, :, 0].tolist() == [0, 10, 128, 255]
+    for cls in ("a", "b"):  # a folder of mid-gray 16-bit images: mean 128, not 254.6
+        (tmp_path / "f" / cls).mkdir(parents=True)
+        _png(tmp_path / "f" / cls / "0.png", 4, 1, 16, 0, [np.full(4, 32768, ">u2").tobytes()])
+    data = load_dataset(tmp_path / "f")
+    assert data.image_shape == (1, 4, 1) and np.asarray(data.X_train).mean() == 128
+
+
+def test_sixteen_bit_rgb_png_keeps_its_values(tmp_path):
+    rgb = np.repeat(SIXTEEN_BIT[..., None], 3, axis=2)
+    png = _png(tmp_path / "rgb16.png", 4, 1, 16, 2, [rgb[0].tobytes()])
+    assert read_image(png, size=None)[0, :, 1].tolist() == [0, 10, 128, 255]
+
+
+def test_palette_png_with_transparency_reads_without_pillows_warning(tmp_path, recwarn):
+    image = Image.new("P", (2, 1))
+    image.putpalette([200, 10, 20, 5, 6, 7] + [0] * 762)
+    image.putdata([0, 1])
+    image.save(tmp_path / "p.png", transparency=b"\x80\xff")  # alpha 128 and 255
+    with Image.open(tmp_path / "p.png") as saved:
+        assert saved.mode == "P" and saved.info["transparency"] == b"\x80\xff"
+    assert read_image(tmp_path / "p.png", size=None).tolist() == [[[200, 10, 20], [5, 6, 7]]]
+    assert [str(w.message) for w in recwarn] == []
+
+
+@pytest.mark.parametrize("kind", ["GIF", "BMP", "TIFF", "WEBP"])
+def test_formats_beyond_png_and_jpeg_are_refused_naming_the_file(tmp_path, kind):
+    disguised = tmp_path / "photo.png"
+    Image.new("RGB", (4, 4), (1, 2, 3)).save(disguised, format=kind)
+    with pytest.raises(DataError, match=rf"^{disguised}: a {kind} image; nndl reads PNG and "
+                                        "JPEG images only"):
+        read_image(disguised)
+    jpeg = tmp_path / "photo.jpg"
+    Image.new("RGB", (4, 4), (1, 2, 3)).save(jpeg)
+    assert read_image(jpeg, size=None).shape == (4, 4, 3)

@@ -160,6 +160,11 @@ def test_mixed_sizes_need_image_size(folder):
     assert load_dataset(folder, image_size=(8, 6)).X_train.shape == (5, 6, 8, 3)
 
 
+def _with(array, index, value):
+    array[index] = value
+    return array
+
+
 @pytest.mark.parametrize("arrays, message", [
     ({"X": np.zeros((3, 4, 4), np.uint8), "y": np.array([0, 1])},
      "X has 3 images but y has 2 labels"),
@@ -185,8 +190,26 @@ def test_mixed_sizes_need_image_size(folder):
      r"X_test images of shape \(5, 4\) differ from X's \(4, 4\)"),
     ({"X": np.zeros((2, 4, 4), np.uint8), "y": np.array([0, 2]),
       "class_names": np.array(["a", "b"])}, "label 2 out of range for 2 class names"),
+    ({"X": _with(np.zeros((3, 4, 4)), (1, 2, 3), np.nan), "y": np.array([0, 1, 0])},
+     r"X holds pixel values that are not finite float32 numbers \(NaN, infinity or beyond "
+     r"3\.4e\+38\), e\.g\. in image 1"),
+    ({"X": _with(np.zeros((3, 4, 4)), (2, 0, 0), -np.inf), "y": np.array([0, 1, 0])},
+     r"X holds pixel values that are not finite .* in image 2"),
+    ({"X": _with(np.zeros((3, 4, 4)), (0, 0, 0), 1e300), "y": np.array([0, 1, 0])},
+     r"X holds pixel values that are not finite .* in image 0"),
+    ({"X": np.zeros((3, 4, 4), np.uint8), "y": np.array([0, 1, 2**63], np.uint64)},
+     r"y holds the label 9223372036854775808, too large for a class index"),
+    ({"X": np.zeros((3, 0, 4), np.uint8), "y": np.array([0, 1, 0])},
+     r"X images of shape \(0, 4\) have no pixels"),
+    ({"X": np.zeros((2, 4, 4), np.uint8), "y": np.array([0, 1]),
+      "class_names": np.array([b"a\xff", b"b"])},
+     r"class_names holds b'a\\xff', which is not UTF-8 text"),
+    ({"X": np.zeros((3, 4, 4), np.uint8), "y": np.array([1, 1, 1]),
+      "class_names": np.array(["a", "b"])},
+     r"y holds one class only \(1, 'b'\); a classifier needs at least 2"),
 ], ids=["lengths", "float", "nan", "bool", "negative", "rank", "channels", "bool-X",
-        "test-half", "test-shape", "names"])
+        "test-half", "test-shape", "names", "nan-X", "inf-X", "1e300-X", "uint64-label",
+        "zero-width", "non-utf8-names", "one-class"])
 def test_bad_npz_is_named(tmp_path, arrays, message):
     np.savez(tmp_path / "bad.npz", **arrays)
     with pytest.raises(DataError, match=rf"^{tmp_path / 'bad.npz'}: {message}"):

@@ -27,7 +27,7 @@ from nndl.data.catalog import DATASETS, FASHION_MNIST_CLASSES, DatasetSpec
 from nndl.data.cifar10 import CIFAR10Arrays, Source, locate
 from nndl.data.cifar100 import read_cifar100
 from nndl.data.download import download_archive, download_files
-from nndl.data.errors import DataError, DataNotFoundError
+from nndl.data.errors import DataError, DataNotFoundError, disk_full
 from nndl.data.idx import read_mnist
 from nndl.data.imagefolder import decode_folder, find_images
 from nndl.data.location import candidate_roots, data_root
@@ -319,6 +319,10 @@ def _cached_dataset(kind: str, source: Path, options: dict, fingerprint: str,
     try:
         arrays, info = cached(folder, stamp, build)
     except OSError as exc:
+        if disk_full(exc):
+            raise DataError(f"{folder}: no space left on the disk that holds this folder, "
+                            f"while writing the decoded copy of {source}; free space there, "
+                            "or set XDG_CACHE_HOME to a folder on a disk with room") from exc
         raise DataError(f"cannot write the decoded copy of {source} to {folder} ({exc}); "
                         "make the user cache writable (e.g. set XDG_CACHE_HOME)") from exc
     skipped = tuple(info.get("skipped", ()))

@@ -16,10 +16,11 @@ from collections.abc import Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from nndl._atomic import file_lock
 from nndl._typing import PathLike
 from nndl.data.catalog import DATASETS
 from nndl.data.cifar10 import PY_FOLDER, TARBALL_MD5, TARBALL_NAME
-from nndl.data.errors import ChecksumError, DataError
+from nndl.data.errors import ChecksumError, DataError, disk_full
 
 _CHUNK = 1 << 20
 
@@ -39,14 +40,28 @@ def download_file(url: str | Sequence[str], dest: PathLike, md5: str, *,
     Bytes go to ``dest + '.part'``; an interrupted transfer leaves that file
     for the next call to resume (HTTP Range). Only when the md5 matches is it
     renamed to ``dest``; on a mismatch it is deleted and ChecksumError raised.
-    ``url`` may be a list of mirrors, tried in order until one succeeds.
+    ``url`` may be a list of mirrors, tried in order until one succeeds. Processes
+    downloading one ``dest`` at once take turns (:func:`_turn`): one downloads, the
+    others then find it there.
     """
     dest = Path(dest)
-    if dest.is_file() and md5sum(dest) == md5:
+    if _complete(dest, md5):
         return dest
-    with new_folders(dest.parent):
-        _fetch_first([url] if isinstance(url, str) else list(url), dest, md5, progress, timeout)
+    with new_folders(dest.parent), _turn(dest):
+        if not _complete(dest, md5):
+            _fetch_first([url] if isinstance(url, str) else list(url), dest, md5, progress,
+                         timeout)
     return dest
+
+
+def _complete(dest, md5):
+    return dest.is_file() and md5sum(dest) == md5
+
+
+def _turn(path):
+    """The lock on making ``path`` (a file or folder), held while it is made:
+    ``.<name>.lock`` beside it, removed when released."""
+    return file_lock(path.with_name(f".{path.name}.lock"), remove=True)
 
 
 def _fetch_first(urls, dest, md5, progress, timeout):
@@ -112,6 +127,10 @@ def _fetch(url, part, progress, timeout):
         else:
             raise DataError(f"download of {url} failed: HTTP {exc.code} {exc.reason}") from exc
     except (urllib.error.URLError, OSError) as exc:
+        if isinstance(exc, OSError) and disk_full(exc):
+            raise DataError(f"{part.parent}: no space left on the disk that holds this folder, "
+                            f"while downloading {url}; free space there and run the command "
+                            "again to resume") from exc
         raise DataError(
             f"download of {url} was interrupted or failed ({getattr(exc, 'reason', exc)})"
             + ("; run the command again to resume" if part.is_file() else "")
@@ -189,20 +208,24 @@ def download_archive(root: PathLike, folder: str, file_name: str, md5: str,
     ``root/folder``; returns that folder.
 
     The folder appears only once complete: extraction goes to a temporary
-    folder beside it, then is renamed. The tarball is removed afterwards.
+    folder beside it, then is renamed. The tarball is removed afterwards. Processes
+    downloading one archive at once take turns: one downloads and extracts it, the others
+    then find the folder.
     """
     root = Path(root)
     final = root / folder
     if final.is_dir():
         return final
-    with new_folders(root):
+    with new_folders(root), _turn(final):
+        if final.is_dir():  # made while this process waited for its turn
+            return final
         tarball = download_file(urls, root / file_name, md5, progress=progress)
         try:
             _extract_folder(tarball, final)
         except DataError as exc:  # its md5 matched: the next run would trust it again
             tarball.unlink()
             raise DataError(f"{exc}; the downloaded file was deleted") from exc
-    tarball.unlink()
+        tarball.unlink()
     return final
 
 
@@ -211,12 +234,15 @@ def download_files(root: PathLike, folder: str,
                    progress: bool = True) -> Path:
     """Download ``files`` (``(file name, md5, urls)``) into ``root/folder``, which appears
     only once every file is there and checked: they gather in ``root/.folder.download``,
-    where an interrupted run leaves its verified files and ``.part`` file to resume."""
+    where an interrupted run leaves its verified files and ``.part`` file to resume.
+    Processes downloading one set at once take turns, like :func:`download_archive`."""
     root = Path(root)
     final = root / folder
     if final.is_dir():
         return final
-    with new_folders(root):
+    with new_folders(root), _turn(final):
+        if final.is_dir():
+            return final
         staging = root / f".{folder}.download"
         for name, md5, urls in files:
             download_file(urls, staging / name, md5, progress=progress)

@@ -1,5 +1,7 @@
 """Errors of the data layer; each message names the file or folder concerned."""
 
+import errno
+
 
 class DataError(ValueError):
     """A data file or folder is missing, damaged or not what was expected."""
@@ -15,3 +17,8 @@ class ChecksumError(DataError):
 
 class DataNotFoundError(DataError, FileNotFoundError):
     """No data where it was looked for, and it could not be downloaded."""
+
+
+def disk_full(exc: OSError) -> bool:
+    """Whether ``exc`` says the disk (or the user's quota on it) is full."""
+    return exc.errno in (errno.ENOSPC, errno.EDQUOT)

@@ -46,8 +46,8 @@ class MixedImageSizes(DataError):
 
 def find_images(root: Path) -> tuple[tuple[str, ...], Files]:
     """``(class_names, {"train": [(path, label), ...], "test": [...]})`` of the folder;
-    "test" only in the train/test layout. A DataError for a missing folder, no class
-    folders, a class folder without images, or a test class unknown in training."""
+    "test" only in the train/test layout. A DataError for a missing folder, fewer than
+    two class folders, a class folder without images, or a test class unknown in training."""
     if not root.is_dir():
         raise DataError(f"{root}: no such folder")
     subfolders = _subfolders(root)
@@ -57,6 +57,9 @@ def find_images(root: Path) -> tuple[tuple[str, ...], Files]:
     if not classes:
         raise DataError(f"{tops['train']}: no class folders (expected "
                         f"{tops['train']}/<class_name>/*.png or *.jpg)")
+    if len(classes) == 1:
+        raise DataError(f"{tops['train']}: one class folder ({classes[0]!r}); a classifier "
+                        "needs at least 2 (a folder of images for each class)")
     files: Files = {}
     for name, top in tops.items():
         if not top.is_dir():

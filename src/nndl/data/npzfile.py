@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nndl.data.cache import CacheWriter
+from nndl.data.cache import CacheWriteError, CacheWriter, read_npy_header
 from nndl.data.errors import DataError
 
 _BLOCK_BYTES = 64 << 20
@@ -37,6 +37,8 @@ def read_npz(path: Path, writer: CacheWriter) -> dict:
                 for block in _blocks(path, archive, X, *headers[split]):
                     writer.append(f"X_{split}", block)
                 writer.save(f"y_{split}", labels[split])
+    except CacheWriteError:
+        raise  # the cache's disk, not this file
     except (zipfile.BadZipFile, OSError, EOFError) as exc:
         raise DataError(f"{path}: not a readable .npz file ({exc})") from exc
     return {"class_names": list(names)}
@@ -68,6 +70,9 @@ def _labels(path, archive, name):
                         f"{y.dtype} {y.shape} (values such as {y.ravel()[:3].tolist()})")
     if len(y) and y.min() < 0:
         raise DataError(f"{path}: {name} holds the negative label {y.min()}")
+    if len(y) and y.max() > np.iinfo(np.int64).max:  # uint64 beyond int64: would wrap
+        raise DataError(f"{path}: {name} holds the label {y.max()}, too large for a class "
+                        "index")
     return y.astype(np.int64)
 
 
@@ -75,7 +80,7 @@ def _header(path, archive, name):
     """``(shape, dtype, fortran_order)`` of the member ``name``, read without its data."""
     with archive.open(f"{name}.npy") as f:
         try:
-            shape, fortran_order, dtype = _read_header(f)
+            shape, fortran_order, dtype = read_npy_header(f)
         except ValueError as exc:
             raise DataError(f"{path}: {name} is not a readable array ({exc})") from exc
     if not (dtype.kind in "uif" and dtype != np.bool_):
@@ -87,6 +92,8 @@ def _check_shape(path, name, shape, y_name, num_labels, train_shape):
     if len(shape) not in (3, 4) or (len(shape) == 4 and shape[3] not in (1, 3)):
         raise DataError(f"{path}: {name} must be images of shape (N, H, W) or (N, H, W, C) "
                         f"with C 1 or 3, got shape {shape}")
+    if 0 in shape[1:3]:
+        raise DataError(f"{path}: {name} images of shape {shape[1:]} have no pixels")
     if shape[0] == 0:
         raise DataError(f"{path}: {name} holds no images")
     if shape[0] != num_labels:
@@ -99,8 +106,17 @@ def _check_shape(path, name, shape, y_name, num_labels, train_shape):
 
 def _class_names(path, archive, members, labels):
     num_classes = max((int(y.max()) + 1 for y in labels.values() if len(y)), default=0)
-    if "class_names" not in members:
-        return tuple(str(i) for i in range(num_classes))
+    names = (_named_classes(path, archive, num_classes) if "class_names" in members
+             else tuple(str(i) for i in range(num_classes)))
+    y = labels["train"]
+    if y.min() == y.max():
+        raise DataError(f"{path}: y holds one class only ({y[0]}, {names[y[0]]!r}); a "
+                        "classifier needs at least 2")
+    return names
+
+
+def _named_classes(path, archive, num_classes):
+    """The member ``class_names`` as a tuple of str, one for each of ``num_classes``."""
     names = _load_small(path, archive, "class_names")
     if names.ndim != 1 or names.dtype.kind not in "US":
         raise DataError(f"{path}: class_names must be a 1-D array of strings, got "
@@ -108,7 +124,17 @@ def _class_names(path, archive, members, labels):
     if len(names) < num_classes:
         raise DataError(f"{path}: label {num_classes - 1} out of range for "
                         f"{len(names)} class names")
-    return tuple(n.decode() if isinstance(n, bytes) else str(n) for n in names.tolist())
+    return tuple(_text(path, n) for n in names.tolist())
+
+
+def _text(path, name):
+    if not isinstance(name, bytes):
+        return str(name)
+    try:
+        return name.decode()
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: class_names holds {name!r}, which is not UTF-8 text") \
+            from None
 
 
 def _blocks(path, archive, name, shape, dtype, fortran_order):
@@ -122,17 +148,33 @@ def _blocks(path, archive, name, shape, dtype, fortran_order):
         chunks = (whole[i:i + per_block] for i in range(0, len(whole), per_block))
     else:
         chunks = _read_rows(archive, name, shape, dtype, per_block, row_bytes)
+    start = 0
     for chunk in chunks:
         if dtype.kind in "ui" and dtype != np.uint8 and len(chunk) and (
                 chunk.min() < 0 or chunk.max() > 255):
             raise DataError(f"{path}: {name} holds integer pixel values outside 0..255 "
                             f"({chunk.min()}..{chunk.max()})")
-        yield chunk.astype(out, copy=False).reshape(-1, *row_shape)
+        with np.errstate(over="ignore"):  # beyond float32's range: inf, refused below
+            block = chunk.astype(out, copy=False).reshape(-1, *row_shape)
+        if out is np.float32:
+            _check_finite(path, name, block, start)
+        start += len(block)
+        yield block
+
+
+def _check_finite(path, name, block, start):
+    """A DataError naming the first image of ``block`` (its first is image ``start``) with
+    a NaN or infinite value."""
+    finite = np.isfinite(block.reshape(len(block), -1)).all(axis=1)
+    if not finite.all():
+        raise DataError(f"{path}: {name} holds pixel values that are not finite float32 "
+                        f"numbers (NaN, infinity or beyond 3.4e+38), e.g. in image "
+                        f"{start + int(np.argmin(finite))}")
 
 
 def _read_rows(archive, name, shape, dtype, per_block, row_bytes):
     with archive.open(f"{name}.npy") as f:
-        _read_header(f)
+        read_npy_header(f)
         for start in range(0, shape[0], per_block):
             count = min(per_block, shape[0] - start)
             data = f.read(count * row_bytes)
@@ -140,10 +182,3 @@ def _read_rows(archive, name, shape, dtype, per_block, row_bytes):
                 raise EOFError(f"{name} ends after {start} images")
             yield np.frombuffer(data, dtype=dtype).reshape(count, *shape[1:])
 
-
-def _read_header(f):
-    """``(shape, fortran_order, dtype)`` from an open ``.npy`` stream, left at its data."""
-    version = np.lib.format.read_magic(f)
-    if version == (1, 0):
-        return np.lib.format.read_array_header_1_0(f)
-    return np.lib.format.read_array_header_2_0(f)
