@@ -7,9 +7,6 @@ import multiprocessing
 import os
 import signal
 import stat
-import subprocess
-import sys
-import time
 
 import numpy as np
 import pytest
@@ -20,6 +17,7 @@ from nndl.model_io import load_model
 from nndl.neural_net import TwoLayerNet
 from nndl.runs import INCOMPLETE, new_run_dir, write_json
 from tests.fakecifar import fake_cifar_env
+from tests.signalling import STOPS, TRAINING_STEPS, NndlProcess, needs_posix_signals, stop_signals
 from tests.test_cli import run_nndl
 
 SMALL = ["--num-training", "300", "--num-validation", "50", "--num-test", "50",
@@ -39,30 +37,36 @@ def _one_line_error(result, *needles):
         assert needle in result.stderr, result.stderr
 
 
-# -- 1. Ctrl-C during nndl train keeps the weights reached, the history and a report --------
-def test_ctrl_c_during_train_keeps_model_history_and_partial_report(tmp_path, env):
+# -- 1. Ctrl-C, SIGTERM and SIGHUP during nndl train keep the weights reached, the history
+# and a report (issue 22, item 5: SIGTERM lost everything) ---------------------------------
+@needs_posix_signals
+@pytest.mark.parametrize("name", stop_signals())
+def test_a_stop_signal_during_train_keeps_model_history_and_partial_report(tmp_path, env,
+                                                                           name):
+    code, status, words = STOPS[name]
     out = tmp_path / "run"
-    proc = subprocess.Popen([sys.executable, "-m", "nndl", "train", *SMALL, "--num-iters",
-                             "10000000", "--out", str(out)], env=env, stderr=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while not (out / "metrics.json").exists() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    time.sleep(4)  # well into training
-    proc.send_signal(signal.SIGINT)
-    _, stderr = proc.communicate(timeout=120)
-    assert proc.returncode == 130, stderr
-    assert "interrupted" in stderr and str(out) in stderr and "Traceback" not in stderr
+    proc = NndlProcess("train", *SMALL[:-1], "--num-iters", "10000000", "--out", str(out),
+                       env=env)
+    proc.wait_for(TRAINING_STEPS)  # the progress bar has counted steps: training runs
+    proc.send(getattr(signal, name))
+    assert proc.finish() == code, proc.stderr
+    line = proc.last_line()
+    assert line == f"nndl train: {words}; what the run reached is in {out}", proc.stderr
+    assert "Traceback" not in proc.stderr
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["status"] == "interrupted" and (out / INCOMPLETE).exists()
+    assert metrics["status"] == status and (out / INCOMPLETE).exists()
+    assert metrics["kind"] == "train" and metrics["config"]["num_iters"] == 10_000_000
+    assert metrics.get("signal") == (None if name == "SIGINT" else name)
     assert 0 < metrics["iterations_done"] < 10_000_000
     assert 0 <= metrics["val_accuracy"] <= 1 and metrics["test_size"] == 50
     model = load_model(out / "model.npz")
     assert len(model.history["loss_history"]) == metrics["iterations_done"]
     assert np.isfinite(model.net.params["W1"]).all()
-    for name in ("loss.png", "accuracy.png", "weights.png"):
-        assert (out / name).stat().st_size > 0
-    assert "Interrupted (Ctrl-C) after" in (out / "report.html").read_text()
+    for png in ("loss.png", "accuracy.png", "weights.png"):
+        assert (out / png).stat().st_size > 0
+    stopped = "Interrupted (Ctrl-C)" if name == "SIGINT" else f"Terminated ({name})"
+    assert f"{stopped} after {metrics['iterations_done']} of 10000000 " \
+        "iterations" in (out / "report.html").read_text()
 
 
 # -- 2. a diverging run: one line naming iteration and learning rate, histories kept ---------
