@@ -2,6 +2,7 @@
 ``nndl train``, run folders claimed atomically, files that honor the umask, strict
 configuration types, empty splits, and the CLI's one error boundary."""
 
+import errno
 import json
 import multiprocessing
 import os
@@ -17,6 +18,7 @@ from nndl.model_io import load_model
 from nndl.neural_net import TwoLayerNet
 from nndl.runs import INCOMPLETE, new_run_dir, write_json
 from tests.fakecifar import fake_cifar_env
+from tests.fulldisk import FailingWrite, fill, small_tmpfs
 from tests.signalling import STOPS, TRAINING_STEPS, NndlProcess, needs_posix_signals, stop_signals
 from tests.test_cli import run_nndl
 
@@ -206,3 +208,67 @@ def test_a_missing_optional_dependency_fails_before_any_work(monkeypatch, capsys
     err = capsys.readouterr().err
     assert "needs matplotlib" in err and "pip install 'nndl[all]'" in err
     assert list(tmp_path.iterdir()) == []  # no run folder
+
+
+# -- issue 22, item 14: a full disk at any write of a run: nothing left behind before the run
+# is recorded, after that a folder whose status says what happened ---------------------------
+def _train_in_process(env, monkeypatch, out, **settings):
+    from nndl.workflow import run_train
+
+    for key in ("NNDL_DATA", "XDG_CACHE_HOME", "MPLBACKEND"):
+        monkeypatch.setenv(key, env[key])
+    cfg = RunConfig(num_training=300, num_validation=50, num_test=50, **settings)
+    return run_train(cfg.replace(num_iters=2), out=out, progress=False)
+
+
+def test_a_full_disk_at_any_write_of_train_leaves_nothing_or_a_failed_folder(
+        tmp_path, env, monkeypatch):
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    counter = FailingWrite(disk).install(monkeypatch)
+    _train_in_process(env, monkeypatch, disk / "whole")  # counts the writes of a whole run
+    writes = counter.count
+    monkeypatch.undo()
+    assert writes >= 8
+    left_nothing, completed = [], []
+    for k in range(1, writes + 1):
+        out = disk / f"k{k}" / "run"
+        FailingWrite(out.parent, fail_at=k).install(monkeypatch)
+        try:
+            _train_in_process(env, monkeypatch, out)
+        except OSError as exc:
+            failure = exc
+        else:
+            failure = None
+        monkeypatch.undo()
+        if failure is None:  # the last metrics.json: written again in the marker's reserve
+            completed.append(k)
+            assert json.loads((out / "metrics.json").read_text())["status"] == "complete"
+            assert not (out / INCOMPLETE).exists()
+            continue
+        assert failure.errno == errno.ENOSPC
+        if not out.parent.exists():  # the start failed: not even the parent folder stays
+            left_nothing.append(k)
+            continue
+        metrics = json.loads((out / "metrics.json").read_text())
+        assert metrics["status"] == "failed", (k, metrics["status"])
+        assert "No space left on device" in metrics["error"]
+        assert failure.run_folder == out
+    # the claim's marker, its copy from the recorder and the first metrics.json
+    assert left_nothing == [1, 2, 3] and completed == [writes]
+
+
+@pytest.mark.parametrize("leave_kib", [0, 8, 64, 68, 72, 128])
+def test_train_on_a_nearly_full_disk_is_one_line_and_leaves_no_running_folder(
+        tmp_path, env, leave_kib):
+    with small_tmpfs(tmp_path / "disk", size=4 << 20) as disk:
+        filler = fill(disk, leave_kib << 10)
+        out = disk / "new" / "run"
+        result = run_nndl("train", *SMALL, "--num-iters", "2", "--out", str(out), env=env)
+        _one_line_error(result, "No space left on device")
+        if out.exists():  # training started: the folder says what happened
+            metrics = json.loads((out / "metrics.json").read_text())
+            assert metrics["status"] == "failed", metrics["status"]
+            assert str(out) in result.stderr
+        else:
+            assert sorted(disk.iterdir()) == [filler]

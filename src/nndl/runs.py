@@ -16,6 +16,7 @@ meanwhile waits until the folder records the run, then stops it as usual.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shutil
@@ -29,6 +30,12 @@ from nndl._stops import held_stops
 
 INCOMPLETE = "INCOMPLETE"
 _INCOMPLETE_TEXT = "This run has not completed.\n"
+#: bytes the ``INCOMPLETE`` marker holds: on a full disk they are given back so that the
+#: run's last metrics.json (its status) can still be written
+RESERVE = 64 << 10
+_RESERVE_TEXT = (_INCOMPLETE_TEXT + "(The rest of this file is room kept for the run's last "
+                 "metrics.json, should the disk fill up.)\n")
+_MARKER = _RESERVE_TEXT + " " * (RESERVE - len(_RESERVE_TEXT) - 1) + "\n"
 
 
 def new_run_dir(out=None, prefix="run"):
@@ -91,6 +98,8 @@ def _remove_empty(folders):
     for folder in folders:
         try:
             folder.rmdir()
+        except FileNotFoundError:
+            continue
         except OSError:
             return
 
@@ -112,7 +121,7 @@ def _claim(folder):
         return False
     try:
         with os.fdopen(fd, "w") as f:
-            f.write(_INCOMPLETE_TEXT)
+            f.write(_MARKER)
     except BaseException:
         marker.unlink(missing_ok=True)
         raise
@@ -172,7 +181,7 @@ class RunRecorder:
         self.folder = Path(folder)
         self.metrics = {"kind": kind, "status": "running", "config": config or {},
                         "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
-        (self.folder / INCOMPLETE).write_text(_INCOMPLETE_TEXT)  # again for a resumed run
+        (self.folder / INCOMPLETE).write_text(_MARKER)  # again for a resumed run
         self.save()
 
     def update(self, **entries):
@@ -207,8 +216,33 @@ class RunRecorder:
             raise
 
     def finish(self, status="complete"):
+        """Record ``status`` (and the time); on a full disk the ``INCOMPLETE`` marker's
+        reserve is given back for it first."""
         self.metrics["status"] = status
         self.metrics["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
-        self.save()
+        try:
+            self.save()
+        except OSError as exc:
+            if exc.errno != errno.ENOSPC or not _give_back_reserve(self.folder):
+                raise
+            self.save()
         if status == "complete":
             finish_run_dir(self.folder)
+
+
+def _give_back_reserve(folder):
+    """Cut the ``INCOMPLETE`` marker of ``folder`` to its first line, its space given back
+    to the file system (synced, so that a journaling file system can reuse it at once);
+    False when it holds no reserve."""
+    try:
+        fd = os.open(Path(folder) / INCOMPLETE, os.O_WRONLY)
+    except OSError:
+        return False
+    try:
+        if os.fstat(fd).st_size <= len(_INCOMPLETE_TEXT):
+            return False
+        os.ftruncate(fd, len(_INCOMPLETE_TEXT))
+        os.fsync(fd)
+        return True
+    finally:
+        os.close(fd)
