@@ -272,3 +272,81 @@ def test_train_on_a_nearly_full_disk_is_one_line_and_leaves_no_running_folder(
             assert str(out) in result.stderr
         else:
             assert sorted(disk.iterdir()) == [filler]
+
+
+# -- issue 22, item 6: outputs never overwrite inputs or other files ------------------------
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, env):
+    """A trained run folder (its model.npz and metrics.json) to point outputs at."""
+    folder = tmp_path_factory.mktemp("trained") / "run"
+    result = run_nndl("train", *SMALL, "--num-iters", "2", "--out", str(folder), env=env)
+    assert result.returncode == 0, result.stderr
+    return folder
+
+
+def _digests(folder):
+    import hashlib
+
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir()}
+
+
+@pytest.mark.parametrize(("out", "force", "message"), [
+    ("model.npz", False, "is the model file visualize reads"),
+    ("model.npz", True, "is the model file visualize reads"),
+    ("./model.npz", True, "is the model file visualize reads"),
+    ("metrics.json", False, "must name a .png file"),
+    ("metrics.json", True, "must name a .png file"),
+    ("loss.png", False, "exists; pass --force to replace it"),
+    ("no/such/folder/w.png", False, "is in a folder that does not exist: no/such/folder"),
+])
+def test_visualize_never_writes_over_its_model_or_other_files(trained, env, out, force,
+                                                              message):
+    before = _digests(trained)
+    result = run_nndl("visualize", "model.npz", "--out", out, *["--force"] * force, env=env,
+                      cwd=trained)
+    _one_line_error(result, f"nndl visualize: error: --out {out} ", message)
+    assert _digests(trained) == before and not (trained / "no").exists()
+
+
+def test_visualize_replaces_a_png_with_force_only_and_its_default_output_too(
+        tmp_path, trained, env):
+    import shutil
+
+    model = shutil.copy(trained / "model.npz", tmp_path / "m.npz")
+    link = tmp_path / "link.png"
+    link.symlink_to(model)  # another name for the model: refused too
+    result = run_nndl("visualize", str(model), "--out", str(link), "--force", env=env)
+    _one_line_error(result, "is the model file visualize reads")
+    assert run_nndl("visualize", str(model), env=env).returncode == 0
+    default = tmp_path / "m_weights.png"
+    first = default.read_bytes()
+    default.write_bytes(b"mine")
+    result = run_nndl("visualize", str(model), env=env)
+    _one_line_error(result, f"--out {default} exists; pass --force to replace it")
+    assert default.read_bytes() == b"mine"
+    result = run_nndl("visualize", str(model), "--force", env=env)
+    assert result.returncode == 0 and default.read_bytes() == first
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.png", "m.npz",
+                                                          "m_weights.png"]
+
+
+@pytest.mark.parametrize("command", ["evaluate", "train"])
+def test_a_run_folder_is_never_made_over_a_file(trained, env, command):
+    before = _digests(trained)
+    args = ["model.npz"] if command == "evaluate" else [*SMALL, "--num-iters", "2"]
+    result = run_nndl(command, *args, "--out", "model.npz", env=env, cwd=trained)
+    _one_line_error(result, "--out model.npz is a file, not a folder")
+    assert _digests(trained) == before
+
+
+def test_an_output_file_that_appears_meanwhile_is_kept(tmp_path):
+    """Without --force the file is published by a hard link: another process's file written
+    between the check and the publishing (forced here, inside the block) stays."""
+    from nndl._atomic import atomic_path
+
+    final = tmp_path / "w.png"
+    with pytest.raises(FileExistsError, match="appeared meanwhile; it is kept"):
+        with atomic_path(final, overwrite=False) as tmp:
+            tmp.write_bytes(b"ours")
+            final.write_bytes(b"theirs")
+    assert final.read_bytes() == b"theirs" and list(tmp_path.iterdir()) == [final]

@@ -53,6 +53,9 @@ def _new_run_dir(out, prefix):
     """(the claimed folder, the folders made for it that did not exist, innermost first)."""
     if out is not None:
         path = Path(out)
+        if path.exists() and not path.is_dir():
+            raise FileExistsError(f"--out {path} is a file, not a folder; runs never "
+                                  "overwrite other files: choose a new folder")
         made = _missing_folders(path)
         try:
             path.mkdir(parents=True, exist_ok=True)
