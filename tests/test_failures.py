@@ -350,3 +350,44 @@ def test_an_output_file_that_appears_meanwhile_is_kept(tmp_path):
             tmp.write_bytes(b"ours")
             final.write_bytes(b"theirs")
     assert final.read_bytes() == b"theirs" and list(tmp_path.iterdir()) == [final]
+
+
+@pytest.mark.parametrize("failing_write", [1, 2, 3])
+def test_a_full_disk_at_the_start_of_evaluate_leaves_nothing(tmp_path, trained, env,
+                                                             monkeypatch, failing_write):
+    from nndl.evaluation import evaluate_model_file
+
+    for key in ("NNDL_DATA", "XDG_CACHE_HOME", "MPLBACKEND"):
+        monkeypatch.setenv(key, env[key])
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    FailingWrite(disk, fail_at=failing_write).install(monkeypatch)
+    with pytest.raises(OSError, match="No space left on device"):
+        evaluate_model_file(trained / "model.npz", out=disk / "new" / "eval")
+    assert list(disk.iterdir()) == []
+
+
+def test_a_signal_while_the_folder_is_claimed_stops_the_run_it_records(tmp_path,
+                                                                      monkeypatch):
+    """SIGTERM sent (for real) while the folder is claimed, before metrics.json exists: it
+    waits until the folder records the run, which then says 'terminated'."""
+    from nndl import runs
+    from nndl._stops import Terminated, stop_signals_like_ctrl_c
+
+    claim = runs._claim
+
+    def claim_then_signal(folder):
+        claimed = claim(folder)
+        os.kill(os.getpid(), signal.SIGTERM)
+        return claimed
+
+    monkeypatch.setattr(runs, "_claim", claim_then_signal)
+    ran = []
+    with stop_signals_like_ctrl_c(), pytest.raises(Terminated) as stop:
+        with runs.recorded_run(tmp_path / "run", "train", {"a": 1}):
+            ran.append(True)
+    assert ran == [] and stop.value.exit_status == 143
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["status"] == "terminated" and metrics["signal"] == "SIGTERM"
+    assert metrics["kind"] == "train" and metrics["config"] == {"a": 1}
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
