@@ -170,7 +170,7 @@ def test_an_error_before_the_first_step_leaves_nothing_held(data, split, monkeyp
     monkeypatch.setattr(training, "_progress_bar", failing_bar)
     with pytest.raises(RuntimeError, match="no bar"):
         _train(data)
-    monkeypatch.setattr(training, "_interrupts_between_steps", failing_bar)
+    monkeypatch.setattr(training, "held_stops", failing_bar)
     with pytest.raises(RuntimeError, match="no bar"):
         _train(data)
     assert _blas.num_threads() == threads and not _worker_alive()

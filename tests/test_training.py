@@ -303,14 +303,17 @@ def test_a_member_diverging_in_the_last_step_leaves_the_others_complete(data):
     assert all(np.isfinite(a).all() for a in members[1].params.values())
 
 
-def test_ctrl_c_inside_a_step_stops_after_it(data, monkeypatch):
-    """A real SIGINT delivered in the middle of a step (between W1's decay and its gradient
-    update) stops the run after that step: the weights are those of a run as long as the
-    loss history, never half-updated, and Python's handler is back afterwards."""
+@pytest.mark.parametrize("name", ["SIGINT", "SIGTERM"])
+def test_a_stop_signal_inside_a_step_stops_after_it(data, monkeypatch, name):
+    """A real SIGINT (or, as the ``nndl`` command handles it, SIGTERM) delivered in the
+    middle of a step (between W1's decay and its gradient update) stops the run after that
+    step: the weights are those of a run as long as the loss history, never half-updated,
+    and the handlers are back afterwards."""
     import os
     import signal
 
     from nndl import _blas
+    from nndl._stops import Terminated, stop_signals_like_ctrl_c
 
     X, y, Xv, yv = data
     options = TrainOptions(**{**BASE, "reg": 0.5})
@@ -319,17 +322,19 @@ def test_ctrl_c_inside_a_step_stops_after_it(data, monkeypatch):
     def interrupted_add_product(*args):
         calls.append(1)
         if len(calls) == 7:
-            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), getattr(signal, name))
         return add_product(*args)
 
     monkeypatch.setattr(_blas, "add_product", interrupted_add_product)
     params = fresh_params()
     history = training.new_history()
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt) as stop, stop_signals_like_ctrl_c():
         train_network(params, X, y, Xv, yv, options, rng=np.random.default_rng(4),
                       history=history)
     monkeypatch.undo()
+    assert isinstance(stop.value, Terminated) == (name == "SIGTERM")
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
     steps = len(history["loss_history"])
     assert steps == 7
     alone = fresh_params()

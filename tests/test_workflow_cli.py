@@ -2,12 +2,14 @@
 
 import json
 import re
+import signal
 from html.parser import HTMLParser
 
 import pytest
 from PIL import Image
 
 from tests.fakecifar import fake_cifar_env
+from tests.signalling import NndlProcess, needs_posix_signals
 from tests.test_cli import run_nndl
 
 
@@ -57,6 +59,22 @@ def test_reproduce_quick(tmp_path, env):
     best = metrics["networks"]["best"]
     assert f"{100 * best['test_accuracy']:.1f}%" in html  # the report tells metrics.json's figure
     assert "run folder:" in result.stdout and "best" in result.stdout
+
+
+@needs_posix_signals
+def test_sigterm_during_reproduce_keeps_a_partial_folder(tmp_path, env):
+    """What `timeout`, systemd and Slurm send: the run stops as on Ctrl-C (issue 22, item 5)."""
+    out = tmp_path / "run"
+    proc = NndlProcess("reproduce", "--quick", "--no-progress", "--out", str(out), env=env)
+    proc.wait_for(r"2/5 loading", where="stdout")  # the checks are done: checks.txt exists
+    proc.send(signal.SIGTERM)
+    assert proc.finish() == 143, proc.stderr
+    assert proc.last_line() == f"nndl reproduce: terminated by SIGTERM; what the run " \
+        f"reached is in {out}"
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["status"] == "terminated" and metrics["signal"] == "SIGTERM"
+    assert (out / "INCOMPLETE").exists() and (out / "checks.txt").stat().st_size > 0
+    assert "This run is terminated" in (out / "report.html").read_text()
 
 
 def test_runs_never_overwrite(tmp_path, env):

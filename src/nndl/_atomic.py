@@ -12,21 +12,63 @@ from pathlib import Path
 
 
 @contextlib.contextmanager
-def atomic_path(final):
+def atomic_path(final, overwrite=True):
     """Yield a temporary path beside ``final``; on success rename it to ``final``.
 
     On any exception the temporary file is removed and ``final`` is untouched. The
     temporary file is created like any other file (mode 0666 less the umask, unlike
-    ``mkstemp``'s 0600), so the renamed file is as readable as its neighbours.
+    ``mkstemp``'s 0600), so the renamed file is as readable as its neighbours. With
+    ``overwrite=False`` a ``final`` that exists by then (another process wrote it
+    meanwhile) is kept and ``FileExistsError`` raised: the file is published by a hard
+    link, which never replaces (where the file system has no hard links: checked, then
+    renamed).
     """
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = _create_exclusive(final)
     try:
         yield tmp
-        os.replace(tmp, final)
+        if overwrite:
+            os.replace(tmp, final)
+        else:
+            _publish_new(tmp, final)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _publish_new(tmp, final):
+    try:
+        os.link(tmp, final)
+    except FileExistsError:
+        raise FileExistsError(f"{final} appeared meanwhile; it is kept") from None
+    except OSError:  # no hard links here
+        if os.path.lexists(final):
+            raise FileExistsError(f"{final} appeared meanwhile; it is kept") from None
+        os.replace(tmp, final)
+
+
+def check_output_file(path, suffix, inputs=None, force=False, flag="--out"):
+    """``path`` as a new output file named by ``flag``, or a one-line ``ValueError``:
+
+    it must end in ``suffix`` (e.g. ``".png"``: the format written), its folder must exist
+    (no folder is made for it), and it must not be an existing file unless ``force``; it is
+    never one of ``inputs`` (a mapping of path -> what it is, e.g. "the model file
+    visualize reads"), whatever its spelling (a link to it counts), not even with
+    ``force``. Publish it with ``atomic_path(path, overwrite=force)``."""
+    shown, path = os.fspath(path), Path(path)  # the messages say it as it was given
+    for source, what in (inputs or {}).items():
+        if os.path.exists(path) and os.path.exists(source) and os.path.samefile(path, source):
+            raise ValueError(f"{flag} {shown} is {what}; choose another file")
+    if path.suffix.lower() != suffix:
+        raise ValueError(f"{flag} {shown} must name a {suffix} file (the format written)")
+    if not path.parent.is_dir():
+        raise ValueError(f"{flag} {shown} is in a folder that does not exist: {path.parent} "
+                         "(create it first)")
+    if path.is_dir():
+        raise ValueError(f"{flag} {shown} is a folder; name a file in it")
+    if os.path.lexists(path) and not force:
+        raise ValueError(f"{flag} {shown} exists; pass --force to replace it")
+    return path
 
 
 def _create_exclusive(final):

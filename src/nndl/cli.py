@@ -256,12 +256,15 @@ def cmd_evaluate(args):
 
 
 def cmd_visualize(args):
+    from nndl._atomic import atomic_path, check_output_file
     from nndl.model_io import load_model
     from nndl.vis_utils import plot_weight_grids
 
     model = load_model(args.model)
     out = args.out or Path(args.model).with_name(Path(args.model).stem + "_weights.png")
-    plot_weight_grids([("W1", model.net.params["W1"])], out, model.image_shape)
+    check_output_file(out, ".png", {args.model: "the model file visualize reads"}, args.force)
+    with atomic_path(out, overwrite=args.force) as tmp:
+        plot_weight_grids([("W1", model.net.params["W1"])], tmp, model.image_shape)
     print(f"wrote {out}")
 
 
@@ -298,6 +301,12 @@ def _add_tta_argument(parser):
                         "MNIST, Fashion-MNIST, folders, .npz files)")
 
 
+def _add_run_folder_argument(parser, command):
+    parser.add_argument("--out", help="run folder to create: a new folder (its missing parent "
+                        "folders are made) or an empty one; never a file or a folder with "
+                        f"files in it (default: runs/{command}-<time>)")
+
+
 def add_workflow_commands(sub):
     from nndl.config import add_config_arguments
 
@@ -308,7 +317,7 @@ def add_workflow_commands(sub):
         "accuracy), first-layer weights, test accuracy. Writes a run folder with "
         "metrics.json, plots, models and report.html. Ctrl-C leaves a partial folder marked "
         "'interrupted'.")
-    p.add_argument("--out", help="run folder to create (default: runs/reproduce-<time>)")
+    _add_run_folder_argument(p, "reproduce")
     p.add_argument("--data", help="CIFAR-10 location (default: $NNDL_DATA, else the user "
                    "cache; downloaded if absent)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
@@ -327,7 +336,7 @@ def add_workflow_commands(sub):
 
     p.add_argument("--recipe", choices=sorted(RECIPES),
                    help="start from a named recipe (see the README); flags override it")
-    p.add_argument("--out", help="run folder to create (default: runs/train-<time>)")
+    _add_run_folder_argument(p, "train")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_train, needs=("matplotlib",))
 
@@ -355,14 +364,17 @@ def add_workflow_commands(sub):
                        "run's own test images)")
     tests.add_argument("--full-test", action="store_true",
                        help="all of the dataset's official test images (cifar10: 10,000)")
-    p.add_argument("--out", help="run folder to create (default: runs/evaluate-<time>)")
+    _add_run_folder_argument(p, "evaluate")
     _add_tta_argument(p)
     p.set_defaults(func=cmd_evaluate, needs=("matplotlib",))
 
     p = sub.add_parser("visualize", help="draw a model's first-layer weights as an image grid",
                        description="Draw the first-layer weights of a model as an image grid.")
     p.add_argument("model", help="model file")
-    p.add_argument("--out", help="PNG to write (default: <model>_weights.png beside it)")
+    p.add_argument("--out", help="PNG to write, a new .png file in an existing folder "
+                   "(default: <model>_weights.png beside the model); never the model itself")
+    p.add_argument("--force", action="store_true",
+                   help="replace --out if it exists (never the model file)")
     p.set_defaults(func=cmd_visualize, needs=("matplotlib",))
 
     p = sub.add_parser("predict", help="classify PNG/JPEG images with a model",
@@ -572,27 +584,39 @@ def error_line(exc):
     elif not isinstance(exc, EXPECTED_ERRORS):
         message = (f"{type(exc).__name__}: {message} (probably a bug in nndl: rerun with "
                    "NNDL_DEBUG=1 for the traceback and report it)")
+    return message + _where(exc)
+
+
+def _where(exc):
+    """``"; what the run reached is in FOLDER"`` for an exception from a run, else ``""``
+    (with the note that its status could not be written, when it could not)."""
     folder = getattr(exc, "run_folder", None)
-    return message + (f"; what the run reached is in {folder}" if folder else "")
+    if folder is None:
+        return ""
+    status_error = getattr(exc, "status_error", None)
+    return f"; what the run reached is in {folder}" + (f" ({status_error})"
+                                                       if status_error else "")
 
 
 def main(argv=None):
     """Run the command line; returns the exit status: 0 done, 1 failed (one line on
-    stderr; ``NNDL_DEBUG=1`` re-raises for the traceback), 2 usage, 130 Ctrl-C."""
+    stderr; ``NNDL_DEBUG=1`` re-raises for the traceback), 2 usage, 130 Ctrl-C, 143
+    SIGTERM, 129 SIGHUP (both handled as Ctrl-C is: :mod:`nndl._stops`)."""
+    from nndl._stops import stop_signals_like_ctrl_c
+
     parser, args = build_parser(), None
     _complete_if_asked(parser)
     shown = warnings.showwarning
     try:
-        args = parser.parse_args(argv)
-        if not os.environ.get("NNDL_DEBUG"):
-            warnings.showwarning = _one_line_warning(_prefix(args))
-        require(*getattr(args, "needs", ()))
-        result = args.func(args)
-    except KeyboardInterrupt as exc:
-        folder = getattr(exc, "run_folder", None)
-        print(f"{_prefix(args)}: interrupted" + (f"; what the run reached is in {folder}"
-                                                 if folder else ""), file=sys.stderr)
-        return 130
+        with stop_signals_like_ctrl_c():
+            args = parser.parse_args(argv)
+            if not os.environ.get("NNDL_DEBUG"):
+                warnings.showwarning = _one_line_warning(_prefix(args))
+            require(*getattr(args, "needs", ()))
+            result = args.func(args)
+    except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM, SIGHUP
+        print(f"{_prefix(args)}: {str(exc) or 'interrupted'}{_where(exc)}", file=sys.stderr)
+        return getattr(exc, "exit_status", 130)
     except BrokenPipeError:  # the reader went away (`nndl search status | head -1`)
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no flush error
         return 1

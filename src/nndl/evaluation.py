@@ -24,7 +24,7 @@ from nndl.data.catalog import warn_unless_flips_keep_class
 from nndl.metrics import confusion_matrix, format_confusion, per_class_counts
 from nndl.model_io import SavedModel, load_model
 from nndl.report import Report
-from nndl.runs import RunRecorder, new_run_dir
+from nndl.runs import recorded_run
 from nndl.splits import split_dataset
 from nndl.vis_utils import plot_confusion_matrix
 
@@ -71,11 +71,10 @@ def evaluate_model_file(model_path: PathLike, dataset: str | None = None,
     warn_unless_flips_keep_class(chosen.dataset, tta)
     predicted = model.predict_images(chosen.images, tta)
     matrix = confusion_matrix(chosen.labels, predicted, len(model.class_names))
-    folder = new_run_dir(out, "evaluate")
     config = {"model": str(model_path), "dataset": dataset, "data": data, "split": split,
               "num_test": num_test, "full_test": full_test, "tta": tta}
-    recorder = RunRecorder(folder, "evaluate", config)
-    with recorder.running():
+    with recorded_run(out, "evaluate", config) as recorder:
+        folder = recorder.folder
         metrics = _metrics(model_path, chosen, matrix, model.class_names, tta)
         recorder.update(**metrics)
         text = summary_line(metrics) + "\n" + chosen.description + "\n\n" + format_confusion(

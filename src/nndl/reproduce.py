@@ -16,7 +16,7 @@ from nndl.config import RunConfig, TrainOptions
 from nndl.data import load_dataset
 from nndl.model_io import load_model
 from nndl.report import Report, pct
-from nndl.runs import RunRecorder, new_run_dir
+from nndl.runs import recorded_run
 from nndl.search.api import run_search
 from nndl.search.settings import SearchSettings
 from nndl.search.space import Dimension
@@ -80,21 +80,26 @@ class ReproducePlan:
 
 
 def reproduce(plan, out=None, progress=True, log=print):
-    """Run ``plan``; returns the run folder. Ctrl-C leaves a folder marked interrupted."""
-    folder = new_run_dir(out, "reproduce")
-    recorder = RunRecorder(folder, "reproduce", plan.describe())
-    recorder.update(assignment=ASSIGNMENT, networks={})
-    state = {"folder": folder, "recorder": recorder, "plan": plan}
+    """Run ``plan``; returns the run folder. Ctrl-C (and SIGTERM or SIGHUP in the ``nndl``
+    command: :mod:`nndl._stops`) leaves the folder with what it reached, marked
+    ``interrupted`` (``terminated``), and a partial report; a start that fails leaves no
+    folder (:func:`nndl.runs.recorded_run`)."""
+    state = {"plan": plan}
     try:
-        with recorder.running():
+        with recorded_run(out, "reproduce", plan.describe()) as recorder:
+            state.update(folder=recorder.folder, recorder=recorder)
+            recorder.update(assignment=ASSIGNMENT, networks={})
             _run_steps(state, progress, log)
             recorder.finish()
     except KeyboardInterrupt:
-        _write_report(state)
-        log(f"interrupted: partial results in {folder} (metrics.json status 'interrupted')")
+        if "recorder" in state:
+            _write_report(state)
+            status = state["recorder"].metrics["status"]
+            log(f"{status}: partial results in {state['folder']} (metrics.json status "
+                f"{status!r})")
         raise
     _write_report(state)
-    return folder
+    return state["folder"]
 
 
 def _run_steps(state, progress, log):

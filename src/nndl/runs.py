@@ -1,66 +1,159 @@
 """Run folders: unique, never overwritten, marked complete only at the end.
 
 A run folder holds ``metrics.json`` whose ``status`` is ``running`` while the
-run works, ``interrupted`` after Ctrl-C (everything written so far stays
-usable) and ``complete`` at the end. A file named ``INCOMPLETE`` exists until
-the run completes, so a partial folder is obvious in a listing too.
+run works, ``interrupted`` after Ctrl-C, ``terminated`` after SIGTERM or SIGHUP
+(everything written so far stays usable; ``signal`` names it), ``failed`` (or
+e.g. ``diverged``) after an error, and ``complete`` at the end. A file named
+``INCOMPLETE`` exists until the run completes, so a partial folder is obvious
+in a listing too. Only SIGKILL (or a power cut) leaves a folder ``running``.
+
+The start of a run is all or nothing (:func:`recorded_run`): an error while the
+folder is claimed and its first ``metrics.json`` written (a full disk, say)
+removes the folder and the empty folders made for it, and a stop signal
+meanwhile waits until the folder records the run, then stops it as usual.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 
 import numpy as np
 
 from nndl._atomic import atomic_path
+from nndl._stops import held_stops
 
 INCOMPLETE = "INCOMPLETE"
 _INCOMPLETE_TEXT = "This run has not completed.\n"
+#: bytes the ``INCOMPLETE`` marker holds: on a full disk they are given back so that the
+#: run's last metrics.json (its status) can still be written
+RESERVE = 64 << 10
+_RESERVE_TEXT = (_INCOMPLETE_TEXT + "(The rest of this file is room kept for the run's last "
+                 "metrics.json, should the disk fill up.)\n")
+_MARKER = _RESERVE_TEXT + " " * (RESERVE - len(_RESERVE_TEXT) - 1) + "\n"
 
 
 def new_run_dir(out=None, prefix="run"):
     """A fresh folder that this process alone owns: ``out`` itself if given (it must not
-    exist or be empty), else ``runs/<prefix>-<YYYYmmdd-HHMMSS>[-N]`` in the working
-    directory. The claim is the ``INCOMPLETE`` marker, created exclusively: of two
-    processes asking for the same folder at the same instant, one gets it and the other
-    an error. The run removes the marker when it completes."""
+    exist or be empty; missing parent folders are made), else
+    ``runs/<prefix>-<YYYYmmdd-HHMMSS>[-N]`` in the working directory. The claim is the
+    ``INCOMPLETE`` marker, created exclusively: of two processes asking for the same folder
+    at the same instant, one gets it and the other an error. The run removes the marker
+    when it completes. On any error (a full disk, say) the folders this call made, while
+    empty, are removed again."""
+    return _new_run_dir(out, prefix)[0]
+
+
+def _new_run_dir(out, prefix):
+    """(the claimed folder, the folders made for it that did not exist, innermost first)."""
     if out is not None:
         path = Path(out)
-        path.mkdir(parents=True, exist_ok=True)
-        if not _claim(path):
-            raise FileExistsError(f"--out {path} exists and is not empty; runs never overwrite "
-                                  "each other: choose a new folder")
-        return path
-    base = Path("runs") / f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}"
-    for n in range(1000):
-        path = base if n == 0 else base.with_name(f"{base.name}-{n}")
+        if path.exists() and not path.is_dir():
+            raise FileExistsError(f"--out {path} is a file, not a folder; runs never "
+                                  "overwrite other files: choose a new folder")
+        made = _missing_folders(path)
         try:
-            path.mkdir(parents=True)  # fails if another process made it first
-        except FileExistsError:
+            path.mkdir(parents=True, exist_ok=True)
+            if _claim(path):
+                return path, made
+            raise FileExistsError(f"--out {path} exists and is not empty; runs never "
+                                  "overwrite each other: choose a new folder")
+        except BaseException:
+            _remove_empty(made)
+            raise
+    base = Path("runs") / f"{prefix}-{time.strftime('%Y%m%d-%H%M%S')}"
+    made = _missing_folders(base.parent)
+    try:
+        for n in range(1000):
+            path = base if n == 0 else base.with_name(f"{base.name}-{n}")
+            try:
+                path.mkdir(parents=True)  # fails if another process made it first
+            except FileExistsError:
+                continue
+            made = [path, *made]
+            if _claim(path):
+                return path, made
+        raise FileExistsError(f"could not create a new run folder next to {base}")
+    except BaseException:
+        _remove_empty(made)
+        raise
+
+
+def _missing_folders(path):
+    """The folders on ``path`` (itself, then its parents) that do not exist, innermost
+    first."""
+    missing = []
+    for folder in (path, *path.parents):
+        if folder.exists() or folder.is_symlink():
+            break
+        missing.append(folder)
+    return missing
+
+
+def _remove_empty(folders):
+    """Remove ``folders`` (innermost first) while they are empty; another process's files
+    are never touched."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except FileNotFoundError:
             continue
-        if _claim(path):
-            return path
-    raise FileExistsError(f"could not create a new run folder next to {base}")
+        except OSError:
+            return
+
+
+def discard_run_dir(folder, made=()):
+    """Remove a run folder this process claimed and wrote nothing of value to yet (a failed
+    start), then the folders ``made`` for it while empty."""
+    shutil.rmtree(folder, ignore_errors=True)
+    _remove_empty(made)
 
 
 def _claim(folder):
     """Create ``folder/INCOMPLETE`` exclusively; True if this process now owns the folder
-    (the marker is its only entry)."""
+    (the marker is its only entry). A marker this call could not write whole is removed."""
     marker = folder / INCOMPLETE
     try:
         fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     except FileExistsError:
         return False
-    with os.fdopen(fd, "w") as f:
-        f.write(_INCOMPLETE_TEXT)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(_MARKER)
+    except BaseException:
+        marker.unlink(missing_ok=True)
+        raise
     if any(p.name != INCOMPLETE for p in folder.iterdir()):
         marker.unlink()
         return False
     return True
+
+
+@contextlib.contextmanager
+def recorded_run(out, kind, config=None):
+    """A new run folder (:func:`new_run_dir`: ``out``, else ``runs/<kind>-<time>``)
+    recording a run of ``kind`` (:class:`RunRecorder`), inside :meth:`RunRecorder.running`:
+    yields the recorder.
+
+    All or nothing: an error while the folder is claimed and its first ``metrics.json``
+    written removes the folder (and the empty folders made for it); a stop signal (Ctrl-C,
+    SIGTERM, SIGHUP) meanwhile waits until the folder records the run, then stops it like
+    one that comes later (status ``interrupted`` or ``terminated``)."""
+    with held_stops() as held:
+        folder, made = _new_run_dir(out, kind)
+        try:
+            recorder = RunRecorder(folder, kind, config)
+        except BaseException:
+            discard_run_dir(folder, made)
+            raise
+        with recorder.running():
+            held.release()  # from here on a stop stops the run at once
+            yield recorder
 
 
 def finish_run_dir(folder):
@@ -91,7 +184,7 @@ class RunRecorder:
         self.folder = Path(folder)
         self.metrics = {"kind": kind, "status": "running", "config": config or {},
                         "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
-        (self.folder / INCOMPLETE).write_text(_INCOMPLETE_TEXT)  # again for a resumed run
+        (self.folder / INCOMPLETE).write_text(_MARKER)  # again for a resumed run
         self.save()
 
     def update(self, **entries):
@@ -103,24 +196,56 @@ class RunRecorder:
 
     @contextlib.contextmanager
     def running(self):
-        """Mark the run ``interrupted`` (Ctrl-C) or, when the block raises any other error,
-        the error's ``run_status`` (e.g. ``diverged``) else ``failed``, with the message in
-        ``error``; the exception propagates."""
+        """Mark the run ``interrupted`` (Ctrl-C), ``terminated`` (SIGTERM, SIGHUP: see
+        :mod:`nndl._stops`, with ``signal`` naming it) or, when the block raises any other
+        error, the error's ``run_status`` (e.g. ``diverged``) else ``failed``, with the
+        message in ``error``; the exception propagates, carrying ``run_folder``. When even
+        that status cannot be written (a full disk), the exception carries
+        ``status_error`` too, saying so."""
         try:
             yield self
-        except KeyboardInterrupt as exc:
-            self.finish("interrupted")
+        except BaseException as exc:
+            if isinstance(exc, KeyboardInterrupt):
+                entries = {"signal": exc.signal_name} if hasattr(exc, "signal_name") else {}
+                status = getattr(exc, "run_status", "interrupted")
+            else:
+                entries, status = {"error": str(exc)}, getattr(exc, "run_status", "failed")
             exc.run_folder = self.folder  # for the one-line message: where the work is
-            raise
-        except Exception as exc:
-            self.update(error=str(exc))
-            self.finish(getattr(exc, "run_status", "failed"))
-            exc.run_folder = self.folder
+            try:
+                self.metrics.update(entries)
+                self.finish(status)
+            except OSError as error:
+                exc.status_error = f"its metrics.json could not say so ({error})"
             raise
 
     def finish(self, status="complete"):
+        """Record ``status`` (and the time); on a full disk the ``INCOMPLETE`` marker's
+        reserve is given back for it first."""
         self.metrics["status"] = status
         self.metrics["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
-        self.save()
+        try:
+            self.save()
+        except OSError as exc:
+            if exc.errno != errno.ENOSPC or not _give_back_reserve(self.folder):
+                raise
+            self.save()
         if status == "complete":
             finish_run_dir(self.folder)
+
+
+def _give_back_reserve(folder):
+    """Cut the ``INCOMPLETE`` marker of ``folder`` to its first line, its space given back
+    to the file system (synced, so that a journaling file system can reuse it at once);
+    False when it holds no reserve."""
+    try:
+        fd = os.open(Path(folder) / INCOMPLETE, os.O_WRONLY)
+    except OSError:
+        return False
+    try:
+        if os.fstat(fd).st_size <= len(_INCOMPLETE_TEXT):
+            return False
+        os.ftruncate(fd, len(_INCOMPLETE_TEXT))
+        os.fsync(fd)
+        return True
+    finally:
+        os.close(fd)

@@ -11,10 +11,7 @@ imports the network class.
 
 from __future__ import annotations
 
-import contextlib
 import math
-import signal
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +21,7 @@ import numpy as np
 from nndl import _blas, _random
 from nndl._gather import RowGatherer
 from nndl._layers import softmax
+from nndl._stops import held_stops
 from nndl._typing import ArrayLike, NDArray, Params, RandomState
 from nndl._validation import all_finite, check_float, check_y
 from nndl.backend import resolve_backend
@@ -114,9 +112,10 @@ def train_members(members: list[Member], X: NDArray, y: NDArray, X_val: NDArray 
         :class:`nndl.sampling.MinibatchSampler`; equal weights change nothing).
 
     A member whose loss becomes NaN or infinite (or whose weights do in the last step)
-    stops as ``diverged``; the others go on. Ctrl-C takes effect once the step in progress
-    is done (a second Ctrl-C at once): on any exit every member's ``params`` hold the
-    weights it reached (its best ones with early stopping), never a half-applied step.
+    stops as ``diverged``; the others go on. Ctrl-C (and, in the ``nndl`` command, SIGTERM
+    and SIGHUP: :mod:`nndl._stops`) takes effect once the step in progress is done (a
+    second one at once): on any exit every member's ``params`` hold the weights it reached
+    (its best ones with early stopping), never a half-applied step.
     """
     shared = _shared_options(members)
     dtype, (_, input_size), num_classes = _check_members(members)
@@ -159,7 +158,7 @@ def train_members(members: list[Member], X: NDArray, y: NDArray, X_val: NDArray 
         small = backend.name == "numpy" and \
             shared.batch_size * input_size * _hidden_units(members) < _blas.SMALL_WORK
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"), \
-                _blas.one_thread(small), _interrupts_between_steps() as interrupted:
+                _blas.one_thread(small), held_stops() as stops:
             for it in range(shared.num_iters):
                 if pop.K == 0:
                     break
@@ -184,8 +183,8 @@ def train_members(members: list[Member], X: NDArray, y: NDArray, X_val: NDArray 
                 run.leave()
                 if bar is not None:
                     bar.update()
-                if interrupted():  # Ctrl-C: every member stops after a whole step
-                    raise KeyboardInterrupt
+                stops.stop_if_requested()  # Ctrl-C, SIGTERM: every member stops after a
+                # whole step
         run.finish("complete")
         if any(m.state == "diverged" for m in members) and not _finite_data(X):
             raise ValueError("X contains NaN or infinite values: the training loss became NaN")
@@ -337,33 +336,6 @@ def _finite_data(X):
     """Whether NumPy float data holds only finite values (anything else: assumed so)."""
     return not (isinstance(X, np.ndarray) and np.issubdtype(X.dtype, np.floating)) \
         or all_finite(X)
-
-
-@contextlib.contextmanager
-def _interrupts_between_steps():
-    """Within the block Ctrl-C (SIGINT) only raises a flag, which the loop checks after each
-    whole iteration: an interrupted run keeps the weights of its last recorded step, never a
-    half-applied one. A second Ctrl-C interrupts at once. Yields ``() -> bool``, whether
-    Ctrl-C was pressed. Only where Python's own handler is installed, in the main thread;
-    elsewhere a no-op."""
-    if threading.current_thread() is not threading.main_thread() or \
-            signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
-        yield lambda: False
-        return
-    pressed = []
-
-    def flag(signum, frame):
-        if pressed:  # pressed again: the user means it
-            signal.default_int_handler(signum, frame)
-        pressed.append(True)
-
-    signal.signal(signal.SIGINT, flag)
-    try:
-        yield lambda: bool(pressed)
-    finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-    if pressed:  # pressed after the last check: not lost
-        raise KeyboardInterrupt
 
 
 class _LearningRates:

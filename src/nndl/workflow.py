@@ -22,7 +22,7 @@ from nndl.metrics import accuracy, confusion_matrix, format_confusion, per_class
 from nndl.model_io import SavedModel, save_model
 from nndl.neural_net import TwoLayerNet
 from nndl.report import Report, pct
-from nndl.runs import RunRecorder, new_run_dir
+from nndl.runs import recorded_run
 from nndl.splits import RowSubset, split_dataset
 from nndl.training import TrainingDivergedError, distillation_targets, new_history, train_network
 from nndl.transforms import Pipeline, make_batch_transform
@@ -217,14 +217,15 @@ def run_train(cfg, out=None, progress=True, recipe=None):
     """``nndl train``: train (a recipe's teacher first, if it has one), evaluate and write
     a run folder; returns (folder, metrics).
 
-    Ctrl-C keeps the weights reached (model, metrics, plots) and a partial report; a
-    diverging loss keeps the histories, their plots and a report that says so. Either
-    way the exception then propagates and ``metrics.json`` records the status."""
+    Ctrl-C (and SIGTERM or SIGHUP in the ``nndl`` command: :mod:`nndl._stops`) keeps the
+    weights reached (model, metrics, plots) and a partial report; a diverging loss keeps
+    the histories, their plots and a report that says so. Either way the exception then
+    propagates and ``metrics.json`` records the status. A start that fails leaves no
+    folder (:func:`nndl.runs.recorded_run`)."""
     start = time.perf_counter()
     prepared = prepare_data(cfg)  # bad data fails here, before any folder exists
-    folder = new_run_dir(out, "train")
-    recorder = RunRecorder(folder, "train", cfg.to_dict())
-    with recorder.running():
+    with recorded_run(out, "train", cfg.to_dict()) as recorder:
+        folder = recorder.folder
         soft_targets = None
         if recipe is not None:
             recorder.update(recipe=recipe.name, recipe_description=recipe.description)
@@ -246,15 +247,17 @@ def run_train(cfg, out=None, progress=True, recipe=None):
 
 
 def _write_train_outputs(folder, cfg, prepared, recorder, model, history, seconds, stop=None):
-    """model.npz, plots, metrics and report.html of a train run; ``stop`` (the Ctrl-C or
-    divergence that ended training early) puts a note at the top of the report, and a
-    diverged run keeps no model (its weights are not finite)."""
+    """model.npz, plots, metrics and report.html of a train run; ``stop`` (the Ctrl-C,
+    SIGTERM or divergence that ended training early) puts a note at the top of the report,
+    and a diverged run keeps no model (its weights are not finite)."""
     diverged = isinstance(stop, TrainingDivergedError)
     report = Report("nndl train")
     if stop is not None:
         done = len(history["loss_history"])
+        how = (f"Terminated ({stop.signal_name})" if hasattr(stop, "signal_name") else
+               "Interrupted (Ctrl-C)")
         note = (f"Training diverged: {stop}." if diverged else
-                f"Interrupted (Ctrl-C) after {done} of {cfg.train.num_iters} iterations: "
+                f"{how} after {done} of {cfg.train.num_iters} iterations: "
                 "the model, accuracies and plots are those of the weights reached.")
         report.paragraph(note, css_class="status")
         recorder.update(iterations_done=done)
