@@ -172,8 +172,8 @@ def test_invalid_model_files_are_refused_naming_file_and_problem(tmp_path, model
 def test_no_transform_image_shape_must_match_input_size(tmp_path):
     saved = SavedModel(TwoLayerNet(12, 5, 2, random_state=0), Pipeline(), ("x", "y"),
                        image_shape=(2, 2, 3))
-    path = _rewrite(tmp_path, saved, _meta(image_shape=[2, 2, 2]))
-    with pytest.raises(ModelFileError, match=r"image_shape \[2, 2, 2\] gives rows of 8 values "
+    path = _rewrite(tmp_path, saved, _meta(image_shape=[2, 2, 1]))
+    with pytest.raises(ModelFileError, match=r"image_shape \[2, 2, 1\] gives rows of 4 values "
                                              r"but the network takes 12"):
         load_model(path)
 

@@ -18,6 +18,7 @@ predicting from the wrong scale; every other file stays version 1.
 from __future__ import annotations
 
 import json
+import math
 import zipfile
 from dataclasses import dataclass, field
 from functools import partial
@@ -26,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nndl import _memory
 from nndl._atomic import atomic_path
 from nndl._typing import ArrayLike, NDArray, PathLike
 from nndl.neural_net import TwoLayerNet
@@ -35,6 +37,7 @@ FORMAT = "nndl-model"
 FORMAT_VERSION = 2  # the newest this nndl reads and writes (2: ``input_range``)
 PIXEL_RANGE = (0.0, 255.0)  # the values images arrive in
 TTA = (None, "flip")  # test-time augmentations
+IMAGE_CHANNELS = (1, 3)  # grayscale or RGB: what nndl's image readers give
 
 
 class ModelFileError(ValueError):
@@ -62,6 +65,7 @@ class SavedModel:
     input_range: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
+        self.image_shape = check_image_shape(self.image_shape)
         if self.input_range is not None:
             self.input_range = check_input_range(self.input_range)
 
@@ -98,6 +102,18 @@ class SavedModel:
         if tta is None:
             return self.net.predict(self.rows(images))
         return np.argmax(self.predict_proba_images(images, tta), axis=1)
+
+
+def prediction_memory(model: SavedModel, images: int, tta: str | None = None
+                      ) -> _memory.Estimate:
+    """Bytes :meth:`SavedModel.predict_proba_images` allocates for ``images`` images: their
+    float rows (and the preprocessing's copy, and the mirrored ones with ``tta``), the
+    hidden layer and the scores and probabilities of each pass."""
+    net, s = model.net, model.net.dtype.itemsize
+    passes = 2 if tta else 1
+    return (_memory.Estimate()
+            .add("rows", passes * 3 * images * net.input_size * s)
+            .add("activations", passes * images * (net.hidden_size + 3 * net.output_size) * s))
 
 
 def check_input_range(value: object) -> tuple[float, float]:
@@ -144,34 +160,177 @@ def save_model(path: PathLike, model: SavedModel) -> Path:
 def load_model(path: PathLike) -> SavedModel:
     """Read a model file written by :func:`save_model` (never unpickling anything).
 
-    Everything is checked before use: the metadata key by key, each parameter's
-    shape against the architecture (``W1`` (H, D), ``b1`` (H,), ``W2`` (C, H),
-    ``b2`` (C,)), each preprocessing array's shape against the rows it receives
-    (``image_shape`` flattened, then each step's output), and every array for
-    NaN or infinity. A :class:`ModelFileError` names the file and what is wrong.
+    Everything is checked before use: the metadata key by key (JSON nested at most
+    :data:`MAX_JSON_DEPTH` deep, ``image_shape`` of 1 or 3 channels), each parameter's
+    shape against the architecture (``W1`` (H, D), ``b1`` (H,), ``W2`` (C, H), ``b2``
+    (C,)), each preprocessing array's shape against the rows it receives (``image_shape``
+    flattened, then each step's output), every array for NaN or infinity, and the
+    forward pass for overflow (:func:`forward_bound`). Members are read header first: one
+    larger than its shape needs, or compressed more than :data:`MAX_COMPRESSION` to one
+    (nndl stores members uncompressed), is refused before it is decompressed, and so is a
+    file whose arrays would not fit in memory (:class:`nndl._memory.MemoryLimitError`).
+    A :class:`ModelFileError` names the file and what is wrong.
     """
     path = Path(path)
-    arrays = _read_arrays(path)
-    metadata = _read_metadata(path, arrays.pop("metadata.json", None))
-    arch = metadata["architecture"]
-    net = TwoLayerNet.from_params(_read_params(path, arrays, arch), random_state=0)
-    transform = _read_transform(path, arrays, metadata)
-    return SavedModel(net, transform, tuple(metadata["class_names"]),
-                      metadata["hyperparameters"], metadata["history"],
-                      tuple(metadata["image_shape"]), metadata["metrics"],
-                      metadata["input_range"])
+    with _Archive.open(path) as archive:
+        metadata = _read_metadata(path, archive.metadata())
+        arch = metadata["architecture"]
+        archive.check_memory()
+        net = TwoLayerNet.from_params(_read_params(path, archive, arch), random_state=0)
+        transform = _read_transform(path, archive, metadata)
+    model = SavedModel(net, transform, tuple(metadata["class_names"]),
+                       metadata["hyperparameters"], metadata["history"],
+                       tuple(metadata["image_shape"]), metadata["metrics"],
+                       metadata["input_range"])
+    bound = forward_bound(model)
+    if not bound < np.finfo(net.dtype).max / 4:
+        raise ModelFileError(f"{path}: the weights are too large for {net.dtype.name}: the "
+                             f"scores of an image could reach {bound:.3g} and overflow")
+    return model
 
 
-def _read_arrays(path):
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            return {k: archive[k] for k in archive.files}
-    except FileNotFoundError:
-        raise ModelFileError(f"{path}: no such model file") from None
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
-        # NumPy takes any other file for a pickle and advises loading it unsafely: not here
-        why = "not a NumPy .npz archive" if "allow_pickle" in str(exc) else str(exc)
-        raise ModelFileError(f"{path}: damaged or not an nndl model file ({why})") from exc
+def forward_bound(model: SavedModel) -> float:
+    """An upper bound of the magnitude of every value the forward pass of ``model``
+    computes for any image of pixels 0-255: the pixels mapped onto ``input_range``, each
+    preprocessing step's output, the hidden layer and the scores. It follows from the
+    largest absolute row sums of the matrices (``|A x|_max <= max_i sum_j |A_ij| |x|_max``),
+    so a file whose bound overflows its dtype may predict NaN (weights of 1e300 did) and
+    is refused by :func:`load_model`; an infinite or NaN bound (a scale of 0) too."""
+    def row_sums(matrix):
+        return float(np.max(np.sum(np.abs(matrix), axis=1, dtype=np.float64), initial=0.0))
+
+    def largest(vector):
+        return float(np.max(np.abs(vector), initial=0.0))
+
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        x = PIXEL_RANGE[1] if model.input_range is None else max(map(abs, model.input_range))
+        bounds = [x]
+        for step in model.transform.steps:
+            x = x + largest(step.mean_)
+            if step.name == "standardize":
+                x = x / np.min(np.abs(step.scale_))
+            elif step.name in ("pca", "zca"):
+                x = x * row_sums(step.components_) / np.min(np.abs(step.scale_), initial=np.inf)
+                bounds.append(x)
+                if step.name == "zca":  # rotated back: @ components_
+                    x = x * row_sums(np.asarray(step.components_).T)
+            bounds.append(x)
+        p = model.net.params
+        hidden = row_sums(p["W1"]) * x + largest(p["b1"])
+        scores = row_sums(p["W2"]) * hidden + largest(p["b2"])
+        bounds += [hidden, scores]
+        return float(np.nan) if np.isnan(bounds).any() else float(max(bounds))
+
+
+#: the most a member may be compressed (uncompressed size to stored size): nndl stores
+#: members as they are (``np.savez``), and a far higher ratio is a decompression bomb
+MAX_COMPRESSION = 16
+METADATA_BYTES = 64 << 20  # metadata.json at most (a 100,000-iteration history is ~2 MB)
+MAX_JSON_DEPTH = 32  # nndl's metadata nests 3 deep
+_HEADER_BYTES = 10_000  # NumPy's own cap on a .npy header
+
+
+class _Archive:
+    """The ``.npy`` members of a model file (a zip archive), read header first."""
+
+    def __init__(self, path, zf):
+        self.path, self.zf = path, zf
+        self.members = {info.filename[:-4]: info for info in zf.infolist()
+                        if info.filename.endswith(".npy")}
+
+    @classmethod
+    def open(cls, path):
+        try:
+            return cls(path, zipfile.ZipFile(path))
+        except FileNotFoundError:
+            raise ModelFileError(f"{path}: no such model file") from None
+        except zipfile.BadZipFile as exc:  # never NumPy's advice to unpickle it
+            raise ModelFileError(f"{path}: damaged or not an nndl model file (not a NumPy "
+                                 f".npz archive: {exc})") from exc
+        except OSError as exc:
+            raise ModelFileError(f"{path}: damaged or not an nndl model file ({exc})") from exc
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.zf.close()
+
+    def names(self, prefix):
+        return [name for name in self.members if name.startswith(prefix)]
+
+    def metadata(self):
+        """The raw metadata (uint8 (n,)), or None where there is no readable one."""
+        try:
+            raw = self.array("metadata.json", "metadata.json", max_values=METADATA_BYTES,
+                             value_bytes=1)
+        except ModelFileError as exc:
+            if "no member" in str(exc):
+                return None
+            raise
+        return raw if raw.dtype == np.uint8 and raw.ndim == 1 else None
+
+    def check_memory(self):
+        """Refuse a file whose arrays (and the copies loading makes) would not fit."""
+        stored = sum(info.file_size for info in self.members.values())
+        _memory.check_fits(_memory.Estimate().add("model arrays", 3 * stored),
+                           f"loading {self.path}")
+
+    def array(self, name, what, shape=None, max_values=0, value_bytes=8):
+        """Member ``name`` as an array, its header checked before its data is read: real
+        numbers, ``shape`` when given, else at most ``max_values`` values; a member that
+        would decompress to more than those values of ``value_bytes`` bytes, or one
+        compressed beyond :data:`MAX_COMPRESSION`, is refused unread."""
+        info = self.members.get(name)
+        if info is None:
+            raise ModelFileError(f"{self.path}: {what} is missing (no member {name}.npy)")
+        values = int(np.prod(shape, dtype=np.int64)) if shape is not None else max_values
+        if info.file_size > _HEADER_BYTES + value_bytes * values or (
+                info.file_size > (1 << 20) and
+                info.file_size > MAX_COMPRESSION * max(info.compress_size, 1)):
+            raise ModelFileError(
+                f"{self.path}: {what} would take {info.file_size:,} bytes uncompressed "
+                f"(stored in {info.compress_size:,}), more than a model of this architecture "
+                "needs: refused unread")
+        try:
+            with self.zf.open(info) as f:
+                return self._read(f, info, what, shape, max_values)
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+            if isinstance(exc, ModelFileError):
+                raise
+            raise ModelFileError(f"{self.path}: damaged or not an nndl model file ({what}: "
+                                 f"{exc})") from exc
+
+    def _read(self, f, info, what, shape, max_values):
+        version = np.lib.format.read_magic(f)
+        readers = {(1, 0): np.lib.format.read_array_header_1_0,
+                   (2, 0): np.lib.format.read_array_header_2_0}
+        if version not in readers:
+            raise ValueError(f".npy format version {version} is not one nndl writes")
+        got, fortran, dtype = readers[version](f, max_header_size=_HEADER_BYTES)
+        if dtype.kind not in "fiu" or dtype.hasobject:
+            raise ModelFileError(f"{self.path}: {what} must hold real numbers, got dtype "
+                                 f"{dtype}")
+        if shape is not None and tuple(got) != tuple(shape):
+            raise ModelFileError(f"{self.path}: {what} must have shape {tuple(shape)}, got "
+                                 f"{tuple(got)}")
+        count = int(np.prod(got, dtype=np.int64)) if all(d >= 0 for d in got) else -1
+        if shape is None and not 0 <= count <= max_values:
+            raise ModelFileError(f"{self.path}: {what} must hold at most {max_values:,} "
+                                 f"values, its header says shape {tuple(got)}")
+        nbytes = count * dtype.itemsize
+        if info.file_size - f.tell() != nbytes:
+            raise ModelFileError(f"{self.path}: damaged or not an nndl model file ({what}: "
+                                 f"{info.file_size - f.tell():,} bytes of data where its "
+                                 f"header says {nbytes:,})")
+        data = np.empty(count, dtype=dtype)
+        view, done = memoryview(data).cast("B"), 0
+        while done < nbytes:
+            read = f.readinto(view[done:])
+            if not read:
+                raise EOFError(f"{what} ends after {done:,} of {nbytes:,} bytes")
+            done += read
+        return data.reshape(got[::-1]).T if fortran else data.reshape(got)
 
 
 _MISSING = object()
@@ -198,9 +357,18 @@ def _metadata_key(path, metadata, key, ok, expected, default=_MISSING):
 def _read_metadata(path, raw):
     """The metadata (a dict) of the model file at ``path``, checked key by key."""
     try:
-        metadata = json.loads(raw.tobytes().decode())
+        text = raw.tobytes().decode()
     except (AttributeError, ValueError) as exc:
         raise ModelFileError(f"{path}: not an nndl model file (no readable metadata)") from exc
+    try:
+        metadata = json.loads(text)
+    except RecursionError:
+        metadata = _MISSING  # nested deeper than Python recurses: deeper than MAX_JSON_DEPTH
+    except ValueError as exc:
+        raise ModelFileError(f"{path}: not an nndl model file (no readable metadata)") from exc
+    if metadata is _MISSING or json_depth(metadata) > MAX_JSON_DEPTH:
+        raise ModelFileError(f"{path}: metadata nests deeper than {MAX_JSON_DEPTH} levels: "
+                             "not an nndl model file")
     if not isinstance(metadata, dict):
         raise ModelFileError(f"{path}: metadata must be a JSON object, got "
                              f"{type(metadata).__name__}")
@@ -220,14 +388,44 @@ def _read_metadata(path, raw):
     outputs = metadata["architecture"]["output_size"]
     key("class_names", lambda v: isinstance(v, list) and len(v) == outputs
         and all(isinstance(n, str) for n in v), f"a list of {outputs} names (one per output)")
-    key("image_shape", lambda v: isinstance(v, list) and len(v) == 3 and all(map(_is_count, v)),
-        "3 positive ints (height, width, channels)")
+    key("image_shape", _is_image_shape, "3 positive ints (height, width, channels), with 1 or "
+        "3 channels")
     for name in ("hyperparameters", "history", "metrics"):
         metadata[name] = key(name, lambda v: isinstance(v, dict), "a JSON object", default={})
     metadata["input_range"] = key("input_range", _is_input_range,
                                   "null or [low, high], two finite numbers with low < high",
                                   default=None)
     return metadata
+
+
+def json_depth(value: object) -> int:
+    """How deep the lists and dicts of parsed JSON ``value`` nest (0 for a scalar), counted
+    without recursion."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            deepest = max(deepest, depth + 1)
+            stack.extend((child, depth + 1) for child in
+                         (item.values() if isinstance(item, dict) else item))
+    return deepest
+
+
+def check_image_shape(value: object) -> tuple[int, int, int]:
+    """``value`` as (height, width, channels): three positive ints, 1 (grayscale) or 3
+    (RGB) channels, what nndl's image readers give; else a ValueError naming
+    ``image_shape``."""
+    shape = list(value) if isinstance(value, tuple | list) else []
+    if not _is_image_shape([int(v) if isinstance(v, np.integer) else v for v in shape]):
+        raise ValueError(f"image_shape must be (height, width, channels), positive ints with "
+                         f"1 or 3 channels, got {value!r}")
+    height, width, channels = map(int, shape)
+    return height, width, channels
+
+
+def _is_image_shape(value):
+    return (isinstance(value, list) and len(value) == 3 and all(map(_is_count, value))
+            and value[2] in IMAGE_CHANNELS)
 
 
 def _is_input_range(value):
@@ -255,14 +453,15 @@ def _checked_array(path, what, value, shape, dtype=None):
     return value
 
 
-def _read_params(path, arrays, arch):
+def _read_params(path, archive, arch):
     D, H, C = arch["input_size"], arch["hidden_size"], arch["output_size"]
     params = {}
     for name, shape in {"W1": (H, D), "b1": (H,), "W2": (C, H), "b2": (C,)}.items():
-        value = arrays.get(f"param.{name}")
-        if value is None:
-            raise ModelFileError(f"{path}: parameter {name} is missing")
-        params[name] = _checked_array(path, f"parameter {name}", value, shape, arch["dtype"])
+        what = f"parameter {name}"
+        if f"param.{name}" not in archive.members:
+            raise ModelFileError(f"{path}: {what} is missing")
+        value = archive.array(f"param.{name}", what, shape)
+        params[name] = _checked_array(path, what, value, shape, arch["dtype"])
     return params
 
 
@@ -277,18 +476,21 @@ def _state_shapes(name, width, state):
     return shapes, k if name == "pca" else width
 
 
-def _read_transform(path, arrays, metadata):
-    """The saved preprocessing, each step's arrays checked against the rows it receives."""
+def _read_transform(path, archive, metadata):
+    """The saved preprocessing, each step's arrays checked against the rows it receives
+    (a step's arrays hold at most width x width values: pca's components)."""
     names, image_shape = metadata["transform"], metadata["image_shape"]
-    width = int(np.prod(image_shape))
+    width = math.prod(image_shape)
     steps = []
     for i, name in enumerate(names):
         what = f"transform {i} ({name})"
         prefix = f"transform.{i}."
-        state = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+        keys = sorted(k[len(prefix):] for k in archive.names(prefix))
         expected = sorted(make_transform(name).state())
-        if sorted(state) != expected:
-            raise ModelFileError(f"{path}: {what}: arrays must be {expected}, got {sorted(state)}")
+        if keys != expected:
+            raise ModelFileError(f"{path}: {what}: arrays must be {expected}, got {keys}")
+        state = {k: archive.array(prefix + k, f"{what}: {k}", max_values=width * width)
+                 for k in keys}
         shapes, out = _state_shapes(name, width, state)
         for key, shape in shapes.items():
             _checked_array(path, f"{what}: {key}", state[key], shape)

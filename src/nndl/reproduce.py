@@ -14,14 +14,21 @@ from dataclasses import dataclass, field
 from nndl.checks import format_table, run_toy_checks
 from nndl.config import RunConfig, TrainOptions
 from nndl.data import load_dataset
+from nndl.data.errors import DataNotFoundError
 from nndl.model_io import load_model
 from nndl.report import Report, pct
 from nndl.runs import RunRecorder, new_run_dir
 from nndl.search.api import run_search
 from nndl.search.settings import SearchSettings
-from nndl.search.space import Dimension
+from nndl.search.space import Dimension, largest_config
 from nndl.vis_utils import plot_weight_grids
-from nndl.workflow import fit, network_metrics, prepare_data, write_network_artifacts
+from nndl.workflow import (
+    check_memory,
+    fit,
+    network_metrics,
+    prepare_data,
+    write_network_artifacts,
+)
 
 # The assignment's own figures, shown beside ours.
 ASSIGNMENT = {"default_val": 0.28, "best_val": 0.50, "best_test": 0.497}
@@ -80,7 +87,10 @@ class ReproducePlan:
 
 
 def reproduce(plan, out=None, progress=True, log=print):
-    """Run ``plan``; returns the run folder. Ctrl-C leaves a folder marked interrupted."""
+    """Run ``plan``; returns the run folder. Ctrl-C leaves a folder marked interrupted. A
+    plan that would not fit in memory is refused before the folder (:func:`check_plan_memory`).
+    """
+    check_plan_memory(plan)
     folder = new_run_dir(out, "reproduce")
     recorder = RunRecorder(folder, "reproduce", plan.describe())
     recorder.update(assignment=ASSIGNMENT, networks={})
@@ -95,6 +105,19 @@ def reproduce(plan, out=None, progress=True, log=print):
         raise
     _write_report(state)
     return folder
+
+
+def check_plan_memory(plan):
+    """Refuse ``plan`` in one line when its largest step (the grid's networks trained
+    together as one population) would not fit in memory (:func:`nndl.workflow.check_memory`).
+    Only where CIFAR-10 is already there: a copy still to download is checked once it is
+    (each training's own check, :func:`nndl.workflow.prepare_data`)."""
+    try:
+        data = load_dataset("cifar10", plan.base.data, download=False, progress=False)
+    except DataNotFoundError:
+        return
+    check_memory(largest_config(plan.search_space, plan.base), data, members=plan.grid_size,
+                 what="nndl reproduce")
 
 
 def _run_steps(state, progress, log):
