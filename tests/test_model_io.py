@@ -426,3 +426,47 @@ def test_a_model_that_would_not_fit_in_memory_is_refused(tmp_path, model, monkey
     with pytest.raises(MemoryError, match=rf"^loading {path} needs about [0-9.]+ KiB \(model "
                                           r"arrays"):
         load_model(path)
+
+
+_PAUSED_WRITER = """
+import sys
+import numpy as np
+from nndl.model_io import SavedModel, save_model
+from nndl.neural_net import TwoLayerNet
+
+def paused(f, **arrays):  # half an archive written, then wait to be killed
+    f.write(b"PK\\x03\\x04 half an archive")
+    f.flush()
+    print("writing", flush=True)
+    sys.stdin.read()
+
+np.savez = paused
+save_model(sys.argv[1], SavedModel(TwoLayerNet(4, 3, 2, random_state=0), class_names=("a", "b"),
+                                   image_shape=(2, 2, 1)))
+"""
+
+
+def test_a_write_killed_midway_leaves_a_temporary_file_the_next_write_removes(tmp_path):
+    """``.model.npz.<hex>.tmp`` stayed for good after a kill during the write."""
+    import signal
+    import subprocess
+    import sys
+
+    saved = SavedModel(TwoLayerNet(4, 3, 2, random_state=1), class_names=("a", "b"),
+                       image_shape=(2, 2, 1))
+    path = tmp_path / "m.npz"
+    writer = subprocess.Popen([sys.executable, "-c", _PAUSED_WRITER, str(path)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        assert writer.stdout.readline() == b"writing\n"  # the barrier: mid-write now
+        (tmp,) = tmp_path.glob(".m.npz.*.tmp")
+        save_model(path, saved)  # a writer still running keeps its temporary file
+        assert tmp.exists() and load_model(path).net.params["b1"].shape == (3,)
+        writer.send_signal(signal.SIGKILL)
+        assert writer.wait(timeout=60) == -signal.SIGKILL
+    finally:
+        writer.kill()
+        writer.wait()
+    assert tmp.exists()  # what a SIGKILL leaves
+    save_model(path, saved)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.npz"]
