@@ -344,3 +344,22 @@ def test_the_refusal_names_the_largest_parts(monkeypatch):
         "...) of memory, but 1.0 MiB is available (--max-memory); lower --hidden-size, or "
         "set --max-memory ($NNDL_MAX_MEMORY) if more is free")
     assert json.dumps(estimate.parts)  # plain ints
+
+
+def test_a_recipes_wider_teacher_is_checked_too(tmp_path, cache, capsys):
+    from nndl.recipes import get_recipe
+
+    dataset = _npz(tmp_path / "d.npz", 300, (16, 16, 3), 3)
+    recipe = get_recipe("h50-distilled")  # a 50-unit student of a 1,000-unit teacher
+    student = recipe.config.replace(dataset=dataset)
+    teacher = student.replace(hidden_size=recipe.teacher.hidden_size,
+                              **recipe.teacher.train.to_dict())
+    data = load_dataset(dataset)
+    needs = [run_memory(c, _split(c, data), 3).total for c in (student, teacher)]
+    assert needs[0] < 20 * MiB < needs[1]
+    out = tmp_path / "run"
+    assert main(["train", "--recipe", "h50-distilled", "--dataset", dataset, "--out", str(out),
+                 "--max-memory", "20M", "--no-progress"]) == 1
+    assert capsys.readouterr().err.startswith("nndl train: error: this recipe's teacher "
+                                              "needs about ")
+    assert not out.exists()

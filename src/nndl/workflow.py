@@ -296,14 +296,18 @@ def write_network_artifacts(folder, model, history, name="model"):
 def train_teacher(recipe, cfg, prepared, progress=True):
     """Train ``recipe``'s teacher on ``prepared`` and return (its metrics, the student's soft
     targets (N, C) for the training rows)."""
-    teacher_cfg = recipe.teacher.replace(data=cfg.data, seed=cfg.seed)
-    model, _, seconds = fit(teacher_cfg, prepared, progress=progress)
+    model, _, seconds = fit(teacher_config(recipe, cfg), prepared, progress=progress)
     if prepared.X_train is None:
         raise ValueError("a recipe with a teacher needs the training rows in memory; this "
                          "dataset is streamed from disk (see IN_MEMORY_BYTES)")
     scores = model.net.loss(prepared.X_train)
     targets = distillation_targets(scores, prepared.y_train, **recipe.distill)
-    return network_metrics(model, prepared, seconds, teacher_cfg), targets
+    return network_metrics(model, prepared, seconds, teacher_config(recipe, cfg)), targets
+
+
+def teacher_config(recipe, cfg):
+    """The configuration ``recipe``'s teacher trains with beside the student's ``cfg``."""
+    return recipe.teacher.replace(data=cfg.data, seed=cfg.seed)
 
 
 def run_train(cfg, out=None, progress=True, recipe=None):
@@ -314,6 +318,10 @@ def run_train(cfg, out=None, progress=True, recipe=None):
     diverging loss keeps the histories, their plots and a report that says so. Either
     way the exception then propagates and ``metrics.json`` records the status."""
     start = time.perf_counter()
+    if recipe is not None and recipe.teacher is not None:  # a wider network on this data
+        teacher = recipe.teacher
+        check_memory(cfg.replace(hidden_size=teacher.hidden_size, **teacher.train.to_dict()),
+                     what="this recipe's teacher")
     prepared = prepare_data(cfg)  # bad data fails here, before any folder exists
     folder = new_run_dir(out, "train")
     recorder = RunRecorder(folder, "train", cfg.to_dict())
