@@ -15,7 +15,7 @@ import warnings
 from pathlib import Path
 
 from nndl import __version__
-from nndl._memory import LIMIT_ENV  # the standard library only: no NumPy at start-up
+from nndl._memory import LIMIT_ENV, MemoryLimitError  # standard library only: no NumPy
 
 
 class CommandError(Exception):
@@ -282,7 +282,9 @@ def cmd_predict(args):
     height, width, channels = model.image_shape
     needs = prediction_memory(model, len(args.images), args.tta).add(
         "images", len(args.images) * height * width * channels)
-    check_fits(needs, f"predicting {len(args.images):,} images", "pass fewer images at once")
+    count = len(args.images)
+    check_fits(needs, f"predicting {count:,} image{'s' * (count > 1)}",
+               "pass fewer images at once")
     mode = "L" if channels == 1 else "RGB"  # a grayscale model reads images as grayscale
     images = np.stack([read_image(p, size=(width, height), mode=mode) for p in args.images])
     images = images.reshape(len(images), height, width, channels)
@@ -614,7 +616,7 @@ def error_line(exc):
     message = " ".join(str(exc).split()) or type(exc).__name__
     if isinstance(exc, ModuleNotFoundError):
         message += " (install nndl's extras: pip install 'nndl[all]')"
-    elif isinstance(exc, MemoryError) and type(exc).__name__ != "MemoryLimitError":
+    elif isinstance(exc, MemoryError) and not isinstance(exc, MemoryLimitError):
         # one the estimate before the run did not foresee (nndl._memory)
         message = (f"out of memory ({message}); lower the sizes (e.g. --hidden-size, "
                    "--batch-size, --num-training) or free memory")
