@@ -86,3 +86,12 @@ def test_several_unknown_flags_each_get_their_suggestion():
     assert did_you_mean(["--lr", "1e-3", "--bs=100"], ["--learning-rate", "--batch-size"]) == (
         "; did you mean --learning-rate (for --lr), --batch-size (for --bs)?")
     assert did_you_mean(["--zzzz", "-1", "--"], ["--learning-rate"]) == ""
+
+
+@pytest.mark.parametrize("top", ["-1", "0", "two"])
+def test_predict_top_takes_a_positive_count(capsys, top):
+    """``--top -1`` printed the classes (all but the last: ``[:-1]``) with status 0."""
+    status, err = usage_error(capsys, "predict", "m.npz", "a.png", "--top", top)
+    assert status == 2 and err.startswith("usage: nndl predict ")
+    assert err.strip().endswith(f"nndl predict: error: argument --top: must be an int >= 1, "
+                                f"got '{top}'")

@@ -172,8 +172,8 @@ def test_invalid_model_files_are_refused_naming_file_and_problem(tmp_path, model
 def test_no_transform_image_shape_must_match_input_size(tmp_path):
     saved = SavedModel(TwoLayerNet(12, 5, 2, random_state=0), Pipeline(), ("x", "y"),
                        image_shape=(2, 2, 3))
-    path = _rewrite(tmp_path, saved, _meta(image_shape=[2, 2, 2]))
-    with pytest.raises(ModelFileError, match=r"image_shape \[2, 2, 2\] gives rows of 8 values "
+    path = _rewrite(tmp_path, saved, _meta(image_shape=[2, 2, 1]))
+    with pytest.raises(ModelFileError, match=r"image_shape \[2, 2, 1\] gives rows of 4 values "
                                              r"but the network takes 12"):
         load_model(path)
 
@@ -198,6 +198,8 @@ def test_pca_model_round_trip_and_component_shape(tmp_path):
 @pytest.mark.parametrize(("command", "edit", "message"), [
     ("predict", _set("param.W1", np.full((7, 48), np.nan)), "parameter W1 holds NaN"),
     ("predict", _meta(class_names=["a"]), "metadata key 'class_names'"),
+    ("predict", _set("param.W1", np.full((7, 48), 1e306)), "too large for float64"),
+    ("evaluate", _set("param.W1", np.full((7, 48), 1e306)), "too large for float64"),
     ("evaluate", lambda arrays, meta: [], "metadata must be a JSON object"),
     ("evaluate", _meta(architecture=None), "metadata key 'architecture' is missing"),
     ("visualize", _set("transform.0.mean_", np.zeros(1)), r"mean_ must have shape \(48,\)"),
@@ -263,3 +265,208 @@ def test_a_junk_file_is_refused_without_advice_to_unpickle_it(tmp_path):
     with pytest.raises(ModelFileError, match="not a NumPy .npz archive") as caught:
         load_model(junk)
     assert "pickle" not in str(caught.value)
+
+
+# -- files that validate but mislead (issue 22, item 11) ------------------------------------
+def _arrays(path):
+    with np.load(path) as archive:
+        return {k: archive[k] for k in archive.files}
+
+
+def _npy(array=None, header_shape=None, dtype="<f8"):
+    """The bytes of a .npy member: ``array``'s, or a header claiming ``header_shape`` with
+    no data behind it."""
+    import io
+
+    buf = io.BytesIO()
+    if array is not None:
+        np.save(buf, array)
+        return buf.getvalue()
+    np.lib.format.write_array_header_1_0(buf, {"descr": dtype, "fortran_order": False,
+                                               "shape": header_shape})
+    return buf.getvalue() + bytes(64)
+
+
+def _write_zip(path, members, deflated=()):
+    with zipfile.ZipFile(path, "w") as z:
+        for name, data in members.items():
+            z.writestr(name + ".npy", data, compress_type=zipfile.ZIP_DEFLATED
+                       if name in deflated else zipfile.ZIP_STORED)
+    return path
+
+
+def _refused(path, message):
+    with pytest.raises(ModelFileError, match=message):
+        load_model(path)
+
+
+def _peak_while(run):
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        run()
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return peak
+
+
+def test_weights_whose_forward_pass_overflows_are_refused(tmp_path, model):
+    """Weights of 1e300 are finite, but the scores of CIFAR-10's 3,072 pixels overflowed:
+    'truck nan', rc 0, and evaluate scored 14.84%. (Here, 48 inputs: 1e306.)"""
+    saved, images = model
+    path = _rewrite(tmp_path, saved, _set("param.W1", np.full((7, 48), 1e306)))
+    with pytest.raises(ModelFileError, match=r"bad.npz: the weights are too large for "
+                                             r"float64: the scores of an image could reach "
+                                             r"inf and overflow"):
+        load_model(path)
+    path = _rewrite(tmp_path, saved, _set("transform.1.scale_", np.zeros(48)))
+    with pytest.raises(ModelFileError, match="too large for float64"):  # divides by zero
+        load_model(path)
+
+
+def test_the_forward_bound_bounds_every_score(model):
+    from nndl.model_io import forward_bound
+
+    saved, _ = model
+    rng = np.random.default_rng(1)
+    for images in (rng.integers(0, 256, (200, 4, 4, 3)), np.zeros((1, 4, 4, 3)),
+                   np.full((1, 4, 4, 3), 255)):
+        rows = saved.transform.transform(images.reshape(len(images), -1).astype(float))
+        scores = saved.net.loss(rows)
+        assert np.abs(scores).max() <= forward_bound(saved) < 1e6
+
+
+def test_a_member_larger_than_the_architecture_needs_is_refused_unread(tmp_path, model):
+    """A 3 MB file with a 2 GB deflated member took 2 GB and 10.7 s before it was refused."""
+    arrays = _arrays(save_model(tmp_path / "m.npz", model[0]))
+    members = {k: _npy(v) for k, v in arrays.items()}
+    members["param.W1"] = _npy(np.zeros((8192, 1024)))  # 64 MiB of zeros, deflated
+    path = _write_zip(tmp_path / "bomb.npz", members, deflated={"param.W1"})
+    assert path.stat().st_size < 1 << 20
+    peak = _peak_while(lambda: _refused(
+        path, r"bomb.npz: parameter W1 would take 67,108,992 bytes uncompressed \(stored in "
+              r"[0-9,]+\), more than a model of this architecture needs: refused unread"))
+    assert peak < 1 << 20
+
+
+def test_a_member_compressed_far_beyond_what_nndl_writes_is_refused_unread(tmp_path):
+    """The architecture may claim what the member holds: a 1,000:1 member is still no file
+    nndl wrote (it stores its members uncompressed)."""
+    saved = SavedModel(TwoLayerNet(1024, 1024, 2, random_state=0), class_names=("a", "b"),
+                       image_shape=(32, 32, 1))
+    saved.net.params["W1"][:] = 0
+    path = save_model(tmp_path / "m.npz", saved)
+    assert load_model(path).net.params["W1"].shape == (1024, 1024)  # stored: fine
+    members = {k: _npy(v) for k, v in _arrays(path).items()}
+    packed = _write_zip(tmp_path / "packed.npz", members, deflated={"param.W1"})
+    assert packed.stat().st_size < path.stat().st_size / 100
+    with pytest.raises(ModelFileError, match=r"parameter W1 would take 8,388,736 bytes "
+                                             r"uncompressed \(stored in [0-9,]+\)"):
+        load_model(packed)
+
+
+def test_an_npy_header_of_a_huge_shape_is_refused_without_allocating(tmp_path, model):
+    """A header of (10**6, 10**6) was a MemoryError "bug"."""
+    members = {k: _npy(v) for k, v in _arrays(save_model(tmp_path / "m.npz",
+                                                          model[0])).items()}
+    members["param.W1"] = _npy(header_shape=(10**6, 10**6))
+    path = _write_zip(tmp_path / "huge.npz", members)
+    with pytest.raises(ModelFileError, match=r"parameter W1 must have shape \(7, 48\), got "
+                                             r"\(1000000, 1000000\)"):
+        load_model(path)
+    meta = json.loads(_arrays(tmp_path / "m.npz")["metadata.json"].tobytes())
+    meta.update(architecture={"input_size": 10**6, "hidden_size": 10**6, "output_size": 3,
+                              "dtype": "float64"}, image_shape=[1000, 1000, 1], transform=[])
+    members["metadata.json"] = _npy(np.frombuffer(json.dumps(meta).encode(), np.uint8))
+    path = _write_zip(tmp_path / "huge.npz", members)  # the header agrees with the metadata
+    peak = _peak_while(lambda: _refused(
+        path, r"huge.npz: damaged or not an nndl model file \(parameter W1: 64 bytes of data "
+              r"where its header says 8,000,000,000,000\)"))
+    assert peak < 1 << 20
+
+
+@pytest.mark.parametrize("depth", [40, 100_000])
+def test_metadata_nested_too_deep_is_refused(tmp_path, model, depth):
+    """100,000 levels were a RecursionError without the file's name."""
+    def edit(arrays, meta):
+        arrays["metadata.json"] = None  # replaced below
+
+    path = _rewrite(tmp_path, model[0], edit)
+    arrays = _arrays(tmp_path / "m.npz")
+    meta = json.loads(arrays["metadata.json"].tobytes())
+    text = json.dumps(meta)[:-1] + ', "x": ' + "[" * depth + "]" * depth + "}"
+    arrays["metadata.json"] = np.frombuffer(text.encode(), np.uint8)
+    np.savez(path, **arrays)
+    with pytest.raises(ModelFileError, match=rf"^{path}: metadata nests deeper than 32 "
+                                             r"levels: not an nndl model file$"):
+        load_model(path)
+
+
+@pytest.mark.parametrize("shape", [[2, 2, 12], [4, 4, 0], [1, 48, 1]])
+def test_image_shape_takes_one_or_three_channels(tmp_path, model, shape):
+    """image_shape [16, 16, 12] was accepted: nndl reads images as grayscale or RGB."""
+    path = _rewrite(tmp_path, model[0], _meta(image_shape=shape))
+    if shape[2] == 1:  # grayscale, 48 values: the transform's 48 fit
+        assert load_model(path).image_shape == tuple(shape)
+        return
+    with pytest.raises(ModelFileError, match=r"metadata key 'image_shape' must be 3 positive "
+                                             r"ints \(height, width, channels\), with 1 or 3 "
+                                             rf"channels, got \[{shape[0]}, {shape[1]}"):
+        load_model(path)
+    with pytest.raises(ValueError, match=r"image_shape must be \(height, width, channels\), "
+                                         r"positive ints with 1 or 3 channels"):
+        SavedModel(model[0].net, image_shape=tuple(shape))
+
+
+def test_a_model_that_would_not_fit_in_memory_is_refused(tmp_path, model, monkeypatch):
+    path = save_model(tmp_path / "m.npz", model[0])
+    monkeypatch.setenv("NNDL_MAX_MEMORY", "1K")
+    with pytest.raises(MemoryError, match=rf"^loading {path} needs about [0-9.]+ KiB \(model "
+                                          r"arrays"):
+        load_model(path)
+
+
+_PAUSED_WRITER = """
+import sys
+import numpy as np
+from nndl.model_io import SavedModel, save_model
+from nndl.neural_net import TwoLayerNet
+
+def paused(f, **arrays):  # half an archive written, then wait to be killed
+    f.write(b"PK\\x03\\x04 half an archive")
+    f.flush()
+    print("writing", flush=True)
+    sys.stdin.read()
+
+np.savez = paused
+save_model(sys.argv[1], SavedModel(TwoLayerNet(4, 3, 2, random_state=0), class_names=("a", "b"),
+                                   image_shape=(2, 2, 1)))
+"""
+
+
+def test_a_write_killed_midway_leaves_a_temporary_file_the_next_write_removes(tmp_path):
+    """``.model.npz.<hex>.tmp`` stayed for good after a kill during the write."""
+    import signal
+    import subprocess
+    import sys
+
+    saved = SavedModel(TwoLayerNet(4, 3, 2, random_state=1), class_names=("a", "b"),
+                       image_shape=(2, 2, 1))
+    path = tmp_path / "m.npz"
+    writer = subprocess.Popen([sys.executable, "-c", _PAUSED_WRITER, str(path)],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        assert writer.stdout.readline() == b"writing\n"  # the barrier: mid-write now
+        (tmp,) = tmp_path.glob(".m.npz.*.tmp")
+        save_model(path, saved)  # a writer still running keeps its temporary file
+        assert tmp.exists() and load_model(path).net.params["b1"].shape == (3,)
+        writer.send_signal(signal.SIGKILL)
+        assert writer.wait(timeout=60) == -signal.SIGKILL
+    finally:
+        writer.kill()
+        writer.wait()
+    assert tmp.exists()  # what a SIGKILL leaves
+    save_model(path, saved)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.npz"]

@@ -4,6 +4,7 @@ locks that make processes sharing a file take turns."""
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import secrets
 import sys
@@ -22,9 +23,14 @@ def atomic_path(final, overwrite=True):
     meanwhile) is kept and ``FileExistsError`` raised: the file is published by a hard
     link, which never replaces (where the file system has no hard links: checked, then
     renamed).
+
+    A writer killed mid-write (SIGKILL, the OOM killer) leaves its temporary file
+    ``.<name>.<pid>-<random>.tmp``: the next write of ``final`` removes those whose
+    process no longer runs (:func:`remove_stale`).
     """
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale(final)
     tmp = _create_exclusive(final)
     try:
         yield tmp
@@ -71,10 +77,37 @@ def check_output_file(path, suffix, inputs=None, force=False, flag="--out"):
     return path
 
 
+def remove_stale(final):
+    """Remove the temporary files of ``final`` whose writer is gone: named
+    ``.<name>.<pid>-<random>.tmp`` with ``pid`` no live process of this machine. Not on
+    Windows (no harmless way to ask whether a process runs), and a writer in another
+    machine's or container's process-id space cannot be told from a dead one, so a
+    folder written from several machines at once should not rely on it."""
+    if os.name == "nt":
+        return
+    final = Path(final)
+    prefix = f".{final.name}."
+    for tmp in final.parent.glob(glob.escape(prefix) + "*-*.tmp"):
+        pid = tmp.name[len(prefix):].split("-", 1)[0]
+        if pid.isdigit() and not _running(int(pid)):
+            tmp.unlink(missing_ok=True)
+
+
+def _running(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. another user's process
+        return True
+    return True
+
+
 def _create_exclusive(final):
-    """A new empty file ``.<name>.<random>.tmp`` beside ``final`` (never an existing one)."""
+    """A new empty file ``.<name>.<pid>-<random>.tmp`` beside ``final`` (never an existing
+    one)."""
     for _ in range(100):
-        tmp = final.with_name(f".{final.name}.{secrets.token_hex(6)}.tmp")
+        tmp = final.with_name(f".{final.name}.{os.getpid()}-{secrets.token_hex(6)}.tmp")
         try:
             os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
             return tmp

@@ -15,6 +15,7 @@ import warnings
 from pathlib import Path
 
 from nndl import __version__
+from nndl._memory import LIMIT_ENV, MemoryLimitError  # standard library only: no NumPy
 
 
 class CommandError(Exception):
@@ -271,9 +272,10 @@ def cmd_visualize(args):
 def cmd_predict(args):
     import numpy as np
 
+    from nndl._memory import check_fits
     from nndl.data.catalog import warn_unless_flips_keep_class
     from nndl.data.formats import read_image
-    from nndl.model_io import load_model
+    from nndl.model_io import load_model, prediction_memory
 
     model = load_model(args.model)
     trained_on = model.hyperparameters.get("dataset")  # runs from before datasets: CIFAR-10
@@ -281,6 +283,11 @@ def cmd_predict(args):
         trained_on = "cifar10"
     warn_unless_flips_keep_class(trained_on or "an unknown dataset", args.tta)
     height, width, channels = model.image_shape
+    needs = prediction_memory(model, len(args.images), args.tta).add(
+        "images", len(args.images) * height * width * channels)
+    count = len(args.images)
+    check_fits(needs, f"predicting {count:,} image{'s' * (count > 1)}",
+               "pass fewer images at once")
     mode = "L" if channels == 1 else "RGB"  # a grayscale model reads images as grayscale
     images = np.stack([read_image(p, size=(width, height), mode=mode) for p in args.images])
     images = images.reshape(len(images), height, width, channels)
@@ -289,6 +296,17 @@ def cmd_predict(args):
         top = np.argsort(row)[::-1][: args.top]
         ranked = ", ".join(f"{model.class_names[i]} {row[i]:.3f}" for i in top)
         print(f"{path}: {ranked}")
+
+
+def _positive_int(text):
+    """An argparse type: an int >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be an int >= 1, got {text!r}")
+    return value
 
 
 def _add_tta_argument(parser):
@@ -305,6 +323,18 @@ def _add_run_folder_argument(parser, command):
     parser.add_argument("--out", help="run folder to create: a new folder (its missing parent "
                         "folders are made) or an empty one; never a file or a folder with "
                         f"files in it (default: runs/{command}-<time>)")
+
+
+def _add_max_memory_argument(parser):
+    from nndl._memory import parse_size
+
+    def size(text):  # argparse names the type in its message
+        return parse_size(text)
+
+    parser.add_argument("--max-memory", type=size, metavar="SIZE",
+                        help="memory this command may use, e.g. 8G or 512M (default: what "
+                        "the cgroup limit and the system leave free; also $NNDL_MAX_MEMORY). "
+                        "A run whose estimated needs exceed it is refused before it starts")
 
 
 def add_workflow_commands(sub):
@@ -324,6 +354,7 @@ def add_workflow_commands(sub):
     p.add_argument("--quick", action="store_true",
                    help="a seconds-long smoke run on 800 images (not the assignment's numbers)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    _add_max_memory_argument(p)
     p.set_defaults(func=cmd_reproduce, needs=("matplotlib",))
 
     p = sub.add_parser(
@@ -338,6 +369,7 @@ def add_workflow_commands(sub):
                    help="start from a named recipe (see the README); flags override it")
     _add_run_folder_argument(p, "train")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_max_memory_argument(p)
     p.set_defaults(func=cmd_train, needs=("matplotlib",))
 
     p = sub.add_parser(
@@ -366,6 +398,7 @@ def add_workflow_commands(sub):
                        help="all of the dataset's official test images (cifar10: 10,000)")
     _add_run_folder_argument(p, "evaluate")
     _add_tta_argument(p)
+    _add_max_memory_argument(p)
     p.set_defaults(func=cmd_evaluate, needs=("matplotlib",))
 
     p = sub.add_parser("visualize", help="draw a model's first-layer weights as an image grid",
@@ -382,8 +415,10 @@ def add_workflow_commands(sub):
                        "input size) and print the most probable classes.")
     p.add_argument("model", help="model file")
     p.add_argument("images", nargs="+", metavar="IMAGE", help="PNG or JPEG files")
-    p.add_argument("--top", type=int, default=3, help="classes to show per image (default: 3)")
+    p.add_argument("--top", type=_positive_int, default=3,
+                   help="classes to show per image, at least 1 (default: 3)")
     _add_tta_argument(p)
+    _add_max_memory_argument(p)
     p.set_defaults(func=cmd_predict, needs=("PIL",))
 
 
@@ -406,15 +441,26 @@ def cmd_search(args):
     settings = SearchSettings(sampler=args.sampler, pruner=args.pruner, trials=args.trials,
                               population=args.population, seed=args.seed_search,
                               study=args.study)
-    if not args.resume:  # missing or bad data fails before the run folder exists
-        from nndl.config import image_size
-        from nndl.data import load_dataset
-
-        load_dataset(base.dataset, base.data, labels=base.labels, image_size=image_size(base))
+    if not args.resume:  # missing or bad data, or too little memory, fail before the folder
+        _check_search_memory(space, base, settings, args.workers)
     folder = run_search(space, base, settings, out=args.out, storage_url=args.storage,
                         workers=args.workers, resume=args.resume,
                         progress=not args.no_progress)
     _print_search_summary(folder, space)
+
+
+def _check_search_memory(space, base, settings, workers):
+    """Load the data (memory-mapped) and refuse a search whose largest population (its
+    largest configuration, ``population`` trials at once, in each of ``workers``
+    processes) would not fit."""
+    from nndl.search.space import largest_config
+    from nndl.workflow import check_memory
+
+    members, processes = min(settings.group_size, settings.trials), max(1, workers)
+    what = (f"this search ({members} trial{'s' * (members > 1)} at once"
+            + (f" in each of {processes} workers)" if processes > 1 else ")"))
+    check_memory(largest_config(space, base), None, members=members, processes=processes,
+                 what=what)
 
 
 def _print_search_summary(folder, space):
@@ -520,6 +566,7 @@ def _add_search_run_arguments(p):
     p.add_argument("--seed-search", type=int, default=0, metavar="N",
                    help="seed of the sampler and of the trials' initializations (default: 0)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    _add_max_memory_argument(p)
     add_config_arguments(p, RunConfig(dtype="float32"))  # what a search trains with
 
 
@@ -572,7 +619,7 @@ def require(*modules):
 # Errors that are the user's to fix (bad input, missing files, no GPU, a diverging run):
 # their message is the whole story. Anything else is reported as a probable nndl bug.
 EXPECTED_ERRORS = (CommandError, ValueError, TypeError, OSError, RuntimeError, ImportError,
-                   ArithmeticError)
+                   ArithmeticError, MemoryError)
 
 
 def error_line(exc):
@@ -581,6 +628,10 @@ def error_line(exc):
     message = " ".join(str(exc).split()) or type(exc).__name__
     if isinstance(exc, ModuleNotFoundError):
         message += " (install nndl's extras: pip install 'nndl[all]')"
+    elif isinstance(exc, MemoryError) and not isinstance(exc, MemoryLimitError):
+        # one the estimate before the run did not foresee (nndl._memory)
+        message = (f"out of memory ({message}); lower the sizes (e.g. --hidden-size, "
+                   "--batch-size, --num-training) or free memory")
     elif not isinstance(exc, EXPECTED_ERRORS):
         message = (f"{type(exc).__name__}: {message} (probably a bug in nndl: rerun with "
                    "NNDL_DEBUG=1 for the traceback and report it)")
@@ -606,10 +657,11 @@ def main(argv=None):
 
     parser, args = build_parser(), None
     _complete_if_asked(parser)
-    shown = warnings.showwarning
+    shown, limit = warnings.showwarning, os.environ.get(LIMIT_ENV)
     try:
         with stop_signals_like_ctrl_c():
             args = parser.parse_args(argv)
+            _set_memory_limit(args)
             if not os.environ.get("NNDL_DEBUG"):
                 warnings.showwarning = _one_line_warning(_prefix(args))
             require(*getattr(args, "needs", ()))
@@ -627,7 +679,20 @@ def main(argv=None):
         return 1
     finally:
         warnings.showwarning = shown
+        _set_memory_limit(None, limit)
     return int(result or 0)
+
+
+def _set_memory_limit(args, previous=None):
+    """``--max-memory`` as ``$NNDL_MAX_MEMORY`` (which the library and a search's worker
+    processes read) for this command; ``args`` None puts back ``previous``."""
+    given = getattr(args, "max_memory", None)
+    if given is not None:
+        os.environ[LIMIT_ENV] = str(given)
+    elif args is None and previous is None:
+        os.environ.pop(LIMIT_ENV, None)
+    elif args is None:
+        os.environ[LIMIT_ENV] = previous
 
 
 def _one_line_warning(prefix):

@@ -17,16 +17,17 @@ from typing import Any
 
 import numpy as np
 
+from nndl import _memory
 from nndl._typing import NDArray, PathLike
 from nndl.config import RunConfig
 from nndl.data import DATASETS, load_dataset
 from nndl.data.catalog import warn_unless_flips_keep_class
 from nndl.metrics import confusion_matrix, format_confusion, per_class_counts
-from nndl.model_io import SavedModel, load_model
+from nndl.model_io import SavedModel, load_model, prediction_memory
 from nndl.report import Report
 from nndl.runs import recorded_run
 from nndl.splits import split_dataset
-from nndl.vis_utils import plot_confusion_matrix
+from nndl.vis_utils import confusion_plot_bytes, plot_confusion_matrix
 
 #: the training run's settings that decide its splits (stored in the model's hyperparameters)
 _SPLIT_KEYS = ("dataset", "data", "labels", "num_training", "num_validation", "num_test",
@@ -61,14 +62,18 @@ def evaluate_model_file(model_path: PathLike, dataset: str | None = None,
     The images are chosen by :func:`evaluation_images` (by default the training run's own
     test images); ``tta="flip"`` averages over each image and its mirror (with a warning
     where the dataset's catalog flag says a mirrored image may change class:
-    :func:`nndl.data.catalog.flips_keep_class`). Bad input (no
-    such file, no dataset named, a dataset that does not fit the model) fails before the
-    folder exists. Returns ``metrics.json``'s entries plus ``matrix`` (C, C), ``text``,
-    ``png``, ``report`` and ``folder``.
+    :func:`nndl.data.catalog.flips_keep_class`). Bad input (no such file, no dataset
+    named, a dataset that does not fit the model, too little memory: :mod:`nndl._memory`)
+    fails before the folder exists. Returns ``metrics.json``'s entries plus ``matrix``
+    (C, C), ``text``, ``png``, ``report`` and ``folder``.
     """
     model = load_model(model_path)
     chosen = evaluation_images(model, dataset, data, num_test, split, full_test)
     warn_unless_flips_keep_class(chosen.dataset, tta)
+    needs = prediction_memory(model, len(chosen.labels), tta).add(
+        "class matrices", confusion_plot_bytes(len(model.class_names)))
+    _memory.check_fits(needs, f"evaluating {model_path} on {len(chosen.labels):,} images",
+                       "lower --num-test")
     predicted = model.predict_images(chosen.images, tta)
     matrix = confusion_matrix(chosen.labels, predicted, len(model.class_names))
     config = {"model": str(model_path), "dataset": dataset, "data": data, "split": split,

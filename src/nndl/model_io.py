@@ -3,7 +3,7 @@
 A model file is one ``.npz`` archive holding only numeric arrays (nndl's format,
 :mod:`nndl._archive`): the parameters (``param.W1`` ...), the fitted preprocessing
 (``transform.<i>.<key>``) and ``metadata.json`` (UTF-8 JSON stored as a uint8 array). It
-is read with ``allow_pickle=False``: nothing in it is ever unpickled. Files are written to
+is read header first: nothing in it is ever unpickled. Files are written to
 a temporary name and renamed, so a crash never leaves a half-written model.
 
 Images reach a model as pixel values 0-255 (what ``nndl predict`` reads from
@@ -17,6 +17,7 @@ predicting from the wrong scale; every other file stays version 1.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from functools import partial
 from numbers import Real
@@ -24,7 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from nndl._archive import METADATA, decode_metadata, read_arrays, write_archive
+from nndl import _memory
+from nndl._archive import Archive, decode_metadata, write_archive
 from nndl._typing import ArrayLike, NDArray, PathLike
 from nndl.neural_net import TwoLayerNet
 from nndl.transforms import PREPROCESSING, Pipeline, make_transform
@@ -33,6 +35,7 @@ FORMAT = "nndl-model"
 FORMAT_VERSION = 2  # the newest this nndl reads and writes (2: ``input_range``)
 PIXEL_RANGE = (0.0, 255.0)  # the values images arrive in
 TTA = (None, "flip")  # test-time augmentations
+IMAGE_CHANNELS = (1, 3)  # grayscale or RGB: what nndl's image readers give
 
 
 class ModelFileError(ValueError):
@@ -60,6 +63,7 @@ class SavedModel:
     input_range: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
+        self.image_shape = check_image_shape(self.image_shape)
         if self.input_range is not None:
             self.input_range = check_input_range(self.input_range)
 
@@ -96,6 +100,18 @@ class SavedModel:
         if tta is None:
             return self.net.predict(self.rows(images))
         return np.argmax(self.predict_proba_images(images, tta), axis=1)
+
+
+def prediction_memory(model: SavedModel, images: int, tta: str | None = None
+                      ) -> _memory.Estimate:
+    """Bytes :meth:`SavedModel.predict_proba_images` allocates for ``images`` images: their
+    float rows (and the preprocessing's copy, and the mirrored ones with ``tta``), the
+    hidden layer and the scores and probabilities of each pass."""
+    net, s = model.net, model.net.dtype.itemsize
+    passes = 2 if tta else 1
+    return (_memory.Estimate()
+            .add("rows", passes * 3 * images * net.input_size * s)
+            .add("activations", passes * images * (net.hidden_size + 3 * net.output_size) * s))
 
 
 def check_input_range(value: object) -> tuple[float, float]:
@@ -138,22 +154,67 @@ def save_model(path: PathLike, model: SavedModel) -> Path:
 def load_model(path: PathLike) -> SavedModel:
     """Read a model file written by :func:`save_model` (never unpickling anything).
 
-    Everything is checked before use: the metadata key by key, each parameter's
-    shape against the architecture (``W1`` (H, D), ``b1`` (H,), ``W2`` (C, H),
-    ``b2`` (C,)), each preprocessing array's shape against the rows it receives
-    (``image_shape`` flattened, then each step's output), and every array for
-    NaN or infinity. A :class:`ModelFileError` names the file and what is wrong.
+    Everything is checked before use: the metadata key by key (JSON nested at most
+    :data:`nndl._archive.MAX_JSON_DEPTH` deep, ``image_shape`` of 1 or 3 channels), each
+    parameter's shape against the architecture (``W1`` (H, D), ``b1`` (H,), ``W2`` (C,
+    H), ``b2`` (C,)), each preprocessing array's shape against the rows it receives
+    (``image_shape`` flattened, then each step's output), every array for NaN or infinity,
+    and the forward pass for overflow (:func:`forward_bound`). Members are read header
+    first (:class:`nndl._archive.Archive`): one larger than its shape needs, or compressed
+    more than :data:`nndl._archive.MAX_COMPRESSION` to one, is refused before it is
+    decompressed, and so is a file whose arrays would not fit in memory
+    (:class:`nndl._memory.MemoryLimitError`).
+    A :class:`ModelFileError` names the file and what is wrong.
     """
     path = Path(path)
-    arrays = read_arrays(path, ModelFileError, "model")
-    metadata = _read_metadata(path, arrays.pop(METADATA, None))
-    arch = metadata["architecture"]
-    net = TwoLayerNet.from_params(_read_params(path, arrays, arch), random_state=0)
-    transform = _read_transform(path, arrays, metadata)
-    return SavedModel(net, transform, tuple(metadata["class_names"]),
-                      metadata["hyperparameters"], metadata["history"],
-                      tuple(metadata["image_shape"]), metadata["metrics"],
-                      metadata["input_range"])
+    with Archive.open(path, ModelFileError, "model") as archive:
+        metadata = _read_metadata(path, archive.metadata())
+        arch = metadata["architecture"]
+        archive.check_memory()
+        net = TwoLayerNet.from_params(_read_params(path, archive, arch), random_state=0)
+        transform = _read_transform(path, archive, metadata)
+    model = SavedModel(net, transform, tuple(metadata["class_names"]),
+                       metadata["hyperparameters"], metadata["history"],
+                       tuple(metadata["image_shape"]), metadata["metrics"],
+                       metadata["input_range"])
+    bound = forward_bound(model)
+    if not bound < np.finfo(net.dtype).max / 4:
+        raise ModelFileError(f"{path}: the weights are too large for {net.dtype.name}: the "
+                             f"scores of an image could reach {bound:.3g} and overflow")
+    return model
+
+
+def forward_bound(model: SavedModel) -> float:
+    """An upper bound of the magnitude of every value the forward pass of ``model``
+    computes for any image of pixels 0-255: the pixels mapped onto ``input_range``, each
+    preprocessing step's output, the hidden layer and the scores. It follows from the
+    largest absolute row sums of the matrices (``|A x|_max <= max_i sum_j |A_ij| |x|_max``),
+    so a file whose bound overflows its dtype may predict NaN (weights of 1e300 did) and
+    is refused by :func:`load_model`; an infinite or NaN bound (a scale of 0) too."""
+    def row_sums(matrix):
+        return float(np.max(np.sum(np.abs(matrix), axis=1, dtype=np.float64), initial=0.0))
+
+    def largest(vector):
+        return float(np.max(np.abs(vector), initial=0.0))
+
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        x = PIXEL_RANGE[1] if model.input_range is None else max(map(abs, model.input_range))
+        bounds = [x]
+        for step in model.transform.steps:
+            x = x + largest(step.mean_)
+            if step.name == "standardize":
+                x = x / np.min(np.abs(step.scale_))
+            elif step.name in ("pca", "zca"):
+                x = x * row_sums(step.components_) / np.min(np.abs(step.scale_), initial=np.inf)
+                bounds.append(x)
+                if step.name == "zca":  # rotated back: @ components_
+                    x = x * row_sums(np.asarray(step.components_).T)
+            bounds.append(x)
+        p = model.net.params
+        hidden = row_sums(p["W1"]) * x + largest(p["b1"])
+        scores = row_sums(p["W2"]) * hidden + largest(p["b2"])
+        bounds += [hidden, scores]
+        return float(np.nan) if np.isnan(bounds).any() else float(max(bounds))
 
 
 _MISSING = object()
@@ -196,14 +257,31 @@ def _read_metadata(path, raw):
     outputs = metadata["architecture"]["output_size"]
     key("class_names", lambda v: isinstance(v, list) and len(v) == outputs
         and all(isinstance(n, str) for n in v), f"a list of {outputs} names (one per output)")
-    key("image_shape", lambda v: isinstance(v, list) and len(v) == 3 and all(map(_is_count, v)),
-        "3 positive ints (height, width, channels)")
+    key("image_shape", _is_image_shape, "3 positive ints (height, width, channels), with 1 or "
+        "3 channels")
     for name in ("hyperparameters", "history", "metrics"):
         metadata[name] = key(name, lambda v: isinstance(v, dict), "a JSON object", default={})
     metadata["input_range"] = key("input_range", _is_input_range,
                                   "null or [low, high], two finite numbers with low < high",
                                   default=None)
     return metadata
+
+
+def check_image_shape(value: object) -> tuple[int, int, int]:
+    """``value`` as (height, width, channels): three positive ints, 1 (grayscale) or 3
+    (RGB) channels, what nndl's image readers give; else a ValueError naming
+    ``image_shape``."""
+    shape = list(value) if isinstance(value, tuple | list) else []
+    if not _is_image_shape([int(v) if isinstance(v, np.integer) else v for v in shape]):
+        raise ValueError(f"image_shape must be (height, width, channels), positive ints with "
+                         f"1 or 3 channels, got {value!r}")
+    height, width, channels = map(int, shape)
+    return height, width, channels
+
+
+def _is_image_shape(value):
+    return (isinstance(value, list) and len(value) == 3 and all(map(_is_count, value))
+            and value[2] in IMAGE_CHANNELS)
 
 
 def _is_input_range(value):
@@ -231,14 +309,15 @@ def _checked_array(path, what, value, shape, dtype=None):
     return value
 
 
-def _read_params(path, arrays, arch):
+def _read_params(path, archive, arch):
     D, H, C = arch["input_size"], arch["hidden_size"], arch["output_size"]
     params = {}
     for name, shape in {"W1": (H, D), "b1": (H,), "W2": (C, H), "b2": (C,)}.items():
-        value = arrays.get(f"param.{name}")
-        if value is None:
-            raise ModelFileError(f"{path}: parameter {name} is missing")
-        params[name] = _checked_array(path, f"parameter {name}", value, shape, arch["dtype"])
+        what = f"parameter {name}"
+        if f"param.{name}" not in archive.members:
+            raise ModelFileError(f"{path}: {what} is missing")
+        value = archive.array(f"param.{name}", what, shape)
+        params[name] = _checked_array(path, what, value, shape, arch["dtype"])
     return params
 
 
@@ -253,18 +332,21 @@ def _state_shapes(name, width, state):
     return shapes, k if name == "pca" else width
 
 
-def _read_transform(path, arrays, metadata):
-    """The saved preprocessing, each step's arrays checked against the rows it receives."""
+def _read_transform(path, archive, metadata):
+    """The saved preprocessing, each step's arrays checked against the rows it receives
+    (a step's arrays hold at most width x width values: pca's components)."""
     names, image_shape = metadata["transform"], metadata["image_shape"]
-    width = int(np.prod(image_shape))
+    width = math.prod(image_shape)
     steps = []
     for i, name in enumerate(names):
         what = f"transform {i} ({name})"
         prefix = f"transform.{i}."
-        state = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+        keys = sorted(k[len(prefix):] for k in archive.names(prefix))
         expected = sorted(make_transform(name).state())
-        if sorted(state) != expected:
-            raise ModelFileError(f"{path}: {what}: arrays must be {expected}, got {sorted(state)}")
+        if keys != expected:
+            raise ModelFileError(f"{path}: {what}: arrays must be {expected}, got {keys}")
+        state = {k: archive.array(prefix + k, f"{what}: {k}", max_values=width * width)
+                 for k in keys}
         shapes, out = _state_shapes(name, width, state)
         for key, shape in shapes.items():
             _checked_array(path, f"{what}: {key}", state[key], shape)

@@ -14,14 +14,21 @@ from dataclasses import dataclass, field
 from nndl.checks import format_table, run_toy_checks
 from nndl.config import RunConfig, TrainOptions
 from nndl.data import load_dataset
+from nndl.data.errors import DataNotFoundError
 from nndl.model_io import load_model
 from nndl.report import Report, pct
 from nndl.runs import recorded_run
 from nndl.search.api import run_search
 from nndl.search.settings import SearchSettings
-from nndl.search.space import Dimension
+from nndl.search.space import Dimension, largest_config
 from nndl.vis_utils import plot_weight_grids
-from nndl.workflow import fit, network_metrics, prepare_data, write_network_artifacts
+from nndl.workflow import (
+    check_memory,
+    fit,
+    network_metrics,
+    prepare_data,
+    write_network_artifacts,
+)
 
 # The assignment's own figures, shown beside ours.
 ASSIGNMENT = {"default_val": 0.28, "best_val": 0.50, "best_test": 0.497}
@@ -83,7 +90,9 @@ def reproduce(plan, out=None, progress=True, log=print):
     """Run ``plan``; returns the run folder. Ctrl-C (and SIGTERM or SIGHUP in the ``nndl``
     command: :mod:`nndl._stops`) leaves the folder with what it reached, marked
     ``interrupted`` (``terminated``), and a partial report; a start that fails leaves no
-    folder (:func:`nndl.runs.recorded_run`)."""
+    folder (:func:`nndl.runs.recorded_run`), and a plan that would not fit in memory
+    is refused before the folder (:func:`check_plan_memory`)."""
+    check_plan_memory(plan)
     state = {"plan": plan}
     try:
         with recorded_run(out, "reproduce", plan.describe()) as recorder:
@@ -100,6 +109,19 @@ def reproduce(plan, out=None, progress=True, log=print):
         raise
     _write_report(state)
     return state["folder"]
+
+
+def check_plan_memory(plan):
+    """Refuse ``plan`` in one line when its largest step (the grid's networks trained
+    together as one population) would not fit in memory (:func:`nndl.workflow.check_memory`).
+    Only where CIFAR-10 is already there: a copy still to download is checked once it is
+    (each training's own check, :func:`nndl.workflow.prepare_data`)."""
+    try:
+        data = load_dataset("cifar10", plan.base.data, download=False, progress=False)
+    except DataNotFoundError:
+        return
+    check_memory(largest_config(plan.search_space, plan.base), data, members=plan.grid_size,
+                 what="nndl reproduce")
 
 
 def _run_steps(state, progress, log):

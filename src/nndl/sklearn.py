@@ -94,14 +94,14 @@ from typing import Any
 
 import numpy as np
 
-from nndl import _random
+from nndl import _memory, _random
 from nndl._layers import softmax
 from nndl._typing import ArrayLike, NDArray, PathLike, RandomState
 from nndl._validation import check_float, check_float_dtype, check_int, check_sample_weight
 from nndl.config import TrainOptions
 from nndl.neural_net import TwoLayerNet
 from nndl.sampling import iterations_per_epoch
-from nndl.training import new_history, train_network
+from nndl.training import new_history, train_network, training_memory
 from nndl.transforms import Pipeline, make_transform
 
 try:
@@ -274,6 +274,7 @@ class TwoLayerNetClassifier(ClassifierMixin, BaseEstimator):
         classes = unique_labels(labels)
         weights = self._row_weights(labels, sample_weight, partial=False)
         rng = _random.check_random_state(self.random_state)
+        self._check_memory(rows, len(classes), dtype, split=True)
         params = self._new_params(rows.shape[1], len(classes), dtype, rng)
         train, val = self._split(rows, _encode(classes, labels), weights, rng)
         options = self._options(len(train[0]))
@@ -321,6 +322,7 @@ class TwoLayerNetClassifier(ClassifierMixin, BaseEstimator):
         all_classes = unique_labels(classes) if first else self.classes_
         y_idx = _encode(all_classes, labels)
         weights = self._row_weights(labels, sample_weight, partial=True)
+        self._check_memory(rows, len(all_classes), dtype, split=False)
         if first:
             rng = _random.check_random_state(self.random_state)
             params = self._new_params(rows.shape[1], len(all_classes), dtype, rng)
@@ -375,6 +377,22 @@ class TwoLayerNetClassifier(ClassifierMixin, BaseEstimator):
                              f"weight, got {self.class_weight!r}")
         _random.check_random_state(self.random_state)  # fail before any work
         return check_float_dtype(self.dtype)
+
+    def _check_memory(self, rows, n_classes, dtype, split):
+        """A :class:`nndl._memory.MemoryLimitError` (a MemoryError) with the numbers, before
+        anything is allocated, when training on ``rows`` (n_samples, n_features) would not
+        fit (:func:`nndl.training.training_memory`, plus the copies of the rows that the
+        early-stopping ``split`` makes)."""
+        options = self._options(len(rows))
+        n_val = math.ceil(self.validation_fraction * len(rows)) if split and \
+            self._patience() else 0
+        estimate = training_memory(rows.shape[1], self.hidden_size, n_classes,
+                                   options.batch_size, dtype, optimizers=(options.optimizer,),
+                                   val_rows=n_val)
+        estimate.add("data", rows.nbytes if n_val else 0)
+        _memory.check_fits(estimate, f"{type(self).__name__} on {len(rows):,} rows of "
+                           f"{rows.shape[1]:,} features",
+                           "lower hidden_size or batch_size")
 
     def _patience(self):
         """Early stopping's patience in epochs (0: off)."""

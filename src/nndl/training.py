@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from nndl import _blas, _random
+from nndl import _blas, _memory, _random
 from nndl._gather import RowGatherer
 from nndl._layers import softmax
 from nndl._stops import held_stops
@@ -232,6 +232,48 @@ def train_network(params: Params, X: NDArray, y: NDArray, X_val: NDArray | None,
     if member.divergence is not None:
         raise TrainingDivergedError(*member.divergence, history=member.history)
     return member.history
+
+
+#: work arrays of one update, in first-layer matrices (K*H*D values), by rule: SGD folds
+#: its update into the gradient product; momentum keeps a velocity and Adam two moments,
+#: beside the gradient, the gradient with its L2 term and the temporaries of the update
+#: (measured with tracemalloc: 5.7 and 6.7)
+OPTIMIZER_MATRICES = {"sgd": 0, "momentum": 6, "nesterov": 6, "adam": 7, "adamw": 7}
+
+
+def training_memory(input_size: int, hidden_size: int, num_classes: int, batch_size: int,
+                    dtype: Any = np.float64, members: int = 1,
+                    optimizers: tuple[str, ...] = ("sgd",), val_rows: int = 0,
+                    gathered_rows: bool = True) -> _memory.Estimate:
+    """Bytes the loop allocates to train ``members`` networks (D ``input_size``, H
+    ``hidden_size``, C ``num_classes``) together on minibatches of ``batch_size`` rows,
+    scoring ``val_rows`` validation rows after each epoch (the rows themselves are the
+    caller's, not counted). ``gathered_rows``: minibatches are gathered from rows in
+    memory (else they come as images through a batch transform: one batch of rows).
+
+    * weights: each network's own parameters, their stacked copy and the copy each member
+      takes back at the end (3 copies), plus one network's float64 draw (when it is made)
+      or copy (when it leaves);
+    * optimizer state: :data:`OPTIMIZER_MATRICES` first layers of the costliest rule;
+    * activations: the minibatch (gathered into a buffer and a ring of at most 32 MiB, or
+      halved for two cores, and gathered again for the epoch's accuracy), the hidden layer
+      and its gradient, the scores and their softmax, and the hidden layer and scores of
+      the validation rows;
+    * class matrices: the C x C identity the targets are picked from (float64, then in
+      ``dtype``).
+    """
+    s = np.dtype(dtype).itemsize
+    D, H, C, B, K = input_size, hidden_size, num_classes, batch_size, members
+    params = H * D + H + C * H + C  # values of one network
+    worst = max(OPTIMIZER_MATRICES[name] for name in optimizers)
+    batch = B * D * s
+    gather = 3 * batch + min(32 << 20, 8 * batch) if gathered_rows else 2 * batch
+    return (_memory.Estimate()
+            .add("weights", 3 * K * params * s + params * 8)
+            .add("optimizer state", worst * K * params * s)
+            .add("activations", gather + 6 * B * K * H * s + 6 * K * B * C * s + 32 * B
+                 + 2 * val_rows * K * (H + C) * s)
+            .add("class matrices", C * C * (8 + s)))
 
 
 def distillation_targets(teacher_scores: ArrayLike, y: ArrayLike, temperature: float = 2.0,
@@ -525,4 +567,4 @@ def _show(bar, members, pop):
 
 
 __all__ = ["Member", "TrainingDivergedError", "distillation_targets", "new_history",
-           "train_members", "train_network"]
+           "train_members", "train_network", "training_memory"]

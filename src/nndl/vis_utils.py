@@ -150,6 +150,17 @@ ANNOTATED_CLASSES = 30
 NAMED_CLASSES = 20
 
 
+#: a figure of matplotlib's (measured: 8 MiB for a confusion matrix of 10 classes), and
+#: what each cell of a confusion matrix adds to its plot (68 bytes at 2,000 classes)
+PLOT_BYTES, PLOT_CELL_BYTES = 12 << 20, 72
+
+
+def confusion_plot_bytes(num_classes: int) -> int:
+    """Bytes the confusion matrix of ``num_classes`` classes (int64) and its plot
+    (:func:`plot_confusion_matrix`) take: what :mod:`nndl._memory`'s checks count."""
+    return PLOT_BYTES + (8 + PLOT_CELL_BYTES) * num_classes * num_classes
+
+
 def plot_confusion_matrix(matrix: ArrayLike, class_names: Sequence[str], path: PathLike,
                           title: str = "Confusion matrix") -> Path:
     """Counts (C, C), rows the true class, columns the predicted one; counts written in

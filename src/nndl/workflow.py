@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from nndl import _memory
 from nndl._validation import env_int
 from nndl.config import RunConfig, image_size
 from nndl.data import load_dataset
@@ -24,10 +25,17 @@ from nndl.neural_net import TwoLayerNet
 from nndl.report import Report, pct
 from nndl.runs import recorded_run
 from nndl.splits import RowSubset, split_dataset
-from nndl.training import TrainingDivergedError, distillation_targets, new_history, train_network
+from nndl.training import (
+    TrainingDivergedError,
+    distillation_targets,
+    new_history,
+    train_network,
+    training_memory,
+)
 from nndl.transforms import Pipeline, make_batch_transform
 from nndl.vis_utils import (
     ANNOTATED_CLASSES,
+    confusion_plot_bytes,
     plot_accuracy_history,
     plot_confusion_matrix,
     plot_loss_history,
@@ -77,12 +85,13 @@ class PreparedData:
 
 def prepare_data(cfg: RunConfig, data: Any = None) -> PreparedData:
     """Load ``cfg.dataset`` (or use ``data``), split it (:mod:`nndl.splits`), fit the
-    preprocessing on the training images and apply it to every split, in ``cfg.dtype``."""
+    preprocessing on the training images and apply it to every split, in ``cfg.dtype``.
+    A run that would not fit in memory (:func:`check_memory`) is refused before the
+    images are decoded and before the float copies are made."""
     if data is None:
-        data = load_dataset(cfg.dataset, cfg.data, labels=cfg.labels,
-                            image_size=image_size(cfg))
-    s = split_dataset(data, num_training=cfg.num_training, num_validation=cfg.num_validation,
-                      num_test=cfg.num_test, full_test=cfg.full_test, seed=cfg.seed)
+        data = _load(cfg)
+    s = _split(cfg, data)
+    _check_fits(run_memory(cfg, s, data.num_classes), "this run")
     pipeline = build_pipeline(False, cfg.preprocessing_steps)
     streamed = _too_large(s.train_images, cfg.dtype)
     if streamed:  # seen through a RowSubset, which keeps the process from growing
@@ -100,6 +109,92 @@ def prepare_data(cfg: RunConfig, data: Any = None) -> PreparedData:
                         train_images=s.train_images if keep_images else None,
                         val_images=s.val_images, test_images=s.test_images,
                         data_digest=data.digest())
+
+
+# -- memory: refused before allocating (nndl._memory) ------------------------------------
+#: the flags that shrink each part of an estimate (the advice of a refusal)
+_PART_FLAGS = {"weights": "--hidden-size", "optimizer state": "--optimizer sgd",
+               "activations": "--batch-size", "class matrices": "the number of classes",
+               "data": "--num-training or --dtype float32", "preprocessing": "--preprocessing",
+               "decoded images": "--image-size", "evaluation": "--num-test"}
+
+
+def check_memory(cfg: RunConfig, data: Any = None, members: int = 1, processes: int = 1,
+                 what: str = "this run") -> None:
+    """Refuse in one line (:class:`nndl._memory.MemoryLimitError`) a run of ``cfg`` that
+    would need more memory than this process may use (see :mod:`nndl._memory`):
+    ``members`` networks trained together in each of ``processes`` processes (a search's
+    population and workers). ``data``: the loaded dataset (memory-mapped), else it is
+    loaded here, an image folder's decoding checked first (``--image-size``)."""
+    if data is None:
+        data = _load(cfg)
+    estimate = run_memory(cfg, _split(cfg, data), data.num_classes, members)
+    _check_fits(estimate.scaled(processes), what)
+
+
+def run_memory(cfg: RunConfig, splits: Any, num_classes: int, members: int = 1
+               ) -> _memory.Estimate:
+    """Bytes a run of ``cfg`` on ``splits`` (:class:`nndl.splits.Splits`) allocates, by part:
+    :func:`nndl.training.training_memory` for ``members`` networks, plus
+
+    * data: the validation and test images the split gathered, float copies of every
+      split's rows (the training rows only when they are held in memory:
+      ``IN_MEMORY_BYTES``) and the images read to make them;
+    * preprocessing: mean and scale (D), standardize's float64 deviations (N, D), pca and
+      zca's float64 centred rows, covariance and eigenvectors (D, D);
+    * evaluation: the flip-averaged accuracies' mirrored rows and scores (cifar);
+    * class matrices: the confusion matrix and its plot
+      (:func:`nndl.vis_utils.confusion_plot_bytes`).
+
+    Memory-mapped training images are not counted."""
+    s, image = np.dtype(cfg.dtype).itemsize, splits.train_images
+    width, pixel = int(np.prod(image.shape[1:])), image.dtype.itemsize
+    n_train, n_val, n_test = len(splits.y_train), len(splits.y_val), len(splits.y_test)
+    held = 0 if _too_large(image, cfg.dtype) else n_train
+    steps = cfg.preprocessing_steps
+    gathered = bool(held) and not cfg.augment.active
+    estimate = training_memory(width, cfg.hidden_size, num_classes, cfg.train.batch_size,
+                               cfg.dtype, members, (cfg.train.optimizer,), n_val, gathered)
+    estimate.add("data", (n_val + n_test) * width * (pixel + s) + held * width * (pixel + s))
+    if not gathered:  # each minibatch's images, and their augmented copies
+        estimate.add("activations", cfg.train.batch_size * width * pixel
+                     * (4 if cfg.augment.active else 1))
+    estimate.add("preprocessing", 2 * width * 8 + 2 * 4096 * width * 8 * (not held))
+    if "standardize" in steps:
+        estimate.add("preprocessing", held * width * 8)
+    if {"pca", "zca"} & set(steps):
+        estimate.add("preprocessing", 2 * held * width * 8 + 4 * width * width * 8
+                     + 2 * (n_val + n_test) * width * s)
+    if flips_keep_class(cfg.dataset):
+        estimate.add("evaluation", 4 * n_test * width * s
+                     + 4 * n_test * (cfg.hidden_size + num_classes) * s)
+    return estimate.add("class matrices", confusion_plot_bytes(num_classes))
+
+
+def _check_fits(estimate, what):
+    """:func:`nndl._memory.check_fits` advising the flags of the two largest parts."""
+    largest = sorted(estimate.parts, key=lambda k: -estimate.parts[k])[:2]
+    advice = "lower " + " or ".join(_PART_FLAGS[part] for part in largest)
+    _memory.check_fits(estimate, what, advice)
+
+
+def _load(cfg):
+    """``cfg``'s dataset, memory-mapped; an image folder resized by ``--image-size`` is
+    first checked to fit while it is decoded (one image at that size, as Pillow's RGBX
+    and NumPy's copies, and a network taking at least its pixels)."""
+    size = image_size(cfg)
+    if size is not None:
+        pixels = size[0] * size[1]
+        estimate = training_memory(pixels, cfg.hidden_size, 2, cfg.train.batch_size,
+                                   cfg.dtype).add("decoded images", 6 * pixels)
+        _memory.check_fits(estimate, f"--image-size {cfg.image_size}", "lower --image-size")
+    return load_dataset(cfg.dataset, cfg.data, labels=cfg.labels, image_size=size)
+
+
+def _split(cfg, data):
+    return split_dataset(data, num_training=cfg.num_training,
+                         num_validation=cfg.num_validation, num_test=cfg.num_test,
+                         full_test=cfg.full_test, seed=cfg.seed)
 
 
 def _rows(images, dtype):
@@ -203,14 +298,18 @@ def write_network_artifacts(folder, model, history, name="model"):
 def train_teacher(recipe, cfg, prepared, progress=True):
     """Train ``recipe``'s teacher on ``prepared`` and return (its metrics, the student's soft
     targets (N, C) for the training rows)."""
-    teacher_cfg = recipe.teacher.replace(data=cfg.data, seed=cfg.seed)
-    model, _, seconds = fit(teacher_cfg, prepared, progress=progress)
+    model, _, seconds = fit(teacher_config(recipe, cfg), prepared, progress=progress)
     if prepared.X_train is None:
         raise ValueError("a recipe with a teacher needs the training rows in memory; this "
                          "dataset is streamed from disk (see IN_MEMORY_BYTES)")
     scores = model.net.loss(prepared.X_train)
     targets = distillation_targets(scores, prepared.y_train, **recipe.distill)
-    return network_metrics(model, prepared, seconds, teacher_cfg), targets
+    return network_metrics(model, prepared, seconds, teacher_config(recipe, cfg)), targets
+
+
+def teacher_config(recipe, cfg):
+    """The configuration ``recipe``'s teacher trains with beside the student's ``cfg``."""
+    return recipe.teacher.replace(data=cfg.data, seed=cfg.seed)
 
 
 def run_train(cfg, out=None, progress=True, recipe=None):
@@ -223,6 +322,10 @@ def run_train(cfg, out=None, progress=True, recipe=None):
     propagates and ``metrics.json`` records the status. A start that fails leaves no
     folder (:func:`nndl.runs.recorded_run`)."""
     start = time.perf_counter()
+    if recipe is not None and recipe.teacher is not None:  # a wider network on this data
+        teacher = recipe.teacher
+        check_memory(cfg.replace(hidden_size=teacher.hidden_size, **teacher.train.to_dict()),
+                     what="this recipe's teacher")
     prepared = prepare_data(cfg)  # bad data fails here, before any folder exists
     with recorded_run(out, "train", cfg.to_dict()) as recorder:
         folder = recorder.folder
@@ -329,5 +432,6 @@ def _class_section(report, folder, model, prepared):
     report.table(["class", "test images", "correct", "accuracy"], rows, sortable=True)
 
 
-__all__ = ["PreparedData", "fit", "training_inputs", "network_metrics", "prepare_data",
-           "resolved_settings", "run_train", "train_teacher", "write_network_artifacts"]
+__all__ = ["PreparedData", "check_memory", "fit", "run_memory", "training_inputs",
+           "network_metrics", "prepare_data", "resolved_settings", "run_train", "train_teacher",
+           "write_network_artifacts"]

@@ -217,6 +217,23 @@ def grid_of(space):
     return {name: dim.grid_values() for name, dim in space.items()}
 
 
+def largest_config(space, base):
+    """The configuration of ``space`` that needs the most memory: ``base`` with the largest
+    hidden size, batch size and number of training images the space can give, its
+    costliest optimizer (:data:`nndl.training.OPTIMIZER_MATRICES`) and float64 if it may
+    be chosen (what :func:`nndl.workflow.check_memory` checks before a search)."""
+    from nndl.training import OPTIMIZER_MATRICES
+
+    values = {name: space[name].values() for name in space}
+    largest = {name: max(v for v in values[name] if isinstance(v, int | float))
+               for name in ("hidden_size", "batch_size", "num_training") if name in values}
+    if "optimizer" in values:
+        largest["optimizer"] = max(values["optimizer"], key=OPTIMIZER_MATRICES.__getitem__)
+    if "float64" in values.get("dtype", ()):
+        largest["dtype"] = "float64"
+    return base.replace(**largest)
+
+
 def suggest_config(trial, space, base, fixed=None):
     """The RunConfig of ``trial``: ``base`` with the suggested values and ``fixed``
     overrides (e.g. ``--num-iters``) applied."""
