@@ -109,14 +109,20 @@ class RunRecorder:
         try:
             yield self
         except KeyboardInterrupt as exc:
-            self.finish("interrupted")
             exc.run_folder = self.folder  # for the one-line message: where the work is
+            self._finish_anyway("interrupted")
             raise
         except Exception as exc:
-            self.update(error=str(exc))
-            self.finish(getattr(exc, "run_status", "failed"))
             exc.run_folder = self.folder
+            self.metrics["error"] = str(exc)
+            self._finish_anyway(getattr(exc, "run_status", "failed"))
             raise
+
+    def _finish_anyway(self, status):
+        """Record ``status`` if the disk lets us: the error being raised (e.g. a full disk)
+        is what the user must see, not a second one from writing metrics.json."""
+        with contextlib.suppress(OSError):
+            self.finish(status)
 
     def finish(self, status="complete"):
         self.metrics["status"] = status

@@ -25,6 +25,7 @@ from nndl.config import data_key, population_key
 from nndl.metrics import accuracy
 from nndl.model_io import SavedModel, save_model
 from nndl.neural_net import TwoLayerNet
+from nndl.search.journal import naming
 from nndl.search.settings import HALVING_REDUCTION, resolve_pruner
 from nndl.search.space import grid_of, suggest_config
 from nndl.search.storage import (
@@ -261,7 +262,9 @@ class Worker:
                                {k: history[k] for k in ("loss_history", "train_acc_history",
                                                         "val_acc_history")},
                                prepared.image_shape)
-            save_model(self.out_dir / "trials" / f"trial-{trial.number}.npz", model)
+            path = self.out_dir / "trials" / f"trial-{trial.number}.npz"
+            with naming(path):
+                save_model(path, model)
         self._tell(trial, f"validation accuracy {100 * value:.1f}%", seconds, value=value)
 
     def _tell_pruned(self, trial, reason, seconds):

@@ -9,6 +9,7 @@ from nndl.config import RunConfig
 from nndl.metrics import accuracy
 from nndl.model_io import load_model, save_model
 from nndl.report import Report, pct
+from nndl.search.journal import naming
 from nndl.vis_utils import plot_trial_history
 from nndl.workflow import fit, prepare_data
 
@@ -34,7 +35,7 @@ def write_trials_csv(study, path):
     rows = trial_rows(study)
     if not rows:
         return
-    with open(path, "w", newline="") as f:
+    with naming(path), open(path, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
@@ -109,8 +110,9 @@ def finish_search(study, folder, recorder, log=print, prepare=None):
         "trial": best.number, "config": cfg.to_dict(),
     }
     model.metrics = metrics
-    (folder / "best").mkdir(exist_ok=True)
-    save_model(folder / "best" / "model.npz", model)
+    with naming(folder / "best" / "model.npz"):
+        (folder / "best").mkdir(exist_ok=True)
+        save_model(folder / "best" / "model.npz", model)
     chance = 1 / len(model.class_names)
     plots = _plots(study, folder, chance)
     recorder.update(best=metrics, trials=counts,
@@ -190,8 +192,9 @@ def _plots(study, folder, chance=None):
     points = history_points(study)
     made = {}
     if points:
-        made["optimization_history"] = plot_trial_history(
-            *zip(*points), folder / "optimization_history.png", chance=chance)
+        with naming(folder / "optimization_history.png"):
+            made["optimization_history"] = plot_trial_history(
+                *zip(*points), folder / "optimization_history.png", chance=chance)
     if importance_verdict(study)[0]:
         path = _importance_plot(study, folder / "param_importances.png")
         if path is not None:
@@ -213,7 +216,8 @@ def _importance_plot(study, path):
             ax = ovm.plot_param_importances(study, target_name="Validation accuracy")
             fig = ax.figure
             fig.tight_layout()
-            fig.savefig(path)
+            with naming(path):
+                fig.savefig(path)
             matplotlib.pyplot.close(fig)
     except (ValueError, RuntimeError, ZeroDivisionError):
         return None  # e.g. every completed trial with the same value
@@ -252,4 +256,5 @@ def _report(study, folder, metrics, counts, plots, chance=None):
                       + (". With under 20 trials, a rough guide." if complete < 20 else "."))
     elif not drawn:
         report.paragraph(why_not)
-    report.write(folder / "report.html")
+    with naming(folder / "report.html"):
+        report.write(folder / "report.html")
