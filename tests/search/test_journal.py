@@ -126,3 +126,10 @@ def test_resume_and_status_after_truncate_keep_the_complete_trials(finished, tmp
     status = nndl("search", "status", "--out", str(out), env=search_env)
     assert status.returncode == 0, status.stderr
     assert status.stdout.count("COMPLETE") == 3
+
+
+def test_a_finished_search_leaves_no_lock_files(finished):
+    _, out = finished
+    assert sorted(p.name for p in out.iterdir()) == [
+        "best", "metrics.json", "optimization_history.png", "report.html", "study.journal",
+        "trials", "trials.csv"]

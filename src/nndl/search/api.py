@@ -90,6 +90,8 @@ def run_search(space, base, settings, out=None, storage_url=None, workers=1, res
     from nndl.runs import RunRecorder
     from nndl.search.results import finish_search
 
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers!r}")
     if settings.sampler == "grid":
         grid_size = 1
         for values in grid_of(space).values():

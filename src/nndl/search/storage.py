@@ -114,16 +114,17 @@ def backend(storage):
 def ask_lock(storage, study_name, lock_dir):
     """Held while a worker counts a study's trials and asks for new ones, so that workers
     together never ask for more trials than the study wants: a PostgreSQL advisory lock
-    (on a connection of its own) for a shared database, and a file lock in the run folder,
-    which local workers share, in every case."""
+    (on a connection of its own) for a shared database, and a lock on the run folder
+    itself (``flock`` of the folder: no lock file is left), which local workers share, in
+    every case."""
     Path(lock_dir).mkdir(parents=True, exist_ok=True)
-    with open(Path(lock_dir) / ".ask.lock", "a") as f:
-        fcntl.flock(f, fcntl.LOCK_EX)
-        try:
-            with _advisory_lock(backend(storage), study_name):
-                yield
-        finally:
-            fcntl.flock(f, fcntl.LOCK_UN)
+    fd = os.open(lock_dir, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        with _advisory_lock(backend(storage), study_name):
+            yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 @contextlib.contextmanager
