@@ -383,7 +383,7 @@ def cmd_search(args):
         from nndl.search import run_worker
 
         return run_worker(args.storage, args.study, args.out or ".", args.worker_index)
-    from nndl.config import RunConfig, config_from_args
+    from nndl.config import RunConfig, config_from_args, read_toml
     from nndl.search import SearchSettings, default_space, load_space, run_search
 
     space = load_space(args.space) if args.space else default_space()
@@ -391,9 +391,11 @@ def cmd_search(args):
     given = {k for k, v in vars(args).items() if v is not None}
     fixed = {k for k in base.to_dict() if k in given}
     space = {k: v for k, v in space.items() if k not in fixed}  # a given flag fixes its option
-    settings = SearchSettings(sampler=args.sampler, pruner=args.pruner, trials=args.trials,
-                              population=args.population, seed=args.seed_search,
-                              study=args.study)
+    settings = SearchSettings(**{field: _or_default(args, flag) for field, flag in
+                                 SEARCH_SETTING_FLAGS.items()}, study=args.study)
+    if args.config:  # its options count as given: a resume compares them with the study's
+        fixed |= set(read_toml(args.config))
+    chosen = fixed | {f for f, flag in SEARCH_SETTING_FLAGS.items() if flag in given}
     if not args.resume:  # missing or bad data fails before the run folder exists
         from nndl.config import image_size
         from nndl.data import load_dataset
@@ -401,15 +403,31 @@ def cmd_search(args):
         load_dataset(base.dataset, base.data, labels=base.labels, image_size=image_size(base))
     folder = run_search(space, base, settings, out=args.out, storage_url=args.storage,
                         workers=args.workers, resume=args.resume,
-                        progress=not args.no_progress)
-    _print_search_summary(folder, space)
+                        progress=not args.no_progress,
+                        given=chosen | ({"space"} if args.space else set()))
+    _print_search_summary(folder)
 
 
-def _print_search_summary(folder, space):
-    """The best trial's accuracies and searched parameters, and where everything is."""
+#: SearchSettings field -> the flag (argparse dest) that sets it; their argparse defaults
+#: are None (not given), these are the defaults a new search takes.
+SEARCH_SETTING_FLAGS = {"sampler": "sampler", "pruner": "pruner", "trials": "trials",
+                        "population": "population", "seed": "seed_search"}
+SEARCH_DEFAULTS = {"sampler": "tpe", "pruner": "auto", "trials": 32, "population": None,
+                   "seed_search": 0}
+
+
+def _or_default(args, flag):
+    value = getattr(args, flag)
+    return SEARCH_DEFAULTS[flag] if value is None else value
+
+
+def _print_search_summary(folder):
+    """The best trial's accuracies and the parameters its study searched (its own space,
+    also on --resume), and where everything is."""
     import json
 
-    best = json.loads((folder / "metrics.json").read_text()).get("best") or {}
+    metrics = json.loads((folder / "metrics.json").read_text())
+    best, space = metrics.get("best") or {}, metrics["config"]["space"]
     print(f"run folder: {folder}")
     if best:
         chosen = ", ".join(f"{k}={_short(best['config'][k])}" for k in space
@@ -492,20 +510,24 @@ def _add_search_run_arguments(p):
     from nndl.config import RunConfig, add_config_arguments
     from nndl.search.settings import HALVING_FROM_TRIALS, PRUNERS, SAMPLERS
 
-    p.add_argument("--sampler", choices=SAMPLERS, default="tpe", help="default: tpe")
-    p.add_argument("--pruner", choices=PRUNERS, default="auto",
+    p.add_argument("--sampler", choices=SAMPLERS, default=None, help="default: tpe")
+    p.add_argument("--pruner", choices=PRUNERS, default=None,
                    help="prunes hopeless trials from per-epoch validation accuracy "
                    "(default: auto = successive halving from "
                    f"{HALVING_FROM_TRIALS} trials on, none below)")
-    p.add_argument("--trials", type=int, default=32, help="trials to finish (default: 32)")
+    p.add_argument("--trials", type=int, default=None,
+                   help="trials to finish (default: 32; with --resume: the study's new total)")
     p.add_argument("--population", type=int, default=None,
                    help="trials trained together (1 = one by one; default: up to 32)")
     p.add_argument("--workers", type=int, default=1, help="local worker processes (default: 1)")
     _add_study_arguments(p)
     p.add_argument("--resume", action="store_true",
-                   help="continue the study of --out (or --storage/--study) where it stopped")
+                   help="continue the study of --out (or --storage/--study) where it stopped, "
+                   "with its own space, sampler and training options: of the flags given, "
+                   "--trials (the new total), --population and --workers apply, and any other "
+                   "must equal the study's value or the resume is refused")
     p.add_argument("--space", metavar="TOML", help="search space file (see the docs)")
-    p.add_argument("--seed-search", type=int, default=0, metavar="N",
+    p.add_argument("--seed-search", type=int, default=None, metavar="N",
                    help="seed of the sampler and of the trials' initializations (default: 0)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     add_config_arguments(p, RunConfig(dtype="float32"))  # what a search trains with

@@ -11,6 +11,8 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from nndl.config import RunConfig
@@ -82,23 +84,27 @@ def run_worker(storage_url, study_name, out_dir, worker_index=0, log=print):
 
 
 def run_search(space, base, settings, out=None, storage_url=None, workers=1, resume=False,
-               log=print, progress=False, prepared=None):
+               log=print, progress=False, prepared=None, given=()):
     """Run (or resume) a search; returns the run folder (see :mod:`nndl.search.results`).
     ``progress`` shows a bar per population or trial and ``prepared`` (data already
     prepared for ``base``) is reused, both for in-process workers only. Nothing is
-    created until the storage is reached and the study is found or created."""
+    created until the storage is reached and the study is found or created.
+
+    ``resume`` continues the stored study with its stored space, base and settings; of
+    the names in ``given`` (what the caller chose: ``"space"``, a field of ``settings`` or
+    of ``base``), ``trials`` (the new total) and ``population`` apply, and every other one
+    must equal the study's value, else a ValueError naming its flag and the stored value
+    (:func:`resume_settings`)."""
     from nndl.runs import RunRecorder
     from nndl.search.results import finish_search
 
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers!r}")
-    if settings.sampler == "grid":
-        grid_size = 1
-        for values in grid_of(space).values():
-            grid_size *= len(values)
-        settings.trials = min(settings.trials, grid_size)
+    if settings.sampler == "grid" and not resume:
+        settings.trials = min(settings.trials, _grid_size(space))
     if resume:
-        folder, study, space, base, settings = _resume_study(out, storage_url, settings)
+        folder, study, space, base, settings = _resume_study(
+            out, storage_url, settings, Requested(space, base, settings, given))
     else:  # the study and the run folder record the pruner that runs, never "auto"
         settings.pruner = resolve_pruner(settings)
         folder, study = _new_study(out, storage_url, settings, space, base)
@@ -118,9 +124,10 @@ def run_search(space, base, settings, out=None, storage_url=None, workers=1, res
     return folder
 
 
-def _resume_study(out, storage_url, settings):
-    """The run folder and the study (with its stored definition) that ``--resume`` continues;
-    its trials left RUNNING by a dead run are failed."""
+def _resume_study(out, storage_url, settings, requested):
+    """The run folder and the study (with its stored definition) that ``--resume`` continues,
+    with the ``requested`` changes that apply (:func:`resume_settings`); its trials left
+    RUNNING by a dead run are failed."""
     if out is None:
         raise ValueError("--resume needs --out: the run folder of the study to continue")
     folder = Path(out)
@@ -128,10 +135,79 @@ def _resume_study(out, storage_url, settings):
         raise ValueError(f"--resume: no run folder {folder}")
     storage = open_storage(storage_url, folder, create=False)
     study, space, base, settings = open_study(storage, settings, create=False)
+    settings = resume_settings(requested, space, base, settings)
     if not has_heartbeat(study._storage):  # without heartbeats, RUNNING means "maybe alive"
         _refuse_live_workers(study)
+    if vars(settings) != study.user_attrs["nndl_settings"]:  # workers read it from there
+        study.set_user_attr("nndl_settings", vars(settings))
     fail_stale_running_trials(study)
     return folder, study, space, base, settings
+
+
+#: The settings that ``--resume`` applies when given: the trials the study should have in
+#: all, and how many train at once. Every other flag must equal the study's: it would change
+#: what a trial means, and the finished trials would no longer compare with the new ones.
+RESUME_APPLIES = ("trials", "population")
+
+
+@dataclass
+class Requested:
+    """What a resume was asked for: a space, base and settings, of which the names in
+    ``given`` were chosen (the rest are defaults, not requests)."""
+
+    space: dict
+    base: RunConfig
+    settings: SearchSettings
+    given: Iterable[str] = ()
+
+
+def resume_settings(requested, space, base, stored):
+    """``stored`` (the study's settings) with the changes ``requested`` that apply
+    (:data:`RESUME_APPLIES`); a ValueError naming the flag and the stored value for any
+    other requested value that differs from the study's (``space``, ``base``, ``stored``)."""
+    given = set(requested.given)
+    for name in sorted(given - set(RESUME_APPLIES)):
+        if name in space and name in requested.base.to_dict():
+            raise ValueError(f"--resume: {_flag(name)} would fix {name}, which this study "
+                             "searches; a resumed study keeps its space")
+        mine, theirs = _requested_and_stored(name, requested, space, base, stored)
+        if mine != theirs:
+            shown = "" if name == "space" else f" {mine}"
+            raise ValueError(f"--resume: {_flag(name)}{shown} differs from this study's "
+                             f"{name} {_show(theirs)}; a resumed study keeps what its trials "
+                             "mean (only --trials and --population apply): leave the flag "
+                             "out, or start a new search")
+    changes = {n: getattr(requested.settings, n) for n in RESUME_APPLIES if n in given}
+    settings = replace(stored, **changes)
+    if settings.sampler == "grid":
+        settings.trials = min(settings.trials, _grid_size(space))
+    return settings
+
+
+def _requested_and_stored(name, requested, space, base, stored):
+    if name == "space":
+        return _space_to_json(requested.space), _space_to_json(space)
+    if name == "pruner":  # "auto" resolves by the number of trials the study will have
+        trials = requested.settings.trials if "trials" in requested.given else stored.trials
+        return resolve_pruner(replace(requested.settings, trials=trials)), stored.pruner
+    if name in ("sampler", "seed"):
+        return getattr(requested.settings, name), getattr(stored, name)
+    return requested.base.to_dict()[name], base.to_dict()[name]
+
+
+def _flag(name):
+    return {"seed": "--seed-search"}.get(name, "--" + name.replace("_", "-"))
+
+
+def _show(value):
+    return f"({', '.join(value)})" if isinstance(value, dict) else str(value)
+
+
+def _grid_size(space):
+    size = 1
+    for values in grid_of(space).values():
+        size *= len(values)
+    return size
 
 
 def _refuse_live_workers(study):
