@@ -594,27 +594,39 @@ def error_line(exc):
     elif not isinstance(exc, EXPECTED_ERRORS):
         message = (f"{type(exc).__name__}: {message} (probably a bug in nndl: rerun with "
                    "NNDL_DEBUG=1 for the traceback and report it)")
+    return message + _where(exc)
+
+
+def _where(exc):
+    """``"; what the run reached is in FOLDER"`` for an exception from a run, else ``""``
+    (with the note that its status could not be written, when it could not)."""
     folder = getattr(exc, "run_folder", None)
-    return message + (f"; what the run reached is in {folder}" if folder else "")
+    if folder is None:
+        return ""
+    status_error = getattr(exc, "status_error", None)
+    return f"; what the run reached is in {folder}" + (f" ({status_error})"
+                                                       if status_error else "")
 
 
 def main(argv=None):
     """Run the command line; returns the exit status: 0 done, 1 failed (one line on
-    stderr; ``NNDL_DEBUG=1`` re-raises for the traceback), 2 usage, 130 Ctrl-C."""
+    stderr; ``NNDL_DEBUG=1`` re-raises for the traceback), 2 usage, 130 Ctrl-C, 143
+    SIGTERM, 129 SIGHUP (both handled as Ctrl-C is: :mod:`nndl._stops`)."""
+    from nndl._stops import stop_signals_like_ctrl_c
+
     parser, args = build_parser(), None
     _complete_if_asked(parser)
     shown = warnings.showwarning
     try:
-        args = parser.parse_args(argv)
-        if not os.environ.get("NNDL_DEBUG"):
-            warnings.showwarning = _one_line_warning(_prefix(args))
-        require(*getattr(args, "needs", ()))
-        result = args.func(args)
-    except KeyboardInterrupt as exc:
-        folder = getattr(exc, "run_folder", None)
-        print(f"{_prefix(args)}: interrupted" + (f"; what the run reached is in {folder}"
-                                                 if folder else ""), file=sys.stderr)
-        return 130
+        with stop_signals_like_ctrl_c():
+            args = parser.parse_args(argv)
+            if not os.environ.get("NNDL_DEBUG"):
+                warnings.showwarning = _one_line_warning(_prefix(args))
+            require(*getattr(args, "needs", ()))
+            result = args.func(args)
+    except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM, SIGHUP
+        print(f"{_prefix(args)}: {str(exc) or 'interrupted'}{_where(exc)}", file=sys.stderr)
+        return getattr(exc, "exit_status", 130)
     except BrokenPipeError:  # the reader went away (`nndl search status | head -1`)
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no flush error
         return 1

@@ -103,26 +103,27 @@ class RunRecorder:
 
     @contextlib.contextmanager
     def running(self):
-        """Mark the run ``interrupted`` (Ctrl-C) or, when the block raises any other error,
-        the error's ``run_status`` (e.g. ``diverged``) else ``failed``, with the message in
-        ``error``; the exception propagates."""
+        """Mark the run ``interrupted`` (Ctrl-C), ``terminated`` (SIGTERM, SIGHUP: see
+        :mod:`nndl._stops`, with ``signal`` naming it) or, when the block raises any other
+        error, the error's ``run_status`` (e.g. ``diverged``) else ``failed``, with the
+        message in ``error``; the exception propagates, carrying ``run_folder``. When even
+        that status cannot be written (a full disk), the exception carries
+        ``status_error`` too, saying so."""
         try:
             yield self
-        except KeyboardInterrupt as exc:
+        except BaseException as exc:
+            if isinstance(exc, KeyboardInterrupt):
+                entries = {"signal": exc.signal_name} if hasattr(exc, "signal_name") else {}
+                status = getattr(exc, "run_status", "interrupted")
+            else:
+                entries, status = {"error": str(exc)}, getattr(exc, "run_status", "failed")
             exc.run_folder = self.folder  # for the one-line message: where the work is
-            self._finish_anyway("interrupted")
+            try:
+                self.metrics.update(entries)
+                self.finish(status)
+            except OSError as error:
+                exc.status_error = f"its metrics.json could not say so ({error})"
             raise
-        except Exception as exc:
-            exc.run_folder = self.folder
-            self.metrics["error"] = str(exc)
-            self._finish_anyway(getattr(exc, "run_status", "failed"))
-            raise
-
-    def _finish_anyway(self, status):
-        """Record ``status`` if the disk lets us: the error being raised (e.g. a full disk)
-        is what the user must see, not a second one from writing metrics.json."""
-        with contextlib.suppress(OSError):
-            self.finish(status)
 
     def finish(self, status="complete"):
         self.metrics["status"] = status
