@@ -448,6 +448,7 @@ def _short(value):
 def cmd_search_status(args):
     import optuna
 
+    from nndl.search.processes import run_state
     from nndl.search.results import format_trials
     from nndl.search.storage import open_storage
 
@@ -458,6 +459,11 @@ def cmd_search_status(args):
     except KeyError:
         raise CommandError(f"no study {args.study!r} in that storage") from None
     print(format_trials(study, width=_terminal_width()))
+    state, how = run_state(args.out) if args.out else (None, "")
+    if how:
+        print(f"the search in {args.out} {how}" + (
+            f"; nndl search --resume --out {args.out} continues it"
+            if state in ("killed", "stopped", "failed") else ""))
 
 
 def _terminal_width():

@@ -49,8 +49,12 @@ def test_resume_continues_the_sequence_and_reruns_the_killed_trial(tmp_path, sea
     assert len(killed) == 1, [t.state for t in before]
     killed = killed[0]
 
+    status = nndl("search", "status", "--out", str(out), "--study", name,
+                  *(["--storage", url] if url else []), env=search_env)
+    assert f"the search in {out} was killed (SIGKILL" in status.stdout, status.stdout
     result = nndl(*args, "--resume", env=search_env)
     assert result.returncode == 0, result.stdout + result.stderr
+    assert f"resuming the search in {out}, which was killed (SIGKILL" in result.stdout
     after = trials_of(out, url, name)
     for trial in before:  # nothing lost
         if trial.state in FINISHED:

@@ -7,25 +7,31 @@ process or ``nndl search worker`` on another machine — runs the same search.
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from nndl._stops import held_stops
 from nndl.config import RunConfig
 from nndl.search.engine import Worker, make_pruner, make_sampler
-from nndl.search.processes import PARENT_ENV, live_workers, watch_parent
+from nndl.search.processes import (
+    describe_exit,
+    live_workers,
+    run_local_workers,
+    run_state,
+    watch_parent,
+)
 from nndl.search.settings import SearchSettings, resolve_pruner
 from nndl.search.space import Dimension, base_point, default_space, grid_of, load_space
 from nndl.search.storage import (
     WORKER_ATTR,
     fail_stale_running_trials,
+    fail_trials_of,
     has_heartbeat,
     open_storage,
     redact,
+    worker_id,
 )
 
 __all__ = ["Dimension", "SearchSettings", "default_space", "load_space", "open_study",
@@ -104,7 +110,7 @@ def run_search(space, base, settings, out=None, storage_url=None, workers=1, res
         settings.trials = min(settings.trials, _grid_size(space))
     if resume:
         folder, study, space, base, settings = _resume_study(
-            out, storage_url, settings, Requested(space, base, settings, given))
+            out, storage_url, settings, Requested(space, base, settings, given), log)
     else:  # the study and the run folder record the pruner that runs, never "auto"
         settings.pruner = resolve_pruner(settings)
         folder, study = _new_study(out, storage_url, settings, space, base)
@@ -112,19 +118,71 @@ def run_search(space, base, settings, out=None, storage_url=None, workers=1, res
                                               "space": _space_to_json(space),
                                               "storage": redact(storage_url or "journal file"),
                                               "workers": workers})
+    recorder.update(process=worker_id())  # for status and resume: alive, or killed?
     with recorder.running():
-        prepare = None
+        worker, exits = None, {}
         if workers <= 1:
             worker = Worker(study, space, base, settings, folder, log, progress, prepared)
-            worker.run()
-            prepare = worker.prepared  # reuse its preprocessed data for the final evaluation
-        else:
-            _run_local_workers(storage_url, settings.study, folder, workers)
+        prepare = worker.prepared if worker else None  # the final evaluation reuses its data
+        try:
+            if worker:
+                worker.run()
+            else:
+                exits = run_local_workers(storage_url, settings.study, folder, workers)
+        except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM, SIGHUP: keep what finished
+            _keep_results(study, folder, recorder, log, prepare,
+                          f"was stopped by {getattr(exc, 'signal_name', 'Ctrl-C')}")
+            raise
+        ended_early = _workers_ended_early(study, settings, exits)
+        if ended_early:
+            _keep_results(study, folder, recorder, log, prepare, ended_early)
+            raise RuntimeError(f"the search {ended_early}; the results so far are written, "
+                               f"and nndl search --resume --out {folder} runs the rest")
         finish_search(study, folder, recorder, log, prepare=prepare)
     return folder
 
 
-def _resume_study(out, storage_url, settings, requested):
+def _keep_results(study, folder, recorder, log, prepare, stopped):
+    """Write the results of the trials finished so far (:func:`finish_search` with
+    ``stopped``) for a search that ends early; a stop signal meanwhile is dropped (the
+    search is ending already), and a failure to write is a warning, not a second error."""
+    import warnings
+
+    from nndl.search.results import finish_search
+
+    with held_stops() as held:
+        try:
+            finish_search(study, folder, recorder, log, prepare=prepare, stopped=stopped)
+        except Exception as exc:  # noqa: BLE001 - the search's own ending is the error
+            warnings.warn(f"the results so far could not be written: {exc}", stacklevel=2)
+        held.release(raise_pending=False)
+
+
+def _workers_ended_early(study, settings, exits):
+    """None when every local worker exited well or the study has all its trials anyway
+    (a warning then names the workers that did not); else what went wrong, in words. The
+    trials that a failed worker left RUNNING are failed, to run again on --resume."""
+    import warnings
+
+    import optuna
+
+    failed = {pid: code for pid, code in exits.items() if code}
+    if not failed:
+        return None
+    what = "; ".join(f"worker process {pid} {describe_exit(code)}"
+                     for pid, code in failed.items())
+    fail_trials_of(study, {pid: f"its worker process {pid} {describe_exit(code)} before it "
+                           "finished" for pid, code in failed.items()})
+    TrialState = optuna.trial.TrialState  # noqa: N806
+    finished = len(study.get_trials(deepcopy=False,
+                                    states=(TrialState.COMPLETE, TrialState.PRUNED)))
+    if finished >= settings.trials:
+        warnings.warn(f"{what}; the other workers finished the study", stacklevel=2)
+        return None
+    return f"ended early ({what}) with {finished} of its {settings.trials} trials finished"
+
+
+def _resume_study(out, storage_url, settings, requested, log=print):
     """The run folder and the study (with its stored definition) that ``--resume`` continues,
     with the ``requested`` changes that apply (:func:`resume_settings`); its trials left
     RUNNING by a dead run are failed."""
@@ -133,6 +191,10 @@ def _resume_study(out, storage_url, settings, requested):
     folder = Path(out)
     if not folder.is_dir():
         raise ValueError(f"--resume: no run folder {folder}")
+    state, how = run_state(folder)
+    if state == "running":
+        raise RuntimeError(f"--resume: the search in {folder} {how}; stop it (or wait for "
+                           "it) first")
     storage = open_storage(storage_url, folder, create=False)
     study, space, base, settings = open_study(storage, settings, create=False)
     settings = resume_settings(requested, space, base, settings)
@@ -141,6 +203,8 @@ def _resume_study(out, storage_url, settings, requested):
     if vars(settings) != study.user_attrs["nndl_settings"]:  # workers read it from there
         study.set_user_attr("nndl_settings", vars(settings))
     fail_stale_running_trials(study)
+    if how:
+        log(f"resuming the search in {folder}, which {how}")
     return folder, study, space, base, settings
 
 
@@ -258,23 +322,3 @@ def _undo_folder(folder, missing, fresh):
             shutil.rmtree(path, ignore_errors=True)
         else:
             path.unlink(missing_ok=True)
-
-
-def _run_local_workers(storage_url, study_name, folder, workers):
-    """Start ``workers`` processes of ``nndl search worker`` and wait for them all.
-
-    BLAS threads are shared out so that the workers do not oversubscribe the cores; the
-    workers die with this process (:mod:`nndl.search.processes`).
-    """
-    threads = str(max(1, (os.cpu_count() or 1) // workers))
-    env = {**os.environ, "OMP_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads,
-           "MKL_NUM_THREADS": threads, PARENT_ENV: str(os.getpid())}
-    storage = storage_url or str(Path(folder) / "study.journal")
-    procs = [subprocess.Popen([sys.executable, "-m", "nndl", "search", "worker", "--storage",
-                               storage, "--study", study_name, "--out", str(folder),
-                               "--worker-index", str(i)], env=env)
-             for i in range(workers)]
-    codes = [p.wait() for p in procs]
-    if any(codes):
-        raise RuntimeError(f"search workers exited with {codes}")
-

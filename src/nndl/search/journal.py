@@ -6,6 +6,8 @@ skips it, but its next append lands on the same line, and from then on every rea
 (``Expecting ':' delimiter``): the study is lost. :class:`JournalFile` instead
 
 * reads up to the last complete record (a torn last line is not a record yet);
+* appends whole records: a stop signal (Ctrl-C, SIGTERM, SIGHUP) waits until the write is
+  done (:func:`nndl._stops.held_stops`);
 * before each append, under Optuna's own lock (the writers' lock), moves a torn tail aside
   into ``study.journal.torn-<offset>`` and cuts the file back to its last complete record,
   with a one-line warning naming both files;
@@ -26,6 +28,8 @@ from pathlib import Path
 
 from optuna.storages.journal import JournalFileBackend
 from optuna.storages.journal._file import get_lock_file
+
+from nndl._stops import held_stops
 
 # Every record Optuna writes starts so (``{"op_code": ..., "worker_id": ..., ...}``).
 RECORD_START = b'{"op_code":'
@@ -112,7 +116,7 @@ class JournalFile(JournalFileBackend):
         """Append ``logs`` under Optuna's lock, after setting a torn tail aside; a failed
         write is cut back off and raised as an OSError naming the file."""
         data = ("\n".join(json.dumps(log, separators=(",", ":")) for log in logs) + "\n")
-        with get_lock_file(self._lock):
+        with held_stops(), get_lock_file(self._lock):  # a stop signal waits for the write
             self._set_torn_tail_aside()
             try:
                 fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)

@@ -89,9 +89,15 @@ def best_model(study, folder, prepare=prepare_data):
     return best, model
 
 
-def finish_search(study, folder, recorder, log=print, prepare=None):
-    """Write the run folder's results; returns the metrics dict. ``prepare(cfg)`` gives the
-    preprocessed data (default: :func:`nndl.workflow.prepare_data`)."""
+def finish_search(study, folder, recorder, log=print, prepare=None, stopped=None):
+    """Write the run folder's results and mark the run complete; returns the metrics dict.
+    ``prepare(cfg)`` gives the preprocessed data (default:
+    :func:`nndl.workflow.prepare_data`).
+
+    ``stopped`` (why the search ended early, e.g. "stopped by SIGTERM"): the results of
+    the trials finished so far are written all the same (trials.csv always; the best
+    model, its test accuracy and the report, which says so, once a trial completed) and
+    the run's status is left to the caller; returns None when no trial completed."""
     prepare = prepare or prepare_data
     from optuna.trial import TrialState
 
@@ -99,6 +105,9 @@ def finish_search(study, folder, recorder, log=print, prepare=None):
     counts = {s.name: len(study.get_trials(deepcopy=False, states=(s,))) for s in
               (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)}
     if not counts["COMPLETE"]:
+        if stopped:
+            recorder.update(trials=counts)
+            return None
         raise RuntimeError("no trial completed; see trials.csv for the reasons")
     best, model = best_model(study, folder, prepare)
     cfg = RunConfig.from_dict(model.hyperparameters)
@@ -118,8 +127,9 @@ def finish_search(study, folder, recorder, log=print, prepare=None):
     recorder.update(best=metrics, trials=counts,
                     seconds=sum(t.user_attrs.get("seconds", 0) or 0
                                 for t in study.get_trials(deepcopy=False)))
-    recorder.finish()
-    _report(study, folder, metrics, counts, plots, chance)
+    if not stopped:
+        recorder.finish()
+    _report(study, folder, metrics, counts, plots, chance, stopped)
     log(f"best trial {best.number}: validation {pct(best.value)}, test "
         f"{pct(metrics['test_accuracy'])} on {metrics['test_size']} images")
     return metrics
@@ -224,8 +234,15 @@ def _importance_plot(study, path):
     return path
 
 
-def _report(study, folder, metrics, counts, plots, chance=None):
+def _report(study, folder, metrics, counts, plots, chance=None, stopped=None):
     report = Report("nndl search")
+    if stopped:
+        wanted = study.user_attrs.get("nndl_settings", {}).get("trials", "?")
+        finished = counts["COMPLETE"] + counts["PRUNED"]
+        report.section("Stopped early", "stopped").paragraph(
+            f"This search {stopped} after {finished} of its {wanted} trials; what follows is "
+            f"what those trials reached. nndl search --resume --out {folder} runs the rest "
+            "(trials stopped midway run again).")
     report.section("Best trial", "best").table(
         ["trial", "validation accuracy", "test accuracy", "test images", "hidden size"],
         [[metrics["trial"], pct(metrics["val_accuracy"]), pct(metrics["test_accuracy"]),

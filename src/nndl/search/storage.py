@@ -182,6 +182,32 @@ def fail_stale_running_trials(study):
     return None
 
 
+def fail_trials_of(study, reasons):
+    """Mark FAIL the RUNNING trials of ``study`` held by worker processes of this machine
+    that have exited: ``reasons`` maps each one's pid to the reason given. They run again
+    (:func:`requeue_failed_trials`)."""
+    from optuna.trial import TrialState
+
+    host = socket.gethostname()
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        name, _, pid = str(trial.user_attrs.get(WORKER_ATTR, "")).rpartition(":")
+        if name == host and pid.isdigit() and int(pid) in reasons:
+            _fail(study._storage, trial, reasons[int(pid)])
+
+
+def mark_stopped(storage, trial, stopped_by):
+    """Mark ``trial`` FAIL because its worker was told to stop (``stopped_by``: a signal's
+    name or "Ctrl-C"): tagged ``stopped``, it runs again without counting as a failed
+    attempt. Where the storage cannot be written now, the trial stays RUNNING, and the next
+    ``--resume`` (or, with heartbeats, another worker) fails it as stale."""
+    try:
+        storage.set_trial_user_attr(trial._trial_id, "stopped", stopped_by)
+        _fail(storage, trial, f"stopped by {stopped_by} before it finished; it runs again "
+              "when the search goes on (--resume)")
+    except Exception:  # noqa: BLE001 - stopping goes on; the trial is failed later
+        pass
+
+
 def _fail(storage, trial, reason):
     import optuna
 
@@ -195,10 +221,11 @@ def _fail(storage, trial, reason):
 def requeue_failed_trials(study, limit):
     """Enqueue the parameters (and initialization seed) of FAIL trials not yet run again,
     as new trials tagged ``retry_of`` (Optuna's ``enqueue_trial``), so that a trial killed
-    with its worker runs again, up to ``MAX_ATTEMPTS`` attempts; at most ``limit`` trials
-    wait in the queue. Call it under :func:`ask_lock`, so that two workers never enqueue
-    the same trial. A trial failed before its configuration was drawn (no ``init_seed``)
-    has nothing to run again."""
+    with its worker runs again, up to ``MAX_ATTEMPTS`` attempts (a trial ``stopped`` by a
+    signal does not count as one); at most ``limit`` trials wait in the queue. Call it
+    under :func:`ask_lock`, so that two workers never enqueue the same trial. A trial
+    failed before its configuration was drawn (no ``init_seed``) has nothing to run
+    again."""
     from optuna.trial import TrialState
 
     trials = study.get_trials(deepcopy=False)
@@ -206,12 +233,14 @@ def requeue_failed_trials(study, limit):
     room = limit - sum(t.state == TrialState.WAITING for t in trials)
     for trial in trials:
         attempt = trial.user_attrs.get("attempt", 1)
+        stopped = "stopped" in trial.user_attrs
         if room <= 0:
             return
         if trial.state != TrialState.FAIL or trial.number in retried \
-                or "init_seed" not in trial.user_attrs or attempt >= MAX_ATTEMPTS:
+                or "init_seed" not in trial.user_attrs \
+                or (attempt >= MAX_ATTEMPTS and not stopped):
             continue
         study.enqueue_trial(trial.params, user_attrs={
-            "retry_of": trial.number, "attempt": attempt + 1,
+            "retry_of": trial.number, "attempt": attempt if stopped else attempt + 1,
             "init_seed": trial.user_attrs["init_seed"]})
         room -= 1
