@@ -382,7 +382,8 @@ def cmd_search(args):
     if action == "worker":
         from nndl.search import run_worker
 
-        return run_worker(args.storage, args.study, args.out or ".", args.worker_index)
+        return run_worker(args.storage, args.study, args.out or ".", args.worker_index,
+                          storage_wait=args.storage_wait)
     from nndl.config import RunConfig, config_from_args, read_toml
     from nndl.search import SearchSettings, default_space, load_space, run_search
 
@@ -404,7 +405,8 @@ def cmd_search(args):
     folder = run_search(space, base, settings, out=args.out, storage_url=args.storage,
                         workers=args.workers, resume=args.resume,
                         progress=not args.no_progress,
-                        given=chosen | ({"space"} if args.space else set()))
+                        given=chosen | ({"space"} if args.space else set()),
+                        storage_wait=args.storage_wait)
     _print_search_summary(folder)
 
 
@@ -500,6 +502,7 @@ def add_search_command(sub):
                                 description="Join a running study (its definition is stored "
                                 "in it) and run trials until it has enough.")
     _add_study_arguments(worker)
+    _add_storage_wait_argument(worker)
     worker.add_argument("--worker-index", type=int, default=0, help=argparse.SUPPRESS)
     for q in (p, run, status, worker):
         q.set_defaults(func=cmd_search, needs=("optuna", "matplotlib"))
@@ -510,6 +513,18 @@ def _add_study_arguments(p):
                    "(default: the journal file of the run folder --out)")
     p.add_argument("--study", default="nndl", help="study name (default: nndl)")
     p.add_argument("--out", help="run folder (default: runs/search-<time>)")
+
+
+def _add_storage_wait_argument(p):
+    def seconds(text):  # argparse names the type in its message
+        value = float(text)
+        if not 0 <= value < float("inf"):
+            raise ValueError(text)
+        return value
+
+    p.add_argument("--storage-wait", type=seconds, default=None, metavar="SECONDS",
+                   help="how long to wait out a database (--storage) that stops answering, "
+                   "retrying with backoff, before giving up in one line (default: 60)")
 
 
 def _add_search_run_arguments(p):
@@ -527,6 +542,7 @@ def _add_search_run_arguments(p):
                    help="trials trained together (1 = one by one; default: up to 32)")
     p.add_argument("--workers", type=int, default=1, help="local worker processes (default: 1)")
     _add_study_arguments(p)
+    _add_storage_wait_argument(p)
     p.add_argument("--resume", action="store_true",
                    help="continue the study of --out (or --storage/--study) where it stopped, "
                    "with its own space, sampler and training options: of the flags given, "

@@ -79,18 +79,19 @@ def open_study(storage, settings, space=None, base=None, create=True, worker_ind
     return study, space, base, stored
 
 
-def run_worker(storage_url, study_name, out_dir, worker_index=0, log=print):
+def run_worker(storage_url, study_name, out_dir, worker_index=0, log=print, storage_wait=None):
     """Join an existing study as one more worker (``nndl search worker``); a worker that
-    ``run_search`` started dies with it (:mod:`nndl.search.processes`)."""
+    ``run_search`` started dies with it (:mod:`nndl.search.processes`). ``storage_wait``:
+    seconds to wait out a database that stops answering (see :func:`run_search`)."""
     check = watch_parent()
-    storage = open_storage(storage_url, out_dir, create=False)
+    storage = open_storage(storage_url, out_dir, create=False, wait=storage_wait)
     study, space, base, settings = open_study(storage, SearchSettings(study=study_name),
                                               create=False, worker_index=worker_index)
     Worker(study, space, base, settings, out_dir, log, check=check).run()
 
 
 def run_search(space, base, settings, out=None, storage_url=None, workers=1, resume=False,
-               log=print, progress=False, prepared=None, given=()):
+               log=print, progress=False, prepared=None, given=(), storage_wait=None):
     """Run (or resume) a search; returns the run folder (see :mod:`nndl.search.results`).
     ``progress`` shows a bar per population or trial and ``prepared`` (data already
     prepared for ``base``) is reused, both for in-process workers only. Nothing is
@@ -100,7 +101,11 @@ def run_search(space, base, settings, out=None, storage_url=None, workers=1, res
     the names in ``given`` (what the caller chose: ``"space"``, a field of ``settings`` or
     of ``base``), ``trials`` (the new total) and ``population`` apply, and every other one
     must equal the study's value, else a ValueError naming its flag and the stored value
-    (:func:`resume_settings`)."""
+    (:func:`resume_settings`).
+
+    ``storage_wait``: seconds to wait out a database that stops answering, retrying with
+    backoff (default :data:`nndl.search.database.STORAGE_WAIT`, 60; see
+    :mod:`nndl.search.database`)."""
     from nndl.runs import RunRecorder
     from nndl.search.results import finish_search
 
@@ -110,10 +115,11 @@ def run_search(space, base, settings, out=None, storage_url=None, workers=1, res
         settings.trials = min(settings.trials, _grid_size(space))
     if resume:
         folder, study, space, base, settings = _resume_study(
-            out, storage_url, settings, Requested(space, base, settings, given), log)
+            out, storage_url, settings, Requested(space, base, settings, given), log,
+            storage_wait)
     else:  # the study and the run folder record the pruner that runs, never "auto"
         settings.pruner = resolve_pruner(settings)
-        folder, study = _new_study(out, storage_url, settings, space, base)
+        folder, study = _new_study(out, storage_url, settings, space, base, storage_wait)
     recorder = RunRecorder(folder, "search", {"settings": vars(settings), "base": base.to_dict(),
                                               "space": _space_to_json(space),
                                               "storage": redact(storage_url or "journal file"),
@@ -128,7 +134,8 @@ def run_search(space, base, settings, out=None, storage_url=None, workers=1, res
             if worker:
                 worker.run()
             else:
-                exits = run_local_workers(storage_url, settings.study, folder, workers)
+                exits = run_local_workers(storage_url, settings.study, folder, workers,
+                                          storage_wait)
         except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM, SIGHUP: keep what finished
             _keep_results(study, folder, recorder, log, prepare,
                           f"was stopped by {getattr(exc, 'signal_name', 'Ctrl-C')}")
@@ -182,7 +189,7 @@ def _workers_ended_early(study, settings, exits):
     return f"ended early ({what}) with {finished} of its {settings.trials} trials finished"
 
 
-def _resume_study(out, storage_url, settings, requested, log=print):
+def _resume_study(out, storage_url, settings, requested, log=print, wait=None):
     """The run folder and the study (with its stored definition) that ``--resume`` continues,
     with the ``requested`` changes that apply (:func:`resume_settings`); its trials left
     RUNNING by a dead run are failed."""
@@ -195,7 +202,7 @@ def _resume_study(out, storage_url, settings, requested, log=print):
     if state == "running":
         raise RuntimeError(f"--resume: the search in {folder} {how}; stop it (or wait for "
                            "it) first")
-    storage = open_storage(storage_url, folder, create=False)
+    storage = open_storage(storage_url, folder, create=False, wait=wait)
     study, space, base, settings = open_study(storage, settings, create=False)
     settings = resume_settings(requested, space, base, settings)
     if not has_heartbeat(study._storage):  # without heartbeats, RUNNING means "maybe alive"
@@ -285,12 +292,12 @@ def _refuse_live_workers(study):
                            "of this study is still running; stop it (or wait for it) first")
 
 
-def _new_study(out, storage_url, settings, space, base):
+def _new_study(out, storage_url, settings, space, base, wait=None):
     """A new run folder and a new study, or neither: a database storage is reached before
     the folder is made, and the folder is removed again if the study cannot be created."""
     from nndl.runs import new_run_dir
 
-    storage = open_storage(storage_url) if storage_url else None
+    storage = open_storage(storage_url, wait=wait) if storage_url else None
     missing = _outermost_missing(Path("runs") if out is None else Path(out))
     folder = new_run_dir(out, "search")
     try:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import threading
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -202,9 +203,11 @@ class Worker:
         if want > 0:
             requeue_failed_trials(self.study, want)
         asked = []
-        for _ in range(want):
-            asked.append(self.study.ask())
-            self._unfinished[asked[-1].number] = asked[-1]
+        with warnings.catch_warnings():  # heartbeats are recorded by _Heartbeat, not optimize
+            warnings.filterwarnings("ignore", "Heartbeat of storage is supposed to be used")
+            for _ in range(want):
+                asked.append(self.study.ask())
+                self._unfinished[asked[-1].number] = asked[-1]
         return asked, running
 
     def _config(self, trial):

@@ -94,7 +94,7 @@ def _runs_nndl(pid):
         return False
 
 
-def run_local_workers(storage_url, study_name, folder, workers):
+def run_local_workers(storage_url, study_name, folder, workers, storage_wait=None):
     """Start ``workers`` processes of ``nndl search worker`` and wait for them all; returns
     each one's exit status by pid. Told to stop (Ctrl-C, SIGTERM, SIGHUP), it stops them
     (:func:`stop_workers`) and raises on.
@@ -111,7 +111,8 @@ def run_local_workers(storage_url, study_name, folder, workers):
         for i in range(workers):
             procs.append(subprocess.Popen(
                 [sys.executable, "-m", "nndl", "search", "worker", "--storage", storage,
-                 "--study", study_name, "--out", str(folder), "--worker-index", str(i)],
+                 "--study", study_name, "--out", str(folder), "--worker-index", str(i),
+                 *([] if storage_wait is None else ["--storage-wait", str(storage_wait)])],
                 env=env))
         return {p.pid: p.wait() for p in procs}
     except KeyboardInterrupt:

@@ -3,7 +3,8 @@
 * default: an Optuna journal file in the run folder (``study.journal``), safe
   for several processes on one machine;
 * ``postgresql://...`` (or any SQLAlchemy URL): Optuna's RDBStorage with
-  heartbeats, so a killed worker's trial is marked FAIL instead of hanging.
+  heartbeats, so a killed worker's trial is marked FAIL instead of hanging, which
+  waits out a database outage (:mod:`nndl.search.database`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import datetime
 import fcntl
-import hashlib
 import os
 import re
 import socket
@@ -22,6 +22,10 @@ from pathlib import Path
 # $NNDL_HEARTBEAT_INTERVAL / $NNDL_GRACE_PERIOD override them (the tests use short ones).
 HEARTBEAT_INTERVAL = int(os.environ.get("NNDL_HEARTBEAT_INTERVAL", 5))
 GRACE_PERIOD = int(os.environ.get("NNDL_GRACE_PERIOD", 20))
+# libpq's limits on a server that does not answer: seconds to connect, and keepalives that
+# find a connection dead after about 10 + 3 x 5 s of silence.
+POSTGRES_TIMEOUTS = {"connect_timeout": 10, "keepalives": 1, "keepalives_idle": 10,
+                     "keepalives_interval": 5, "keepalives_count": 3}
 # A worker tags each trial with this user attribute right after its first heartbeat.
 WORKER_ATTR = "worker"
 # A failed trial's parameters are run again, as a new trial, up to this many attempts in all.
@@ -41,9 +45,11 @@ def redact(url):
     return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", str(url))
 
 
-def open_storage(url=None, run_dir=None, create=True):
+def open_storage(url=None, run_dir=None, create=True, wait=None):
     """An Optuna storage for ``url``, or the journal file of ``run_dir``. With ``create``
-    False a journal file must already exist: opening a study creates no file."""
+    False a journal file must already exist: opening a study creates no file. A database
+    that stops answering is waited out for ``wait`` seconds (default
+    :data:`nndl.search.database.STORAGE_WAIT`)."""
     if url is None:
         if run_dir is None:
             raise ValueError("a study needs --storage, or --out with the run folder of a "
@@ -51,7 +57,7 @@ def open_storage(url=None, run_dir=None, create=True):
         return _journal(Path(run_dir) / "study.journal", create)
     if url.endswith(".journal"):
         return _journal(Path(url), create)
-    return _rdb(url, create)
+    return _rdb(url, create, wait)
 
 
 def _sqlite_file_exists(url):
@@ -75,13 +81,15 @@ def _journal(path, create):
     return JournalStorage(JournalFile(path, lock_obj=JournalFileOpenLock(str(path))))
 
 
-def _rdb(url, create=True):
-    """Optuna's RDBStorage with heartbeats; it connects (and creates its tables) at once, so
-    an unreachable database fails here, as a StorageError naming the URL. Without
-    ``create`` an SQLite file must exist already."""
+def _rdb(url, create=True, wait=None):
+    """Optuna's RDBStorage with heartbeats, waiting out outages for ``wait`` seconds
+    (:class:`nndl.search.database.PatientRDBStorage`); it connects (and creates its
+    tables) at once, so an unreachable database fails here, as a StorageError naming the
+    URL. Without ``create`` an SQLite file must exist already."""
     import optuna
-    from optuna.storages import RDBStorage
     from sqlalchemy.exc import SQLAlchemyError
+
+    from nndl.search.database import STORAGE_WAIT, PatientRDBStorage
 
     given = url  # named in messages as the user wrote it
     if url.startswith("postgresql://"):  # psycopg 3 (nndl[postgres]), on any SQLAlchemy 2
@@ -89,14 +97,18 @@ def _rdb(url, create=True):
     engine = {"pool_pre_ping": True}
     if not url.startswith("sqlite"):
         engine.update(pool_size=1, max_overflow=1, pool_recycle=1800)
+    if url.startswith("postgresql"):  # a server that stops answering is an error, not a hang
+        engine["connect_args"] = POSTGRES_TIMEOUTS
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
         if not create and url.startswith("sqlite"):
             _sqlite_file_exists(url)
         with warnings.catch_warnings():  # heartbeats are "experimental": no warning per run
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return RDBStorage(url, engine_kwargs=engine, heartbeat_interval=HEARTBEAT_INTERVAL,
-                              grace_period=GRACE_PERIOD)
+            return PatientRDBStorage(url, engine_kwargs=engine,
+                                     heartbeat_interval=HEARTBEAT_INTERVAL,
+                                     grace_period=GRACE_PERIOD, given_url=given,
+                                     wait=STORAGE_WAIT if wait is None else wait)
     except (SQLAlchemyError, ImportError, ValueError) as exc:
         reason = (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [""])[0]
         if isinstance(exc, ImportError):
@@ -129,24 +141,13 @@ def ask_lock(storage, study_name, lock_dir):
 
 @contextlib.contextmanager
 def _advisory_lock(storage, study_name):
-    url = getattr(storage, "url", "")
-    if not str(url).startswith("postgresql"):
+    if not str(getattr(storage, "url", "")).startswith("postgresql"):
         yield
         return
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.pool import NullPool
+    from nndl.search.database import advisory_lock
 
-    key = int.from_bytes(hashlib.sha256(study_name.encode()).digest()[:8], "big", signed=True)
-    engine = create_engine(url, poolclass=NullPool)
-    try:
-        with engine.connect() as conn:
-            conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
-            try:
-                yield
-            finally:
-                conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
-    finally:
-        engine.dispose()
+    with advisory_lock(storage, study_name):
+        yield
 
 
 def has_heartbeat(storage):
