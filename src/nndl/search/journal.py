@@ -138,9 +138,12 @@ class JournalFile(JournalFileBackend):
         and cut the journal back to its last complete record. Call it under the lock."""
         with open(self.path, "r+b") as f:
             end = f.seek(0, os.SEEK_END)
-            start = _after_last_newline(f, end)
-            if start == end:
+            if end == 0:
                 return
+            f.seek(end - 1)
+            if f.read(1) == b"\n":
+                return
+            start = _after_last_newline(f, end)
             f.seek(start)
             torn = f.read()
             aside = _new_file(self.path, f".torn-{start}", torn)

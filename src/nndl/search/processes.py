@@ -170,7 +170,7 @@ def run_state(folder):
         return "stopped", f"was stopped by {metrics.get('signal', 'a signal')} at {when}"
     if status == "interrupted":
         return "stopped", f"was interrupted (Ctrl-C) at {when}"
-    return "failed", f"ended {status} at {when}: {metrics.get('error', 'no reason recorded')}"
+    return "failed", f"{status} at {when}: {metrics.get('error', 'no reason recorded')}"
 
 
 def _running_state(process):
