@@ -8,8 +8,6 @@ process or ``nndl search worker`` on another machine — runs the same search.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterable
-from dataclasses import dataclass, replace
 from pathlib import Path
 
 from nndl._stops import held_stops
@@ -22,8 +20,16 @@ from nndl.search.processes import (
     run_state,
     watch_parent,
 )
+from nndl.search.resume import Requested, resume_settings
 from nndl.search.settings import SearchSettings, resolve_pruner
-from nndl.search.space import Dimension, base_point, default_space, grid_of, load_space
+from nndl.search.space import (
+    Dimension,
+    base_point,
+    default_space,
+    grid_size,
+    load_space,
+    space_to_json,
+)
 from nndl.search.storage import (
     WORKER_ATTR,
     fail_stale_running_trials,
@@ -36,10 +42,6 @@ from nndl.search.storage import (
 
 __all__ = ["Dimension", "SearchSettings", "default_space", "load_space", "open_study",
            "run_search", "run_worker"]
-
-
-def _space_to_json(space):
-    return {name: vars(dim) for name, dim in space.items()}
 
 
 def open_study(storage, settings, space=None, base=None, create=True, worker_index=0):
@@ -58,7 +60,7 @@ def open_study(storage, settings, space=None, base=None, create=True, worker_ind
         point = base_point(space, base) if settings.sampler != "grid" else None
         if point is not None:  # the first trial: what training without a search would run
             study.enqueue_trial(point)
-        study.set_user_attr("nndl_space", _space_to_json(space))
+        study.set_user_attr("nndl_space", space_to_json(space))
         study.set_user_attr("nndl_base", base.to_dict())
         study.set_user_attr("nndl_settings", vars(settings))
         return study, space, base, settings
@@ -112,7 +114,7 @@ def run_search(space, base, settings, out=None, storage_url=None, workers=1, res
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers!r}")
     if settings.sampler == "grid" and not resume:
-        settings.trials = min(settings.trials, _grid_size(space))
+        settings.trials = min(settings.trials, grid_size(space))
     if resume:
         folder, study, space, base, settings = _resume_study(
             out, storage_url, settings, Requested(space, base, settings, given), log,
@@ -121,7 +123,7 @@ def run_search(space, base, settings, out=None, storage_url=None, workers=1, res
         settings.pruner = resolve_pruner(settings)
         folder, study = _new_study(out, storage_url, settings, space, base, storage_wait)
     recorder = RunRecorder(folder, "search", {"settings": vars(settings), "base": base.to_dict(),
-                                              "space": _space_to_json(space),
+                                              "space": space_to_json(space),
                                               "storage": redact(storage_url or "journal file"),
                                               "workers": workers})
     recorder.update(process=worker_id())  # for status and resume: alive, or killed?
@@ -213,72 +215,6 @@ def _resume_study(out, storage_url, settings, requested, log=print, wait=None):
     if how:
         log(f"resuming the search in {folder}, which {how}")
     return folder, study, space, base, settings
-
-
-#: The settings that ``--resume`` applies when given: the trials the study should have in
-#: all, and how many train at once. Every other flag must equal the study's: it would change
-#: what a trial means, and the finished trials would no longer compare with the new ones.
-RESUME_APPLIES = ("trials", "population")
-
-
-@dataclass
-class Requested:
-    """What a resume was asked for: a space, base and settings, of which the names in
-    ``given`` were chosen (the rest are defaults, not requests)."""
-
-    space: dict
-    base: RunConfig
-    settings: SearchSettings
-    given: Iterable[str] = ()
-
-
-def resume_settings(requested, space, base, stored):
-    """``stored`` (the study's settings) with the changes ``requested`` that apply
-    (:data:`RESUME_APPLIES`); a ValueError naming the flag and the stored value for any
-    other requested value that differs from the study's (``space``, ``base``, ``stored``)."""
-    given = set(requested.given)
-    for name in sorted(given - set(RESUME_APPLIES)):
-        if name in space and name in requested.base.to_dict():
-            raise ValueError(f"--resume: {_flag(name)} would fix {name}, which this study "
-                             "searches; a resumed study keeps its space")
-        mine, theirs = _requested_and_stored(name, requested, space, base, stored)
-        if mine != theirs:
-            shown = "" if name == "space" else f" {mine}"
-            raise ValueError(f"--resume: {_flag(name)}{shown} differs from this study's "
-                             f"{name} {_show(theirs)}; a resumed study keeps what its trials "
-                             "mean (only --trials and --population apply): leave the flag "
-                             "out, or start a new search")
-    changes = {n: getattr(requested.settings, n) for n in RESUME_APPLIES if n in given}
-    settings = replace(stored, **changes)
-    if settings.sampler == "grid":
-        settings.trials = min(settings.trials, _grid_size(space))
-    return settings
-
-
-def _requested_and_stored(name, requested, space, base, stored):
-    if name == "space":
-        return _space_to_json(requested.space), _space_to_json(space)
-    if name == "pruner":  # "auto" resolves by the number of trials the study will have
-        trials = requested.settings.trials if "trials" in requested.given else stored.trials
-        return resolve_pruner(replace(requested.settings, trials=trials)), stored.pruner
-    if name in ("sampler", "seed"):
-        return getattr(requested.settings, name), getattr(stored, name)
-    return requested.base.to_dict()[name], base.to_dict()[name]
-
-
-def _flag(name):
-    return {"seed": "--seed-search"}.get(name, "--" + name.replace("_", "-"))
-
-
-def _show(value):
-    return f"({', '.join(value)})" if isinstance(value, dict) else str(value)
-
-
-def _grid_size(space):
-    size = 1
-    for values in grid_of(space).values():
-        size *= len(values)
-    return size
 
 
 def _refuse_live_workers(study):
