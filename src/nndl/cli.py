@@ -429,8 +429,9 @@ def cmd_search(args):
     if action == "worker":
         from nndl.search import run_worker
 
-        return run_worker(args.storage, args.study, args.out or ".", args.worker_index)
-    from nndl.config import RunConfig, config_from_args
+        return run_worker(args.storage, args.study, args.out or ".", args.worker_index,
+                          storage_wait=args.storage_wait)
+    from nndl.config import RunConfig, config_from_args, read_toml
     from nndl.search import SearchSettings, default_space, load_space, run_search
 
     space = load_space(args.space) if args.space else default_space()
@@ -438,15 +439,19 @@ def cmd_search(args):
     given = {k for k, v in vars(args).items() if v is not None}
     fixed = {k for k in base.to_dict() if k in given}
     space = {k: v for k, v in space.items() if k not in fixed}  # a given flag fixes its option
-    settings = SearchSettings(sampler=args.sampler, pruner=args.pruner, trials=args.trials,
-                              population=args.population, seed=args.seed_search,
-                              study=args.study)
+    settings = SearchSettings(**{field: _or_default(args, flag) for field, flag in
+                                 SEARCH_SETTING_FLAGS.items()}, study=args.study)
+    if args.config:  # its options count as given: a resume compares them with the study's
+        fixed |= set(read_toml(args.config))
+    chosen = fixed | {f for f, flag in SEARCH_SETTING_FLAGS.items() if flag in given}
     if not args.resume:  # missing or bad data, or too little memory, fail before the folder
         _check_search_memory(space, base, settings, args.workers)
     folder = run_search(space, base, settings, out=args.out, storage_url=args.storage,
                         workers=args.workers, resume=args.resume,
-                        progress=not args.no_progress)
-    _print_search_summary(folder, space)
+                        progress=not args.no_progress,
+                        given=chosen | ({"space"} if args.space else set()),
+                        storage_wait=args.storage_wait)
+    _print_search_summary(folder)
 
 
 def _check_search_memory(space, base, settings, workers):
@@ -463,11 +468,26 @@ def _check_search_memory(space, base, settings, workers):
                  what=what)
 
 
-def _print_search_summary(folder, space):
-    """The best trial's accuracies and searched parameters, and where everything is."""
+#: SearchSettings field -> the flag (argparse dest) that sets it; their argparse defaults
+#: are None (not given), these are the defaults a new search takes.
+SEARCH_SETTING_FLAGS = {"sampler": "sampler", "pruner": "pruner", "trials": "trials",
+                        "population": "population", "seed": "seed_search"}
+SEARCH_DEFAULTS = {"sampler": "tpe", "pruner": "auto", "trials": 32, "population": None,
+                   "seed_search": 0}
+
+
+def _or_default(args, flag):
+    value = getattr(args, flag)
+    return SEARCH_DEFAULTS[flag] if value is None else value
+
+
+def _print_search_summary(folder):
+    """The best trial's accuracies and the parameters its study searched (its own space,
+    also on --resume), and where everything is."""
     import json
 
-    best = json.loads((folder / "metrics.json").read_text()).get("best") or {}
+    metrics = json.loads((folder / "metrics.json").read_text())
+    best, space = metrics.get("best") or {}, metrics["config"]["space"]
     print(f"run folder: {folder}")
     if best:
         chosen = ", ".join(f"{k}={_short(best['config'][k])}" for k in space
@@ -488,6 +508,7 @@ def _short(value):
 def cmd_search_status(args):
     import optuna
 
+    from nndl.search.processes import run_state
     from nndl.search.results import format_trials
     from nndl.search.storage import open_storage
 
@@ -498,6 +519,11 @@ def cmd_search_status(args):
     except KeyError:
         raise CommandError(f"no study {args.study!r} in that storage") from None
     print(format_trials(study, width=_terminal_width()))
+    state, how = run_state(args.out) if args.out else (None, "")
+    if how:
+        print(f"the search in {args.out} {how}" + (
+            f"; nndl search --resume --out {args.out} continues it"
+            if state in ("killed", "stopped", "failed") else ""))
 
 
 def _terminal_width():
@@ -534,6 +560,7 @@ def add_search_command(sub):
                                 description="Join a running study (its definition is stored "
                                 "in it) and run trials until it has enough.")
     _add_study_arguments(worker)
+    _add_storage_wait_argument(worker)
     worker.add_argument("--worker-index", type=int, default=0, help=argparse.SUPPRESS)
     for q in (p, run, status, worker):
         q.set_defaults(func=cmd_search, needs=("optuna", "matplotlib"))
@@ -546,24 +573,41 @@ def _add_study_arguments(p):
     p.add_argument("--out", help="run folder (default: runs/search-<time>)")
 
 
+def _add_storage_wait_argument(p):
+    def seconds(text):  # argparse names the type in its message
+        value = float(text)
+        if not 0 <= value < float("inf"):
+            raise ValueError(text)
+        return value
+
+    p.add_argument("--storage-wait", type=seconds, default=None, metavar="SECONDS",
+                   help="how long to wait out a database (--storage) that stops answering, "
+                   "retrying with backoff, before giving up in one line (default: 60)")
+
+
 def _add_search_run_arguments(p):
     from nndl.config import RunConfig, add_config_arguments
     from nndl.search.settings import HALVING_FROM_TRIALS, PRUNERS, SAMPLERS
 
-    p.add_argument("--sampler", choices=SAMPLERS, default="tpe", help="default: tpe")
-    p.add_argument("--pruner", choices=PRUNERS, default="auto",
+    p.add_argument("--sampler", choices=SAMPLERS, default=None, help="default: tpe")
+    p.add_argument("--pruner", choices=PRUNERS, default=None,
                    help="prunes hopeless trials from per-epoch validation accuracy "
                    "(default: auto = successive halving from "
                    f"{HALVING_FROM_TRIALS} trials on, none below)")
-    p.add_argument("--trials", type=int, default=32, help="trials to finish (default: 32)")
+    p.add_argument("--trials", type=int, default=None,
+                   help="trials to finish (default: 32; with --resume: the study's new total)")
     p.add_argument("--population", type=int, default=None,
                    help="trials trained together (1 = one by one; default: up to 32)")
     p.add_argument("--workers", type=int, default=1, help="local worker processes (default: 1)")
     _add_study_arguments(p)
+    _add_storage_wait_argument(p)
     p.add_argument("--resume", action="store_true",
-                   help="continue the study of --out (or --storage/--study) where it stopped")
+                   help="continue the study of --out (or --storage/--study) where it stopped, "
+                   "with its own space, sampler and training options: of the flags given, "
+                   "--trials (the new total), --population and --workers apply, and any other "
+                   "must equal the study's value or the resume is refused")
     p.add_argument("--space", metavar="TOML", help="search space file (see the docs)")
-    p.add_argument("--seed-search", type=int, default=0, metavar="N",
+    p.add_argument("--seed-search", type=int, default=None, metavar="N",
                    help="seed of the sampler and of the trials' initializations (default: 0)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     _add_max_memory_argument(p)

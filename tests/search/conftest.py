@@ -50,3 +50,22 @@ def postgres_url():
             pytest.fail("CI=true but NNDL_TEST_POSTGRES_URL is not set (.ci/services)")
         pytest.skip("no PostgreSQL server: source .ci/services to start one")
     return url
+
+
+def small_disk_command(folder, size):
+    """A command prefix that runs its command with a ``size`` tmpfs (e.g. ``"200k"``)
+    mounted on ``folder``, in a mount namespace of its own (the disk vanishes with it);
+    skips the test where this machine cannot make one (no ``unshare``, no namespaces)."""
+    import shutil
+
+    unshare = shutil.which("unshare")
+    if unshare is None or not sys.platform.startswith("linux"):
+        pytest.skip("needs Linux's unshare to mount a small disk")
+    prefix = [unshare, "--mount"] + ([] if os.geteuid() == 0 else
+                                     ["--user", "--map-root-user"])
+    probe = subprocess.run([*prefix, "mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs",
+                            str(folder)], capture_output=True, text=True)
+    if probe.returncode != 0:
+        pytest.skip(f"cannot mount a small disk here: {probe.stderr.strip()}")
+    return [*prefix, "sh", "-c", f'mount -t tmpfs -o size={size} tmpfs "{folder}" && exec "$@"',
+            "sh"]

@@ -82,3 +82,11 @@ def test_search_on_missing_data_creates_nothing(tmp_path):
                             capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
     assert result.returncode == 1 and "CIFAR-10 not found" in result.stderr
     assert not (tmp_path / "runs").exists() and not (tmp_path / "typo").exists()
+
+
+@pytest.mark.parametrize("workers", ["0", "-3"])
+def test_workers_below_one_are_refused_before_anything_is_made(tmp_path, search_env, workers):
+    result = nndl("search", "--workers", workers, "--trials", "2", "--num-iters", "20", *SMALL,
+                  "--no-progress", env=search_env, cwd=tmp_path)
+    assert_one_line_error(result, "workers must be", workers)
+    assert listing(tmp_path) == []

@@ -49,8 +49,12 @@ def test_resume_continues_the_sequence_and_reruns_the_killed_trial(tmp_path, sea
     assert len(killed) == 1, [t.state for t in before]
     killed = killed[0]
 
+    status = nndl("search", "status", "--out", str(out), "--study", name,
+                  *(["--storage", url] if url else []), env=search_env)
+    assert f"the search in {out} was killed (SIGKILL" in status.stdout, status.stdout
     result = nndl(*args, "--resume", env=search_env)
     assert result.returncode == 0, result.stdout + result.stderr
+    assert f"resuming the search in {out}, which was killed (SIGKILL" in result.stdout
     after = trials_of(out, url, name)
     for trial in before:  # nothing lost
         if trial.state in FINISHED:
@@ -67,3 +71,42 @@ def test_resume_continues_the_sequence_and_reruns_the_killed_trial(tmp_path, sea
     assert len({tuple(sorted(t.params.items())) for t in finished}) == 4
     assert all(t.state != TrialState.RUNNING for t in after)
     assert json.loads((out / "metrics.json").read_text())["status"] == "complete"
+
+
+def test_resume_applies_trials_and_refuses_flags_that_change_what_a_trial_means(tmp_path,
+                                                                               search_env):
+    space = tmp_path / "space.toml"
+    space.write_text("[learning_rate]\nlow = 1e-4\nhigh = 1e-2\nlog = true\n")
+    out = tmp_path / "run"
+    first = nndl("search", "--space", str(space), "--sampler", "random", "--trials", "2",
+                 "--population", "1", "--num-iters", "30", *SMALL, "--no-progress", "--out",
+                 str(out), env=search_env)
+    assert first.returncode == 0, first.stdout + first.stderr
+    metrics = (out / "metrics.json").read_text()
+    resume = ["search", "--resume", "--out", str(out), "--no-progress"]
+    for flags, named in ((["--num-iters", "500"], "--num-iters 500"),
+                         (["--hidden-size", "7"], "--hidden-size 7"),
+                         (["--learning-rate", "1e-3"], "--learning-rate"),
+                         (["--sampler", "tpe"], "--sampler tpe"),
+                         (["--seed-search", "3"], "--seed-search 3"),
+                         (["--space", str(space.with_name("other.toml"))], "--space")):
+        if flags[0] == "--space":
+            space.with_name("other.toml").write_text("[reg]\nchoices = [0.1, 0.2]\n")
+        refused = nndl(*resume, *flags, "--trials", "3", env=search_env)
+        assert refused.returncode == 1, (flags, refused.stdout + refused.stderr)
+        lines = refused.stderr.strip().splitlines()
+        assert len(lines) == 1 and named in lines[0] and "--resume" in lines[0], lines
+        assert (out / "metrics.json").read_text() == metrics  # refused before any change
+    assert "num_iters 30" in nndl(*resume, "--num-iters", "500", env=search_env).stderr
+    same = nndl(*resume, "--num-iters", "30", "--sampler", "random", "--trials", "3",
+                env=search_env)  # flags equal to the study's are fine; --trials applies
+    assert same.returncode == 0, same.stdout + same.stderr
+    trials = trials_of(out, None, "nndl")
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 3
+    assert {t.user_attrs["population_size"] for t in trials} == {1}
+    assert all(t.params.keys() == {"learning_rate"} for t in trials)
+    config = json.loads((out / "metrics.json").read_text())["best"]["config"]
+    assert config["num_iters"] == 30
+    searched = [line for line in same.stdout.splitlines() if "learning_rate=" in line]
+    assert len(searched) == 1 and "=" not in searched[0].replace("learning_rate=", ""), \
+        same.stdout  # the summary lists the study's own space, nothing else

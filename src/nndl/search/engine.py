@@ -10,21 +10,28 @@ diverging trial ends PRUNED with its reason in the ``reason`` user attribute
 and never stops the study.
 Several workers may share a study: each counts finished and running trials
 before asking, so together they run exactly ``trials`` trials.
+A worker told to stop (Ctrl-C, SIGTERM, SIGHUP: :mod:`nndl._stops`) marks the
+trials it asked and has not finished FAIL, tagged ``stopped`` with the signal's
+name, so that the next worker or ``--resume`` runs them again (as new trials,
+not counted as failed attempts), and stops.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
 import optuna
 
+from nndl._stops import held_stops
 from nndl.config import data_key, population_key
 from nndl.metrics import accuracy
 from nndl.model_io import SavedModel, save_model
 from nndl.neural_net import TwoLayerNet
+from nndl.search.journal import naming
 from nndl.search.settings import HALVING_REDUCTION, resolve_pruner
 from nndl.search.space import grid_of, suggest_config
 from nndl.search.storage import (
@@ -33,6 +40,7 @@ from nndl.search.storage import (
     backend,
     fail_stale_running_trials,
     has_heartbeat,
+    mark_stopped,
     requeue_failed_trials,
     worker_id,
 )
@@ -127,6 +135,7 @@ class Worker:
         self.out_dir, self.log, self.progress = Path(out_dir), log, progress
         self._data = {} if prepared is None else {data_key(base): prepared}
         self.heartbeat = None
+        self._unfinished = {}  # trial number -> trial: asked by this worker, not yet told
         if has_heartbeat(study._storage):
             storage = backend(study._storage)
             self.heartbeat = _Heartbeat(storage, storage.heartbeat_interval)
@@ -138,9 +147,22 @@ class Worker:
                     self.check()
                 if not self._run_batch():
                     break
+        except KeyboardInterrupt as exc:  # Ctrl-C, SIGTERM, SIGHUP
+            self._leave_for_retry(getattr(exc, "signal_name", "Ctrl-C"))
+            raise
         finally:
             if self.heartbeat:
                 self.heartbeat.stop()
+
+    def _leave_for_retry(self, stopped_by):
+        """Mark the trials asked and not finished FAIL, ``stopped`` by ``stopped_by``: they
+        run again (:func:`nndl.search.storage.requeue_failed_trials`). A signal meanwhile
+        is dropped (the worker is stopping already); a second one stops at once."""
+        with held_stops() as held:
+            for trial in list(self._unfinished.values()):
+                mark_stopped(self.study._storage, trial, stopped_by)
+            self._unfinished.clear()
+            held.release(raise_pending=False)
 
     # -- one batch of asked trials ------------------------------------------
     def _run_batch(self):
@@ -180,7 +202,13 @@ class Worker:
         want = min(self.settings.group_size, self.settings.trials - done - running)
         if want > 0:
             requeue_failed_trials(self.study, want)
-        return [self.study.ask() for _ in range(want)], running
+        asked = []
+        with warnings.catch_warnings():  # heartbeats are recorded by _Heartbeat, not optimize
+            warnings.filterwarnings("ignore", "Heartbeat of storage is supposed to be used")
+            for _ in range(want):
+                asked.append(self.study.ask())
+                self._unfinished[asked[-1].number] = asked[-1]
+        return asked, running
 
     def _config(self, trial):
         fixed = {"num_iters": self.settings.num_iters} if self.settings.num_iters else {}
@@ -252,6 +280,7 @@ class Worker:
                 self.study.tell(trial, value)
         except optuna.exceptions.UpdateFinishedTrialError:
             message = "was already failed by another worker (no heartbeat in time); dropped"
+        self._unfinished.pop(trial.number, None)
         self.log(f"trial {trial.number}: {message}")
 
     def _tell_complete(self, trial, cfg, net, history, prepared, seconds):
@@ -261,7 +290,9 @@ class Worker:
                                {k: history[k] for k in ("loss_history", "train_acc_history",
                                                         "val_acc_history")},
                                prepared.image_shape)
-            save_model(self.out_dir / "trials" / f"trial-{trial.number}.npz", model)
+            path = self.out_dir / "trials" / f"trial-{trial.number}.npz"
+            with naming(path):
+                save_model(path, model)
         self._tell(trial, f"validation accuracy {100 * value:.1f}%", seconds, value=value)
 
     def _tell_pruned(self, trial, reason, seconds):

@@ -9,6 +9,7 @@ from nndl.config import RunConfig
 from nndl.metrics import accuracy
 from nndl.model_io import load_model, save_model
 from nndl.report import Report, pct
+from nndl.search.journal import naming
 from nndl.vis_utils import plot_trial_history
 from nndl.workflow import fit, prepare_data
 
@@ -34,7 +35,7 @@ def write_trials_csv(study, path):
     rows = trial_rows(study)
     if not rows:
         return
-    with open(path, "w", newline="") as f:
+    with naming(path), open(path, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
@@ -88,9 +89,15 @@ def best_model(study, folder, prepare=prepare_data):
     return best, model
 
 
-def finish_search(study, folder, recorder, log=print, prepare=None):
-    """Write the run folder's results; returns the metrics dict. ``prepare(cfg)`` gives the
-    preprocessed data (default: :func:`nndl.workflow.prepare_data`)."""
+def finish_search(study, folder, recorder, log=print, prepare=None, stopped=None):
+    """Write the run folder's results and mark the run complete; returns the metrics dict.
+    ``prepare(cfg)`` gives the preprocessed data (default:
+    :func:`nndl.workflow.prepare_data`).
+
+    ``stopped`` (why the search ended early, e.g. "stopped by SIGTERM"): the results of
+    the trials finished so far are written all the same (trials.csv always; the best
+    model, its test accuracy and the report, which says so, once a trial completed) and
+    the run's status is left to the caller; returns None when no trial completed."""
     prepare = prepare or prepare_data
     from optuna.trial import TrialState
 
@@ -98,6 +105,9 @@ def finish_search(study, folder, recorder, log=print, prepare=None):
     counts = {s.name: len(study.get_trials(deepcopy=False, states=(s,))) for s in
               (TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)}
     if not counts["COMPLETE"]:
+        if stopped:
+            recorder.update(trials=counts)
+            return None
         raise RuntimeError("no trial completed; see trials.csv for the reasons")
     best, model = best_model(study, folder, prepare)
     cfg = RunConfig.from_dict(model.hyperparameters)
@@ -109,15 +119,17 @@ def finish_search(study, folder, recorder, log=print, prepare=None):
         "trial": best.number, "config": cfg.to_dict(),
     }
     model.metrics = metrics
-    (folder / "best").mkdir(exist_ok=True)
-    save_model(folder / "best" / "model.npz", model)
+    with naming(folder / "best" / "model.npz"):
+        (folder / "best").mkdir(exist_ok=True)
+        save_model(folder / "best" / "model.npz", model)
     chance = 1 / len(model.class_names)
     plots = _plots(study, folder, chance)
     recorder.update(best=metrics, trials=counts,
                     seconds=sum(t.user_attrs.get("seconds", 0) or 0
                                 for t in study.get_trials(deepcopy=False)))
-    recorder.finish()
-    _report(study, folder, metrics, counts, plots, chance)
+    if not stopped:
+        recorder.finish()
+    _report(study, folder, metrics, counts, plots, chance, stopped)
     log(f"best trial {best.number}: validation {pct(best.value)}, test "
         f"{pct(metrics['test_accuracy'])} on {metrics['test_size']} images")
     return metrics
@@ -190,8 +202,9 @@ def _plots(study, folder, chance=None):
     points = history_points(study)
     made = {}
     if points:
-        made["optimization_history"] = plot_trial_history(
-            *zip(*points), folder / "optimization_history.png", chance=chance)
+        with naming(folder / "optimization_history.png"):
+            made["optimization_history"] = plot_trial_history(
+                *zip(*points), folder / "optimization_history.png", chance=chance)
     if importance_verdict(study)[0]:
         path = _importance_plot(study, folder / "param_importances.png")
         if path is not None:
@@ -213,15 +226,23 @@ def _importance_plot(study, path):
             ax = ovm.plot_param_importances(study, target_name="Validation accuracy")
             fig = ax.figure
             fig.tight_layout()
-            fig.savefig(path)
+            with naming(path):
+                fig.savefig(path)
             matplotlib.pyplot.close(fig)
     except (ValueError, RuntimeError, ZeroDivisionError):
         return None  # e.g. every completed trial with the same value
     return path
 
 
-def _report(study, folder, metrics, counts, plots, chance=None):
+def _report(study, folder, metrics, counts, plots, chance=None, stopped=None):
     report = Report("nndl search")
+    if stopped:
+        wanted = study.user_attrs.get("nndl_settings", {}).get("trials", "?")
+        finished = counts["COMPLETE"] + counts["PRUNED"]
+        report.section("Stopped early", "stopped").paragraph(
+            f"This search {stopped} after {finished} of its {wanted} trials; what follows is "
+            f"what those trials reached. nndl search --resume --out {folder} runs the rest "
+            "(trials stopped midway run again).")
     report.section("Best trial", "best").table(
         ["trial", "validation accuracy", "test accuracy", "test images", "hidden size"],
         [[metrics["trial"], pct(metrics["val_accuracy"]), pct(metrics["test_accuracy"]),
@@ -252,4 +273,5 @@ def _report(study, folder, metrics, counts, plots, chance=None):
                       + (". With under 20 trials, a rough guide." if complete < 20 else "."))
     elif not drawn:
         report.paragraph(why_not)
-    report.write(folder / "report.html")
+    with naming(folder / "report.html"):
+        report.write(folder / "report.html")

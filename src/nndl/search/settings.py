@@ -7,6 +7,9 @@ from dataclasses import dataclass
 SAMPLERS = ("grid", "random", "tpe")
 PRUNERS = ("auto", "none", "median", "halving", "hyperband")
 DEFAULT_POPULATION = 32
+#: The longest study name: what Optuna's database schema holds (in every storage, so that a
+#: study can move from a journal file to a database).
+MAX_STUDY_NAME = 512
 
 #: Successive halving's reduction factor (Optuna's default): a rung keeps the top 1/4.
 HALVING_REDUCTION = 4
@@ -45,6 +48,9 @@ class SearchSettings:
             raise ValueError(f"seed must be >= 0, got {self.seed}")
         if self.population is not None and self.population < 1:
             raise ValueError(f"population must be >= 1, got {self.population}")
+        if not 1 <= len(self.study) <= MAX_STUDY_NAME:
+            raise ValueError(f"study name must have 1 to {MAX_STUDY_NAME} characters, got "
+                             f"{len(self.study)}")
 
     @property
     def group_size(self):

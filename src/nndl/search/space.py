@@ -234,6 +234,19 @@ def largest_config(space, base):
     return base.replace(**largest)
 
 
+def grid_size(space):
+    """The number of points of the grid of ``space``."""
+    size = 1
+    for values in grid_of(space).values():
+        size *= len(values)
+    return size
+
+
+def space_to_json(space):
+    """``space`` as plain data (what a study and metrics.json store)."""
+    return {name: vars(dim) for name, dim in space.items()}
+
+
 def suggest_config(trial, space, base, fixed=None):
     """The RunConfig of ``trial``: ``base`` with the suggested values and ``fixed``
     overrides (e.g. ``--num-iters``) applied."""

@@ -1,0 +1,214 @@
+"""The study journal file (``study.journal``): Optuna's journal, made to survive a torn write.
+
+Optuna appends one JSON record per line. A write cut short (a full disk, a process killed
+mid-write, a file truncated by hand) leaves a last line without its newline; Optuna's reader
+skips it, but its next append lands on the same line, and from then on every read fails
+(``Expecting ':' delimiter``): the study is lost. :class:`JournalFile` instead
+
+* reads up to the last complete record (a torn last line is not a record yet);
+* appends whole records: a stop signal (Ctrl-C, SIGTERM, SIGHUP) waits until the write is
+  done (:func:`nndl._stops.held_stops`);
+* before each append, under Optuna's own lock (the writers' lock), moves a torn tail aside
+  into ``study.journal.torn-<offset>`` and cuts the file back to its last complete record,
+  with a one-line warning naming both files;
+* takes back a write that fails (a full disk) by cutting the file to its size before it, so
+  that a failed write leaves no torn record either; the error names the file;
+* reads a journal that an older nndl damaged: a line holding a torn record with a complete
+  one appended after it gives the complete one (with a one-line warning);
+* reports any other damaged line as an error naming the file and the line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import warnings
+from pathlib import Path
+
+from optuna.storages.journal import JournalFileBackend
+from optuna.storages.journal._file import get_lock_file
+
+from nndl._stops import held_stops
+
+# Every record Optuna writes starts so (``{"op_code": ..., "worker_id": ..., ...}``).
+RECORD_START = b'{"op_code":'
+
+
+class JournalError(RuntimeError):
+    """A study journal that cannot be read or written; the message names the file."""
+
+
+class JournalFile(JournalFileBackend):
+    """Optuna's :class:`~optuna.storages.journal.JournalFileBackend` with the guarantees
+    of this module's docstring; its records and lock are Optuna's."""
+
+    def __init__(self, file_path, lock_obj=None):
+        try:
+            super().__init__(str(file_path), lock_obj)
+        except OSError as exc:
+            raise named(exc, file_path) from None
+        self.path = Path(file_path)
+        self._glued_noted = set()
+
+    # -- reading -------------------------------------------------------------
+    def read_logs(self, log_number_from):
+        """The records from number ``log_number_from`` on, up to the last complete one (a
+        last line without its newline is being written, or torn: not a record yet). Line
+        offsets are kept as Optuna's reader keeps them, so later reads start where the
+        last one ended."""
+        offsets = self._log_number_offset
+        number = log_number_from if log_number_from in offsets else 0
+        try:
+            f = open(self.path, "rb")
+        except OSError as exc:
+            raise named(exc, self.path) from None
+        with f:
+            size = os.fstat(f.fileno()).st_size  # what another writer adds later waits
+            offset = offsets[number]
+            f.seek(offset)
+            for line in f:
+                if offset + len(line) > size or not line.endswith(b"\n"):
+                    break
+                offset += len(line)
+                number += 1
+                offsets.setdefault(number, offset)
+                if number > log_number_from:
+                    yield self._record(line, number)
+
+    def _record(self, line, number):
+        """The record on line ``number`` (1-based), or an error naming the file and line."""
+        try:
+            record = json.loads(line)
+        except ValueError as exc:
+            record = self._glued_record(line, number)
+            if record is None:
+                raise JournalError(f"the study journal {self.path} is damaged at line "
+                                   f"{number}: {exc}; it is no record Optuna wrote (keep a "
+                                   "copy, then cut the file before that line to read the "
+                                   "records before it)") from None
+        if not isinstance(record, dict) or "op_code" not in record:
+            raise JournalError(f"the study journal {self.path} is damaged at line {number}: "
+                               "it is no record Optuna wrote")
+        return record
+
+    def _glued_record(self, line, number):
+        """The complete record at the end of a line that starts with torn ones (what an
+        older nndl appended after a torn write), else None."""
+        start = line.rfind(RECORD_START)
+        torn = line[:start]
+        if start <= 0 or not (torn.startswith(RECORD_START) or RECORD_START.startswith(torn)):
+            return None
+        try:
+            record = json.loads(line[start:])
+        except ValueError:
+            return None
+        if number not in self._glued_noted:
+            self._glued_noted.add(number)
+            warnings.warn(f"line {number} of the study journal {self.path} holds an "
+                          f"incomplete record ({start} bytes, a write cut short) with a "
+                          "complete one appended after it: read the complete one",
+                          stacklevel=2)
+        return record
+
+    # -- appending -----------------------------------------------------------
+    def append_logs(self, logs):
+        """Append ``logs`` under Optuna's lock, after setting a torn tail aside; a failed
+        write is cut back off and raised as an OSError naming the file."""
+        data = ("\n".join(json.dumps(log, separators=(",", ":")) for log in logs) + "\n")
+        with held_stops(), get_lock_file(self._lock):  # a stop signal waits for the write
+            self._set_torn_tail_aside()
+            try:
+                fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+            except OSError as exc:
+                raise named(exc, self.path) from None
+            try:
+                size = os.fstat(fd).st_size
+                try:
+                    _write_all(fd, data.encode("utf-8"))
+                    os.fsync(fd)
+                except OSError as exc:
+                    os.ftruncate(fd, size)  # frees what it took: no torn record stays
+                    raise named(exc, self.path) from None
+            finally:
+                os.close(fd)
+
+    def _set_torn_tail_aside(self):
+        """Move the bytes after the last newline (a torn record) into a file of their own
+        and cut the journal back to its last complete record. Call it under the lock."""
+        with open(self.path, "r+b") as f:
+            end = f.seek(0, os.SEEK_END)
+            if end == 0:
+                return
+            f.seek(end - 1)
+            if f.read(1) == b"\n":
+                return
+            start = _after_last_newline(f, end)
+            f.seek(start)
+            torn = f.read()
+            aside = _new_file(self.path, f".torn-{start}", torn)
+            f.truncate(start)
+            f.flush()
+            os.fsync(f.fileno())
+        warnings.warn(f"the study journal {self.path} ended in an incomplete record "
+                      f"({len(torn)} bytes, a write cut short: a full disk or a killed "
+                      f"process); set it aside in {aside.name} and continued from the last "
+                      "complete record", stacklevel=3)
+
+
+def _after_last_newline(f, end, chunk=1 << 16):
+    """The offset just after the last newline of file ``f`` (``end`` bytes long); 0 if none."""
+    position = end
+    while position > 0:
+        step = min(chunk, position)
+        position -= step
+        f.seek(position)
+        found = f.read(step).rfind(b"\n")
+        if found >= 0:
+            return position + found + 1
+    return 0
+
+
+def _new_file(path, suffix, data):
+    """Write ``data`` to a new file ``<path><suffix>`` (``-2``, ``-3``, ... when taken)."""
+    for n in range(1, 1000):
+        aside = path.with_name(path.name + suffix + ("" if n == 1 else f"-{n}"))
+        try:
+            fd = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise named(exc, aside) from None
+        try:
+            _write_all(fd, data)
+            os.fsync(fd)
+        except OSError as exc:
+            os.close(fd)
+            os.unlink(aside)
+            raise named(exc, aside) from None
+        os.close(fd)
+        return aside
+    raise FileExistsError(f"could not create a new file beside {path}")
+
+
+def _write_all(fd, data):
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+@contextlib.contextmanager
+def naming(path):
+    """An OSError raised in the block names ``path`` (see :func:`named`)."""
+    try:
+        yield
+    except OSError as exc:
+        raise named(exc, path) from None
+
+
+def named(exc, path):
+    """``exc`` (an OSError) naming ``path`` in Python's form (``[Errno 28] No space left
+    on device: 'runs/search-.../study.journal'``); as it is if it names a file already."""
+    if exc.filename is not None or exc.errno is None:
+        return exc
+    return type(exc)(exc.errno, exc.strerror, str(path))
