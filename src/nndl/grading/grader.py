@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -106,8 +107,13 @@ class Session:
         if self.full_data is not None:
             self.full_data.close()
 
-    def grade(self, path: str | Path) -> SubmissionResult:
-        """Every part of every assignment found in the submission at ``path``."""
+    def part_ids(self) -> list[str]:
+        """Every part's id, in report order ("files" fails a submission without code)."""
+        return [i for a in self.assignments for i in a.part_ids()] + ["files"]
+
+    def grade(self, path: str | Path, only: set[str] | None = None) -> SubmissionResult:
+        """Every part of every assignment found in the submission at ``path`` (or the parts
+        named in ``only``)."""
         started = time.monotonic()
         verdicts: list[Verdict] = []
         notes: list[str] = []
@@ -115,7 +121,7 @@ class Session:
         for assignment, target in found:
             if target is None:
                 continue
-            plan = assignment.plan(target)
+            plan = _only(assignment.plan(target), only)
             outcomes, setup = self._run(plan, target.to_wire())
             these = [_verdict(part, outcomes[part.task]) for part in plan.parts]
             _label_dependencies(plan.parts, these)
@@ -155,6 +161,15 @@ class Session:
                        limits)
 
 
+def _only(plan: Plan, only: set[str] | None) -> Plan:
+    """``plan`` cut to the parts named in ``only`` and the tasks they read."""
+    if only is None:
+        return plan
+    parts = [p for p in plan.parts if p.id in only]
+    tasks = [t for t in plan.tasks if any(p.task == t.id for p in parts)]
+    return Plan(plan.setup, tasks, parts, plan.annotate)
+
+
 def _needless(task: Task, outcomes: dict[str, Outcome]) -> Outcome | None:
     for need in task.needs:
         before = outcomes.get(need)
@@ -191,9 +206,18 @@ def _label_dependencies(parts: list[Part], verdicts: list[Verdict]) -> None:
             verdict.because = [d for d in part.depends if d in failed]
 
 
-def grade_all(session: Session, paths: list[str], jobs: int = 1) -> list[SubmissionResult]:
-    """Every submission of ``paths``, ``jobs`` at a time; results in the order of ``paths``."""
-    if jobs <= 1 or len(paths) <= 1:
-        return [session.grade(p) for p in paths]
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        return list(pool.map(session.grade, paths))
+def grade_all(session: Session, paths: list[str], jobs: int = 1,
+              progress: Callable[[int, SubmissionResult], None] | None = None
+              ) -> list[SubmissionResult]:
+    """Every submission of ``paths``, ``jobs`` at a time (threads: each waits on its
+    children); results in the order of ``paths``. ``progress(done, result)`` is called as
+    each finishes."""
+    results: list[SubmissionResult | None] = [None] * len(paths)
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        futures = {pool.submit(session.grade, path): i for i, path in enumerate(paths)}
+        for done, future in enumerate(as_completed(futures), 1):
+            result = future.result()
+            results[futures[future]] = result
+            if progress is not None:
+                progress(done, result)
+    return [r for r in results if r is not None]

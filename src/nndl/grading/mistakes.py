@@ -41,7 +41,9 @@ def _m(name: str, quantities: str, hint: str) -> Mistake:
     return Mistake(name, frozenset(quantities.split()), hint)
 
 
-#: In the order hints are looked for: the first match is the hint.
+#: In the order hints are looked for, the first match being the hint: the forward pass's
+#: mistakes, then those of the gradients alone (a gradient that is wrong where the loss is
+#: right is named as such), then the loss's (whose gradients follow it).
 MISTAKES = (
     _m("no_relu", "scores loss grads predict", "the hidden layer has no ReLU"),
     _m("probabilities", "scores", "the scores are softmax probabilities; loss(X) returns the "
@@ -50,17 +52,6 @@ MISTAKES = (
        "the hidden layer has one"),
     _m("no_b1", "scores loss grads predict", "the first layer's bias b1 is not added"),
     _m("no_b2", "scores loss grads predict", "the second layer's bias b2 is not added"),
-    _m("other_convention", "loss grads", "regularization counted as {other}; {course} uses "
-       "{regularization} (for {other_course}'s convention, check with --variant {other_name})"),
-    _m("no_reg", "loss grads", "the loss has no regularization term"),
-    _m("reg_W1_only", "loss grads", "the regularization term leaves out W2"),
-    _m("reg_W2_only", "loss grads", "the regularization term leaves out W1"),
-    _m("reg_biases", "loss grads", "the regularization term includes the biases; it covers "
-       "the weights only"),
-    _m("reg_norm", "loss", "the regularization uses each weight matrix's norm, not the sum of "
-       "its squared entries"),
-    _m("summed", "loss", "the data loss is summed over the minibatch, not averaged: N times "
-       "too large"),
     _m("grads_not_averaged", "grads", "the gradients are N times too large: the data loss's "
        "gradient is not averaged over the minibatch"),
     _m("no_relu_mask", "grads", "the ReLU's gradient mask is missing: gradient flows back "
@@ -72,6 +63,17 @@ MISTAKES = (
        "{regularization} gives"),
     _m("bias_grad_averaged", "grads", "the bias gradient is N times too small: it is averaged "
        "over the rows a second time"),
+    _m("other_convention", "loss grads", "regularization counted as {other}; {course} uses "
+       "{regularization} (for {other_course}'s convention, check with --variant {other_name})"),
+    _m("no_reg", "loss grads", "the loss has no regularization term"),
+    _m("reg_W1_only", "loss grads", "the regularization term leaves out W2"),
+    _m("reg_W2_only", "loss grads", "the regularization term leaves out W1"),
+    _m("reg_biases", "loss grads", "the regularization term includes the biases; it covers "
+       "the weights only"),
+    _m("reg_norm", "loss", "the regularization uses each weight matrix's norm, not the sum of "
+       "its squared entries"),
+    _m("summed", "loss", "the data loss is summed over the minibatch, not averaged: N times "
+       "too large"),
 )
 
 BY_NAME = {m.name: m for m in MISTAKES}

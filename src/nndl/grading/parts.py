@@ -89,5 +89,8 @@ class Assignment(Protocol):
     def expected_files(self) -> str:
         """Where the module is looked for, in words (for 'not found')."""
 
+    def part_ids(self) -> list[str]:
+        """The ids of the parts it checks (for a weights file)."""
+
     def plan(self, target: Target) -> Plan:
         """The tasks and parts that check ``target``."""
