@@ -129,10 +129,10 @@ def _toy_tasks(target: Target, case: ToyCase, variant: Variant) -> list[Task]:
     train = wire.call("stats", wire.ref("net", ".train"), [X, wire.array(case.y), X,
                                                            wire.array(case.y)],
                       {**TRAIN, "verbose": False}, label="net.train(X, y, X, y, ...)")
-    tasks.append(Task("train", [*net, wire.seed(case.sample_seed), train], ["stats"],
-                      needs=("loss",)))
     tasks.append(Task("predict", [*net, wire.call("labels", wire.ref("net", ".predict"), [X],
                                                   label="net.predict(X)")], ["labels"]))
+    tasks.append(Task("train", [*net, wire.seed(case.sample_seed), train], ["stats"],
+                      needs=("loss", "predict")))
     return tasks
 
 

@@ -174,8 +174,8 @@ def _needless(task: Task, outcomes: dict[str, Outcome]) -> Outcome | None:
     for need in task.needs:
         before = outcomes.get(need)
         if before is not None and before.kind in ("timeout", "budget"):
-            return Outcome(False, kind="not_run", message=f"not run: {before.label or need} "
-                           f"{before.message} in part {need!r}", label=before.label)
+            return Outcome(False, kind="not_run", message=f"not run: part {need!r} "
+                           f"{before.message}, and this part calls the same code")
     return None
 
 
