@@ -15,12 +15,12 @@ CS231N = FIXTURES / "cs231n"
 STUDENT_FILE = "nndl/neural_net.py"
 
 
-def plant(folder, *edits, source=C147, name="submission"):
+def plant(folder, *edits, source=C147, name="submission", file=STUDENT_FILE):
     """A copy of ``source`` in ``folder/name`` with each ``(old, new)`` of ``edits``
-    replaced in its neural_net.py (``old`` must occur exactly once)."""
+    replaced in its ``file`` (``old`` must occur exactly once)."""
     dest = Path(folder) / name
     shutil.copytree(source, dest)
-    path = dest / STUDENT_FILE
+    path = dest / file
     text = path.read_text()
     for old, new in edits:
         assert text.count(old) == 1, old

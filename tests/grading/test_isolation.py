@@ -122,7 +122,12 @@ def test_a_folder_without_the_assignment_fails_by_name(session, tmp_path):
     result = session.grade(tmp_path)
     (v,) = result.verdicts
     assert v.part == "files" and v.kind == "missing"
-    assert v.message.startswith("no file to check: expected nndl/neural_net.py")
+    assert v.message == ("no file to check: expected nndl/neural_net.py (or a .py file "
+                         "defining TwoLayerNet)")
+    plant(tmp_path, name="alice")  # a folder of submissions, given by mistake
+    (v,) = session.grade(tmp_path).verdicts
+    assert v.message.endswith(f"; its folders hold submissions: check them with 'nndl check "
+                              f"{tmp_path}/*'")
 
 
 def test_prints_and_stray_files_change_nothing(session, tmp_path):

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from .conftest import own_failures, plant, verdict
+from .conftest import CS231N, own_failures, plant, verdict
 
 # (the part that must fail, the edits, the parts failing on their own, words of the hint)
 ONE_PART = {
@@ -84,6 +84,9 @@ CATALOG = [
      "grad_b2_reference", "misses the -1"),
     ("returns scores", [("y_pred = np.argmax(scores, axis=1)", "y_pred = scores")],
      "predict", "returns class scores"),
+    ("transposed gradient", [("grads['W1'] = dh1.T.dot(X) + reg * W1",
+                              "grads['W1'] = X.T.dot(dh1) + reg * W1.T")],
+     "grad_W1_reference", "the gradient of W1 is transposed"),
 ]
 
 
@@ -103,3 +106,42 @@ def test_a_wrong_value_without_a_known_mistake_says_where_without_a_hint(session
     assert re.fullmatch(r"largest relative error [1-9]\.\de-04 at W1\[\d, \d\]: yours "
                         r"\S+, expected \S+ \(tolerance 1e-07\)", v.message), v.message
     assert v.value == pytest.approx(1.001 * v.expected, rel=1e-3)
+
+
+def test_cs231n_conventions_get_their_own_hint(cs231n_session, tmp_path):
+    sub = plant(tmp_path, ("loss += reg * (", "loss += 0.5 * reg * ("), source=CS231N,
+                file="cs231n/classifiers/neural_net.py")
+    (v,) = cs231n_session.grade(sub, only={"loss"}).verdicts
+    assert v.hint == ("regularization counted as 0.5 * reg * sum(W**2); CS231n uses reg * "
+                      "sum(W**2) (for C147's convention, check with --variant c147)")
+
+
+def test_a_loss_that_disagrees_with_right_gradients_is_named(session, tmp_path):
+    sub = plant(tmp_path, ("reg_loss = 0.5 * reg * (", "reg_loss = reg * ("))
+    result = session.grade(sub, only={"grad_W2_numeric", "grad_W2_reference"})
+    numeric, reference = result.verdicts
+    assert reference.passed and not numeric.passed
+    assert numeric.hint == ("your gradient is right (it is the reference's): your loss is "
+                            "what disagrees with it")
+
+
+SAMPLING = "idx = np.random.choice(num_train, batch_size)"
+
+
+def test_training_with_other_minibatches_passes_loosely_only_when_all_else_is_right(
+        session, tmp_path):
+    """randint draws choice's numbers: the same run. Weighted choice draws others: another
+    run, within 30%, which passes while the loss and gradients pass, and fails after them."""
+    same = session.grade(plant(tmp_path, (SAMPLING, "idx = np.random.randint(0, num_train, "
+                                          "batch_size)"), name="same"), only={"train"})
+    assert "relative difference" in same.verdicts[0].message and same.passed
+    other = (SAMPLING, "idx = np.random.choice(num_train, batch_size, p=np.ones(num_train) "
+             "/ num_train)")
+    (loose,) = session.grade(plant(tmp_path, other, name="other"), only={"train"}).verdicts
+    assert loose.passed and "not the same run, but within 30% of it" in loose.message
+    assert 1e-6 < abs(loose.value - loose.expected) / loose.expected <= 0.3
+    mask = ("dh1 = da1 * (h1 > 0)", "dh1 = da1")
+    result = session.grade(plant(tmp_path, other, mask, name="both"))
+    train = verdict(result, "train")
+    assert not train.passed and train.because == ["grad_W1_reference", "grad_b1_reference"]
+    assert train.message.endswith("> tolerance 1e-06")

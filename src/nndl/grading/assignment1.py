@@ -225,8 +225,11 @@ class _Judges:
                         f"of {g}'s transpose")
 
     def _gradient_hint(self, grad: np.ndarray, g: str) -> str:
-        return first_hint(self._hints("grads", g),
-                          lambda v: worst_relative(grad, v)[0] <= GRAD_TOL)
+        """The mistake ``grad`` matches, among those that change ``g``'s gradient."""
+        right = self.ans.grads[g]
+        changed = [(hint, v) for hint, v in self._hints("grads", g)
+                   if worst_relative(v, right)[0] > GRAD_TOL]
+        return first_hint(changed, lambda v: worst_relative(grad, v)[0] <= GRAD_TOL)
 
     def _numeric_judge(self, g: str) -> Judge:
         def judge(values: dict) -> Passed:
@@ -241,10 +244,12 @@ class _Judges:
             numeric = ((plus - minus) / (2 * H_STEP)).reshape(grad.shape)
             err, ix = worst_relative(grad, numeric)
             if not err <= GRAD_TOL:
+                right = worst_relative(grad, self.ans.grads[g])[0] <= GRAD_TOL
+                hint = ("your gradient is right (it is the reference's): your loss is what "
+                        "disagrees with it" if right else self._gradient_hint(grad, g))
                 raise Wrong(f"largest relative error {err:.1e} at {at(g, ix)}: your gradient "
                             f"{number(grad[ix])}, numerical {number(numeric[ix])} (tolerance "
-                            f"{GRAD_TOL:.0e})", grad[ix], numeric[ix], GRAD_TOL,
-                            self._gradient_hint(grad, g))
+                            f"{GRAD_TOL:.0e})", grad[ix], numeric[ix], GRAD_TOL, hint)
             return Passed(f"largest relative error {err:.1e} (tolerance {GRAD_TOL:.0e})", err,
                           0.0, GRAD_TOL)
         return judge
@@ -283,17 +288,18 @@ class _Judges:
         if rel <= TRAIN_RTOL:
             return Passed(f"{said} (relative difference {rel:.0e}, tolerance "
                           f"{TRAIN_RTOL:.0e})", final, expected, TRAIN_RTOL)
+        strictly = f"{said}; relative difference {rel:.1e} > tolerance {TRAIN_RTOL:.0e}"
         if rel <= TRAIN_LOOSE and final < 0.5 * history[0]:
             return Passed(f"{said}: not the same run, but within {TRAIN_LOOSE:.0%} of it "
-                          "(minibatches drawn otherwise than with np.random.choice, or a "
-                          "difference in the parts above)", final, expected, TRAIN_LOOSE)
+                          "(minibatches drawn otherwise than with np.random.choice?)", final,
+                          expected, TRAIN_LOOSE, strictly=strictly)
         hint = ""
         if not final < history[0]:  # NaN and infinity included
             hint = ("the loss did not fall during training: check that the update moves each "
                     "parameter against its gradient, scaled by the learning rate")
-        said += "" if np.isfinite(final) else " (the loss became NaN or infinite)"
-        raise Wrong(f"{said}; relative difference {rel:.1e} > tolerance {TRAIN_RTOL:.0e}",
-                    final, expected, TRAIN_RTOL, hint)
+        if not np.isfinite(final):
+            strictly += " (the loss became NaN or infinite)"
+        raise Wrong(strictly, final, expected, TRAIN_RTOL, hint)
 
     def predict(self, values: dict) -> Passed:
         labels = values["labels"]

@@ -128,10 +128,17 @@ class Session:
             notes += plan.annotate(these, setup)
             verdicts += these
         if not any(target for _, target in found):
-            wanted = "; ".join(a.expected_files() for a in self.assignments)
-            verdicts.append(Verdict("files", "the assignment's files", FAIL,
-                                    f"no file to check: expected {wanted}", kind="missing"))
+            verdicts.append(self._no_files(Path(path)))
         return SubmissionResult(str(path), verdicts, notes, time.monotonic() - started)
+
+    def _no_files(self, path: Path) -> Verdict:
+        wanted = "; ".join(a.expected_files() for a in self.assignments)
+        message = f"no file to check: expected {wanted}"
+        below = path.is_dir() and any(a.locate(sub) for sub in path.iterdir() if sub.is_dir()
+                                      for a in self.assignments)
+        if below:
+            message += f"; its folders hold submissions: check them with 'nndl check {path}/*'"
+        return Verdict("files", "the assignment's files", FAIL, message, kind="missing")
 
     def _run(self, plan: Plan, target: dict) -> tuple[dict[str, Outcome], Outcome]:
         """Each task's outcome; when the setup (import, building the network) fails, that
@@ -194,14 +201,20 @@ def _verdict(part: Part, outcome: Outcome) -> Verdict:
         return Verdict(part.id, part.title, FAIL, wrong.message, kind="wrong", hint=wrong.hint,
                        value=wrong.value, expected=wrong.expected, tolerance=wrong.tolerance,
                        seconds=outcome.seconds)
-    return Verdict(part.id, part.title, PASS, found.message, value=found.value,
-                   expected=found.expected, tolerance=found.tolerance, seconds=outcome.seconds)
+    verdict = Verdict(part.id, part.title, PASS, found.message, value=found.value,
+                      expected=found.expected, tolerance=found.tolerance,
+                      seconds=outcome.seconds)
+    verdict.strictly = found.strictly
+    return verdict
 
 
 def _label_dependencies(parts: list[Part], verdicts: list[Verdict]) -> None:
-    """A failing part whose prerequisites failed names them in ``because``."""
+    """A failing part whose prerequisites failed names them in ``because``; a loose pass
+    (``strictly`` set) whose prerequisites failed becomes that failure."""
     failed = {v.part for v in verdicts if v.status == FAIL}
     for part, verdict in zip(parts, verdicts):
+        if verdict.status == PASS and verdict.strictly and failed & set(part.depends):
+            verdict.status, verdict.kind, verdict.message = FAIL, "wrong", verdict.strictly
         if verdict.status == FAIL:
             verdict.because = [d for d in part.depends if d in failed]
 

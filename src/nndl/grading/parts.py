@@ -25,12 +25,15 @@ from nndl.grading.verdicts import Verdict
 
 @dataclass(frozen=True)
 class Passed:
-    """A judge's finding that the value is right: what to say, and the numbers."""
+    """A judge's finding that the value is right: what to say, and the numbers. A pass
+    within a loose tolerance gives ``strictly``, its message as a failure: it stands only
+    while every part it builds on passes (else the difference may be theirs)."""
 
     message: str
     value: Any = None
     expected: Any = None
     tolerance: float | None = None
+    strictly: str = ""
 
 
 @dataclass(frozen=True)

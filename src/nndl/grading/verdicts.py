@@ -8,6 +8,7 @@ furthest off (the entry, both values).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,6 +41,7 @@ class Verdict:
     output: list[str] = field(default_factory=list)
     because: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    strictly: str = ""  # a loose pass's message as a failure (see parts.Passed)
 
     @property
     def passed(self) -> bool:
@@ -55,9 +57,10 @@ class Verdict:
 
 
 def _plain(value: Any) -> Any:
+    """A JSON-ready number: NumPy scalars as Python's, NaN and infinities as text."""
     if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, float) and not np.isfinite(value):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
         return str(value)
     return value
 
