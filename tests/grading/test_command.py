@@ -4,6 +4,7 @@ teacher's weights, and a batch's summary (with a hanging submission, in parallel
 import csv
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -118,4 +119,17 @@ def test_a_batch_with_a_hanging_submission_finishes_with_its_summary(tmp_path):
     page = (out / "summary.html").read_text()
     assert all(str(p) in page for p in (good, hangs, wrong))
     assert len(json.loads((out / "results.json").read_text())["submissions"]) == 3
+    assert re.search(rf"{hangs} +0/12  failing: every part \(timeout\)\n", result.stdout)
     assert "1 of 3 submissions pass every part" in result.stdout
+
+
+def test_the_readmes_weights_file_is_one_nndl_check_reads(tmp_path):
+    from pathlib import Path
+
+    from nndl.grading.output import read_weights
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    block = re.search(r"```toml\n(\[weights\]\n.*?)```", readme, re.S).group(1)
+    (tmp_path / "weights.toml").write_text(block)
+    weights = read_weights(tmp_path / "weights.toml", PART_IDS)
+    assert weights == {"scores": 1.0, "loss": 2.0, "grad_W1_reference": 2.0, "train": 2.0}

@@ -101,6 +101,8 @@ def test_a_hanging_import_is_waited_for_once(quick_session, tmp_path):
     result = quick_session.grade(plant(tmp_path, ("import numpy as np\n", "import numpy as "
                                                   "np\nwhile True:\n    pass\n")))
     assert {v.kind for v in result.verdicts} == {"timeout"}
+    assert {v.message for v in result.verdicts} == {
+        "timed out after 4 s (importing the submission and building its network)"}
     assert time.monotonic() - started < 4 + 20
 
 

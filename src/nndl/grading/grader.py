@@ -144,6 +144,8 @@ class Session:
         """Each task's outcome; when the setup (import, building the network) fails, that
         failure stands for every task and none is run."""
         setup = self._run_task(plan.setup, target)
+        if setup.kind in ("timeout", "crash", "no_result"):
+            setup.message += " (importing the submission and building its network)"
         outcomes: dict[str, Outcome] = {}
         for task in plan.tasks:
             if not setup.ok:

@@ -124,6 +124,9 @@ def summary_lines(results: Sequence[SubmissionResult]) -> str:
     for r in results:
         failing = [f"{v.part} ({v.kind})" if v.kind not in ("", "wrong") else v.part
                    for v in r.verdicts if not v.passed]
+        kinds = {v.kind for v in r.verdicts}
+        if r.passed_count == 0 and len(kinds) == 1 and len(failing) > 1:
+            failing = [f"every part ({kinds.pop()})"]
         lines.append(f"{r.path:<{width}}  {r.passed_count:>2}/{len(r.verdicts):<2}  "
                      + ("all pass" if not failing else "failing: " + ", ".join(failing)))
     passed = sum(r.passed for r in results)
