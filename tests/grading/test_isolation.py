@@ -2,7 +2,9 @@
 function or uses the network fails only its own parts, with what happened and the
 student's own traceback lines; nndl's process never imports it."""
 
+import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -200,3 +202,65 @@ def test_the_submission_has_no_network(session, tmp_path):
     # the same code outside the checker reaches the server: the test can see a connection
     with socket.create_server(("127.0.0.1", 0)) as check:
         socket.create_connection(check.getsockname(), timeout=2).close()
+
+
+def _sleeper(marks):
+    """A loss that records its process id (as the machine sees it) in ``marks``, then
+    sleeps forever (no CPU time: only a wall-clock limit ends it)."""
+    return (LOSS, LOSS + "        import os, time\n"
+            f"        open(os.path.join({str(marks)!r}, os.readlink('/proc/self')), 'w')"
+            ".close()\n        while True:\n            time.sleep(0.05)\n")
+
+
+def _alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ")[1][0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def _wait_for(predicate, seconds):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_ctrl_c_stops_a_batch_and_its_children_at_once(tmp_path):
+    """SIGINT while two submissions sleep in their loss: nndl exits with 130 well before the
+    time limit, and the children are gone."""
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    subs = [plant(tmp_path, _sleeper(marks), name=n) for n in ("alice", "bob")]
+    proc = subprocess.Popen([sys.executable, "-m", "nndl", "check", *map(str, subs),
+                             "--jobs", "2", "--timeout", "120", "--out", str(tmp_path / "o")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert _wait_for(lambda: len(list(marks.iterdir())) == 2, 60), "never started"
+        started = time.monotonic()
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill() if proc.poll() is None else None
+    assert proc.returncode == 130 and "nndl check: interrupted" in err, err
+    assert time.monotonic() - started < 30
+    pids = [int(p.name) for p in marks.iterdir()]
+    assert _wait_for(lambda: not any(_alive(p) for p in pids), 10), pids
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_child_does_not_outlive_its_limit_when_nndl_is_killed(tmp_path):
+    marks = tmp_path / "marks"
+    marks.mkdir()
+    sub = plant(tmp_path, _sleeper(marks))
+    proc = subprocess.Popen([sys.executable, "-m", "nndl", "check", str(sub), "--timeout",
+                             "2"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    assert _wait_for(lambda: any(marks.iterdir()), 60), "never started"
+    proc.kill()
+    proc.wait()
+    (pid,) = [int(p.name) for p in marks.iterdir()]
+    assert _wait_for(lambda: not _alive(pid), 2 + 5 + 10), "the child outlived its limit"

@@ -96,6 +96,12 @@ class Session:
         self.assignments: list[Assignment] = [
             TwoLayerNetAssignment(settings.variant, settings.seed, self.full_data)]
         self.budget = FullBudget(settings.budget)
+        self._cancel = threading.Event()
+
+    def cancel(self) -> None:
+        """Stop: running children are killed and no task starts any more (its parts fail
+        as ``not_run``)."""
+        self._cancel.set()
 
     def __enter__(self) -> Session:
         return self
@@ -148,7 +154,10 @@ class Session:
             setup.message += " (importing the submission and building its network)"
         outcomes: dict[str, Outcome] = {}
         for task in plan.tasks:
-            if not setup.ok:
+            if self._cancel.is_set():
+                outcomes[task.id] = Outcome(False, kind="not_run", message="not run: "
+                                            "interrupted")
+            elif not setup.ok:
                 outcomes[task.id] = setup
             elif (skip := _needless(task, outcomes)) is not None:
                 outcomes[task.id] = skip
@@ -167,7 +176,7 @@ class Session:
                                f"of {s.budget:g} s was spent")
             limits = Limits(seconds, s.memory_mb + task.extra_memory_mb())
         return run_job({"target": target, "steps": task.job_steps(), "returns": task.returns},
-                       limits)
+                       limits, self._cancel)
 
 
 def _only(plan: Plan, only: set[str] | None) -> Plan:
@@ -228,11 +237,17 @@ def grade_all(session: Session, paths: list[str], jobs: int = 1,
     children); results in the order of ``paths``. ``progress(done, result)`` is called as
     each finishes."""
     results: list[SubmissionResult | None] = [None] * len(paths)
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+    pool = ThreadPoolExecutor(max_workers=max(1, jobs))
+    try:
         futures = {pool.submit(session.grade, path): i for i, path in enumerate(paths)}
         for done, future in enumerate(as_completed(futures), 1):
             result = future.result()
             results[futures[future]] = result
             if progress is not None:
                 progress(done, result)
+    except BaseException:  # Ctrl-C: kill the running children, start nothing new
+        session.cancel()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
     return [r for r in results if r is not None]

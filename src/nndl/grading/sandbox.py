@@ -3,12 +3,13 @@
 One child per task: a fresh ``python -I -B`` running ``_child.py`` (which never imports nndl)
 in a scratch working folder of its own, with a minimal environment, one BLAS thread, an
 address-space limit, a CPU-time limit and a file-size limit (``setrlimit`` in the child,
-before NumPy loads). The parent keeps the wall-clock limit: at the deadline it kills the
-child's whole process group. On Linux, where unprivileged user namespaces are allowed, the
-child runs under ``unshare --user --map-root-user --net --pid --fork --kill-child``: it has
-no network (a network namespace with only a loopback that is down) and every process it
-starts dies with it. Elsewhere, or where ``unshare`` fails, the network is not blocked and
-:func:`isolation` says so (the command prints it).
+before NumPy loads). The parent keeps the wall-clock limit: at the deadline, or when the run
+is cancelled (Ctrl-C), it kills the child's whole process group; the child ends itself 5 s
+past the deadline too, should the parent be gone. On Linux, where unprivileged user
+namespaces are allowed, the child runs under ``unshare --user --map-root-user --net --pid
+--fork --kill-child``: it has no network (a network namespace with only a loopback that is
+down) and every process it starts dies with it. Elsewhere, or where ``unshare`` fails, the
+network is not blocked and :func:`isolation` says so (the command prints it).
 
 This bounds accidents (infinite loops, runaway memory, stray files in the working folder,
 network calls); it is not a sandbox against a hostile program, which can still read and
@@ -36,6 +37,7 @@ CHILD = Path(__file__).with_name("_child.py")
 MAX_RESULT_BYTES = 64 * 2**20
 FILE_SIZE_LIMIT = 64 * 2**20  # of any one file the child writes
 OUTPUT_LINES = 5
+CANCEL_POLL = 0.5  # seconds between looks at the cancel flag while a child runs
 
 
 @dataclass(frozen=True)
@@ -107,8 +109,9 @@ def _probe() -> Isolation:
                      f"({reason}); submissions run with time and memory limits only")
 
 
-def run_job(job: dict, limits: Limits) -> Outcome:
-    """Run ``job`` (see ``_child.py``) in a fresh child within ``limits``."""
+def run_job(job: dict, limits: Limits, cancel: threading.Event | None = None) -> Outcome:
+    """Run ``job`` (see ``_child.py``) in a fresh child within ``limits``; setting ``cancel``
+    ends it early (``kind`` ``not_run``)."""
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="nndl-check-", ignore_cleanup_errors=True) as tmp:
         own = Path(tmp)
@@ -118,15 +121,18 @@ def run_job(job: dict, limits: Limits) -> Outcome:
         output = own / "output.txt"
         job = {**job, "result": str(result)}
         child_limits = {"memory": limits.memory_mb * 2**20, "fsize": FILE_SIZE_LIMIT,
-                        "cpu": int(limits.seconds) + 2}
+                        "cpu": int(limits.seconds) + 2, "wall": int(limits.seconds) + 5}
         command = [*isolation().prefix, sys.executable, "-I", "-B", str(CHILD),
                    json.dumps(child_limits)]
         with open(output, "wb") as log:
             proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=log, stderr=log,
                                     cwd=scratch, env=child_env(scratch),
                                     start_new_session=os.name == "posix")
-            timed_out = _wait(proc, json.dumps(job).encode(), limits.seconds)
-        outcome = _read(result, proc.returncode, timed_out, limits)
+            ended = _wait(proc, json.dumps(job).encode(), limits.seconds, cancel)
+        if ended == "cancelled":
+            return Outcome(False, kind="not_run", message="not run: interrupted",
+                           seconds=time.monotonic() - started)
+        outcome = _read(result, proc.returncode, ended == "timeout", limits)
         outcome.output = _tail(output)
     outcome.seconds = time.monotonic() - started
     return outcome
@@ -142,19 +148,31 @@ def child_env(scratch: Path) -> dict[str, str]:
     return env
 
 
-def _wait(proc: subprocess.Popen, job: bytes, seconds: float) -> bool:
-    """Send the job and wait; True when the deadline passed (the child is then killed with
-    every process of its group)."""
-    try:
-        proc.communicate(job, timeout=seconds)
-        return False
-    except subprocess.TimeoutExpired:
+def _wait(proc: subprocess.Popen, job: bytes, seconds: float,
+          cancel: threading.Event | None) -> str:
+    """Send the job and wait: ``"done"``, or ``"timeout"`` / ``"cancelled"`` after killing
+    the child with every process of its group."""
+    deadline = time.monotonic() + seconds
+    sent: bytes | None = job
+    while True:
+        left = deadline - time.monotonic()
+        try:
+            proc.communicate(sent, timeout=max(0.0, min(left, CANCEL_POLL)))
+            return "done"
+        except subprocess.TimeoutExpired:
+            sent = None  # sent once: communicate keeps writing it
+            if cancel is not None and cancel.is_set():
+                ended = "cancelled"
+            elif time.monotonic() >= deadline:
+                ended = "timeout"
+            else:
+                continue
+        except BrokenPipeError:  # the child died before reading its job
+            proc.wait()
+            return "done"
         _kill(proc)
         proc.communicate()
-        return True
-    except BrokenPipeError:  # the child died before reading its job
-        proc.wait()
-        return False
+        return ended
 
 
 def _kill(proc: subprocess.Popen) -> None:
