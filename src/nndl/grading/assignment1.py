@@ -161,7 +161,7 @@ class _Judges:
 
     def __init__(self, case: ToyCase, ans: Answers, variant: Variant) -> None:
         self.case, self.ans, self.variant = case, ans, variant
-        self.n, _, self.c = case.X.shape[0], None, case.sizes[2]
+        self.n, self.c = case.X.shape[0], case.sizes[2]
 
     def parts(self) -> list[Part]:
         parts = [Part("scores", "toy scores", "scores", self.scores),

@@ -69,7 +69,7 @@ class Wrong(Exception):
     """A judge's finding that the value is wrong: a message, the numbers, and a hint."""
 
     def __init__(self, message: str, value: Any = None, expected: Any = None,
-                 tolerance: float | None = None, hint: str = ""):
+                 tolerance: float | None = None, hint: str = "") -> None:
         super().__init__(message)
         self.message, self.value, self.expected = message, value, expected
         self.tolerance, self.hint = tolerance, hint
