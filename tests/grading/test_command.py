@@ -133,3 +133,14 @@ def test_the_readmes_weights_file_is_one_nndl_check_reads(tmp_path):
     (tmp_path / "weights.toml").write_text(block)
     weights = read_weights(tmp_path / "weights.toml", PART_IDS)
     assert weights == {"scores": 1.0, "loss": 2.0, "grad_W1_reference": 2.0, "train": 2.0}
+
+
+def test_full_without_data_fails_before_grading(tmp_path):
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache"), "NNDL_DEBUG": ""}
+    result = subprocess.run([sys.executable, "-m", "nndl", "check", str(C147), "--full",
+                             "--data", str(tmp_path / "empty")], capture_output=True,
+                            text=True, timeout=600, env={**env, "NNDL_MIRROR_CIFAR10":
+                                                         "http://127.0.0.1:9/"})
+    assert result.returncode == 1 and result.stdout == ""
+    assert result.stderr.startswith("nndl check: error: ") and "\n" == result.stderr[-1:]
+    assert len(result.stderr.splitlines()) == 1

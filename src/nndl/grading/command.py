@@ -88,6 +88,8 @@ def run_check(args: argparse.Namespace, usage_error: Callable[[str], None]) -> i
                 weights = read_weights(args.weights, session.part_ids())
             except (ValueError, FileNotFoundError) as exc:
                 usage_error(str(exc))
+        if session.full_data is not None:
+            session.full_data.get()  # CIFAR-10 missing or unreadable: fail before grading
         results = _grade(session, args.paths, args.jobs)
     _report(args, results, settings, network, weights)
     return 0 if all(r.passed for r in results) else 1
