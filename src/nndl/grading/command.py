@@ -20,7 +20,7 @@ DESCRIPTION = (
     "Grade a student's own TwoLayerNet (the first assignment) part by part: the toy scores, "
     "the toy loss with regularization, each gradient against the numerical gradient of the "
     "student's own loss and against nndl's reference, the toy training run's final loss, "
-    "predict, and with --full the default run's CIFAR-10 validation accuracy (25-32%%). "
+    "predict, and with --full the default run's CIFAR-10 validation accuracy (25-32%). "
     "PATH is a .py file defining TwoLayerNet or a folder laid out as the course has it "
     "(nndl/neural_net.py). The student's code runs in child processes, never in nndl's: a "
     "time limit per part, a memory limit, a scratch working folder, and on Linux no "
