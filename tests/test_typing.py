@@ -14,7 +14,8 @@ PUBLIC = ["nndl", "nndl.neural_net", "nndl.layers", "nndl.layer_utils", "nndl.fc
           "nndl.data_utils", "nndl.vis_utils", "nndl.metrics", "nndl.model_io",
           "nndl.training", "nndl.schedules", "nndl.sampling", "nndl.config", "nndl.data",
           "nndl.data.datasets",
-          "nndl.transforms", "nndl.sklearn"]
+          "nndl.transforms", "nndl.sklearn",
+          "nndl.grading.grader", "nndl.grading.verdicts", "nndl.grading.variants"]
 
 
 def _functions(module):

@@ -133,6 +133,21 @@ def cmd_gradcheck(args):
     print(f"all {len(results)} checks passed")
 
 
+def cmd_check(args):
+    from nndl.grading.command import run_check
+
+    return run_check(args, args.check_parser.error)
+
+
+def add_check_command(sub):
+    from nndl.grading.command import DESCRIPTION, add_arguments
+
+    p = sub.add_parser("check", help="grade a student's TwoLayerNet part by part, safely",
+                       description=DESCRIPTION)
+    add_arguments(p)
+    p.set_defaults(func=cmd_check, check_parser=p)
+
+
 def cmd_data_download(args):
     from nndl.data.catalog import DATASETS
     from nndl.data.datasets import download_dataset
@@ -644,6 +659,7 @@ def build_parser():
                        "numerical gradients, a 100-iteration training run) and print a table. "
                        "Exits non-zero when any check fails.")
     p.set_defaults(func=cmd_gradcheck)
+    add_check_command(sub)
     add_workflow_commands(sub)
     add_search_command(sub)
     add_data_commands(sub)
