@@ -150,10 +150,11 @@ class Archive:
         return data.reshape(got[::-1]).T if fortran else data.reshape(got)
 
 
-def decode_metadata(path: PathLike, raw: NDArray | None, error: type[Exception], kind: str
-                    ) -> dict[str, Any]:
+def decode_metadata(path: PathLike, raw: NDArray | None, error: type[Exception], kind: str,
+                    fmt: str, newest: int) -> dict[str, Any]:
     """The JSON object stored as ``raw`` (the ``metadata.json`` array), nested at most
-    :data:`MAX_JSON_DEPTH` deep; else ``error``."""
+    :data:`MAX_JSON_DEPTH` deep, whose ``format`` is ``fmt`` and whose ``format_version``
+    an int no newer than ``newest``; else ``error``."""
     try:
         text = raw.tobytes().decode()  # type: ignore[union-attr]
     except (AttributeError, ValueError) as exc:
@@ -172,6 +173,12 @@ def decode_metadata(path: PathLike, raw: NDArray | None, error: type[Exception],
                     f"nndl {kind} file")
     if not isinstance(metadata, dict):
         raise error(f"{path}: metadata must be a JSON object, got {type(metadata).__name__}")
+    if metadata.get("format") != fmt:
+        raise error(f"{path}: not an nndl {kind} file")
+    version = metadata.get("format_version")
+    if not isinstance(version, int) or version > newest:
+        raise error(f"{path}: {kind} format version {version} is newer than this nndl reads "
+                    f"({newest}); upgrade nndl")
     return metadata
 
 

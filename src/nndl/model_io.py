@@ -240,13 +240,7 @@ def _metadata_key(path, metadata, key, ok, expected, default=_MISSING):
 
 def _read_metadata(path, raw):
     """The metadata (a dict) of the model file at ``path``, checked key by key."""
-    metadata = decode_metadata(path, raw, ModelFileError, "model")
-    if metadata.get("format") != FORMAT:
-        raise ModelFileError(f"{path}: not an nndl model file")
-    version = metadata.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise ModelFileError(f"{path}: model format version {version} is newer than this nndl "
-                             f"reads ({FORMAT_VERSION}); upgrade nndl")
+    metadata = decode_metadata(path, raw, ModelFileError, "model", FORMAT, FORMAT_VERSION)
     key = partial(_metadata_key, path, metadata)
     key("architecture", lambda v: isinstance(v, dict), "a JSON object")
     for size in ("input_size", "hidden_size", "output_size"):

@@ -219,13 +219,8 @@ def load_checkpoint(path: PathLike) -> dict[str, Any]:
     ``bn_params`` (when the model had them, running averages included).
     """
     arrays = read_arrays(path, CheckpointError, "checkpoint")
-    meta = decode_metadata(path, arrays.pop(METADATA, None), CheckpointError, "checkpoint")
-    if meta.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path}: not an nndl Solver checkpoint")
-    version = meta.get("format_version")
-    if not isinstance(version, int) or version > CHECKPOINT_VERSION:
-        raise CheckpointError(f"{path}: checkpoint format version {version} is newer than this "
-                              f"nndl reads ({CHECKPOINT_VERSION}); upgrade nndl")
+    meta = decode_metadata(path, arrays.pop(METADATA, None), CheckpointError, "checkpoint",
+                           CHECKPOINT_FORMAT, CHECKPOINT_VERSION)
     meta["params"] = _join("param", {}, arrays)
     meta["optim_config"] = _join("optim_config", meta["optim_config"], arrays)
     meta["optim_configs"] = {name: _join(f"optim.{name}", config, arrays)
