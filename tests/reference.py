@@ -4,8 +4,8 @@
 The rules are the engine's (:data:`nndl.config.OPTIMIZERS`), written as plain classes: each
 updates a dict of parameter arrays in place from a dict of gradients with the same keys,
 ``opt.step(params, grads, lr)``, the learning rate passed on every step so that schedules
-stay separate. (The course's update functions, with their own names and config keys, are
-:mod:`nndl.optim`.)
+stay separate. They are written here independently of :mod:`nndl.optim` (whose cores the
+engine runs), from the formulas as published and as the course writes them.
 
 It takes its RNGs as the fused loop does (the dropout generator derived from the stream's
 state, then per iteration the minibatch, then its augmentation), so the two must agree to
@@ -56,8 +56,26 @@ class Momentum:
                 w += v
 
 
+class RMSProp:
+    """RMSProp (Hinton's lecture 6e), the course's: ``cache = rho * cache + (1 - rho) * dw**2``;
+    ``w -= lr * dw / (sqrt(cache) + eps)``."""
+
+    def __init__(self, decay_rate: float = 0.99, eps: float = 1e-8) -> None:
+        self.decay_rate, self.eps = decay_rate, eps
+        self.cache: Params = {}
+
+    def step(self, params: Params, grads: Params, lr: float) -> None:
+        rho = self.decay_rate
+        for name, w in params.items():
+            g = grads[name]
+            cache = rho * self.cache.get(name, np.zeros_like(w)) + (1 - rho) * g**2
+            self.cache[name] = cache
+            w -= lr * g / (np.sqrt(cache) + self.eps)
+
+
 class Adam:
-    """Adam (Kingma & Ba), with decoupled weight decay when ``weight_decay`` > 0 (AdamW).
+    """Adam (Kingma & Ba), the course's: bias-corrected moments, ``eps`` added after the
+    correction; with decoupled weight decay when ``weight_decay`` > 0 (AdamW).
 
     With AdamW, ``w -= lr * weight_decay * w`` is applied besides the Adam step;
     the loss's own L2 term (``reg``) still enters through the gradient.
@@ -77,28 +95,26 @@ class Adam:
 
     def step(self, params: Params, grads: Params, lr: float) -> None:
         self.t += 1
-        b1, b2 = self.beta1, self.beta2
-        scale = lr * np.sqrt(1 - b2**self.t) / (1 - b1**self.t)
+        b1, b2, t = self.beta1, self.beta2, self.t
         for name, w in params.items():
             g = grads[name]
-            m = self.m.setdefault(name, np.zeros_like(w))
-            v = self.v.setdefault(name, np.zeros_like(w))
-            m *= b1
-            m += (1 - b1) * g
-            v *= b2
-            v += (1 - b2) * g * g
-            if self.weight_decay:
-                w -= (lr * self.weight_decay) * w
-            w -= scale * m / (np.sqrt(v) + self.eps)
+            m = b1 * self.m.get(name, np.zeros_like(w)) + (1 - b1) * g
+            v = b2 * self.v.get(name, np.zeros_like(w)) + (1 - b2) * g**2
+            self.m[name], self.v[name] = m, v
+            m_hat, v_hat = m / (1 - b1**t), v / (1 - b2**t)
+            decay = lr * self.weight_decay * w
+            w -= lr * m_hat / (np.sqrt(v_hat) + self.eps) + decay
 
 
 def make_optimizer(name: str = "sgd", momentum: float = 0.9, weight_decay: float = 0.0
-                   ) -> SGD | Momentum | Adam:
+                   ) -> SGD | Momentum | RMSProp | Adam:
     """The reference optimizer called ``name`` (one of :data:`nndl.config.OPTIMIZERS`)."""
     if name == "sgd":
         return SGD()
     if name in ("momentum", "nesterov"):
         return Momentum(momentum, nesterov=name == "nesterov")
+    if name == "rmsprop":
+        return RMSProp()
     if name in ("adam", "adamw"):
         return Adam(weight_decay=weight_decay if name == "adamw" else 0.0)
     raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {name!r}")

@@ -23,7 +23,9 @@ def torch_backend():
 
 MIXED = [dict(learning_rate=0.05, reg=0.01, learning_rate_decay=0.9),
          dict(learning_rate=0.01, optimizer="adamw", weight_decay=0.1, schedule="cosine"),
-         dict(learning_rate=0.05, optimizer="nesterov", label_smoothing=0.1, dropout=0.2)]
+         dict(learning_rate=0.05, optimizer="nesterov", label_smoothing=0.1, dropout=0.2),
+         dict(learning_rate=0.003, optimizer="rmsprop", reg=0.02),
+         dict(learning_rate=0.02, optimizer="adamw", weight_decay=0.01)]
 
 
 def test_mixed_population_on_torch_matches_numpy(blobs, torch_backend):

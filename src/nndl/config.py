@@ -29,14 +29,15 @@ from nndl._validation import (
 )
 from nndl.backend import BACKENDS, resolve_backend
 from nndl.data.imagefolder import parse_image_size
+from nndl.optim import RULES
 from nndl.sampling import SAMPLERS
 from nndl.schedules import SCHEDULES
 from nndl.transforms import random_flip, random_translate
 
-#: nndl's own update-rule names (``--optimizer``); the engine's fused rules
-#: (:data:`nndl.population.UPDATE_RULES`) have these keys. The course's functions of the second
-#: assignment (:mod:`nndl.optim`) are named differently: sgd_momentum, sgd_nesterov_momentum, ...
-OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam", "adamw")
+#: nndl's own update-rule names (``--optimizer``): the keys of :data:`nndl.optim.RULES`. The
+#: course's functions of the second assignment (also :mod:`nndl.optim`) are named
+#: differently: sgd_momentum, sgd_nesterov_momentum, ...
+OPTIMIZERS = tuple(RULES)
 
 
 def _opt(default, text, choices=None):

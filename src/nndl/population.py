@@ -14,23 +14,22 @@ A member trained in a population gives the same result as the same network train
 alone on the same minibatches (to rounding): the tests compare every option against
 the layer-by-layer reference (:mod:`nndl._layers` and the update rules of ``tests/reference.py``).
 
-Update rules live in :data:`UPDATE_RULES`, one function per optimizer name, each
-applied to the contiguous block of members that use it (members are stacked in rule
-order). Adding an optimizer: its name in :data:`nndl.config.OPTIMIZERS`, its fused rule
-here, and its plain reference class in ``tests/reference.py``.
+The update rules are :mod:`nndl.optim`'s cores (:data:`nndl.optim.RULES`), each applied by
+:func:`apply_rule` to the contiguous block of members that use it (members are stacked in
+rule order), with each member's hyperparameters repeated over its columns; plain SGD alone
+runs fused into the gradient products (:func:`_sgd`). Nothing here is specific to one rule
+but SGD: adding an optimizer is its core and its entry in :data:`nndl.optim.RULES`.
 """
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 
 from nndl import _blas, _halves
 from nndl._random import uniform
 from nndl.backend import NUMPY
+from nndl.optim import RULES
 
-ADAM_BETAS, ADAM_EPS = (0.9, 0.999), 1e-8  # as the reference Adam's (tests/reference.py)
 #: dtypes whose stacked first layer is stored row by row on NumPy (see Population)
 ROW_LAYOUT_DTYPES = (np.dtype(np.float64),)
 
@@ -89,10 +88,10 @@ class Population:
         self.eye = put(np.eye(self.C))
         self.active = order  # member index of each stacked slot
         self.hp = {k: np.array([getattr(options[i], k) for i in order]) for k in
-                   ("optimizer", "momentum", "weight_decay", "dropout", "label_smoothing")}
+                   ("optimizer", "dropout", "label_smoothing", *RULE_OPTIONS)}
         self.noise_rng = noise_rng
         self.state = {}  # optimizer state: name -> stacked arrays shaped like the parameters
-        self.t = 0  # steps taken (Adam's bias correction)
+        self.t = 0  # steps taken (for the rules that count them: Adam's bias correction)
         self._buffers, self._scale_min = {}, 1.0
         self._halves = None  # the lone step split between two cores (use_halves)
         self._one_call = _OneCall(self)
@@ -256,7 +255,10 @@ class Population:
             grads["V"] = self._first_layer_grad(X, dhidden)
         self.t += 1
         for name, slots in self.groups:
-            UPDATE_RULES[name](self, slots, grads, lr[slots], reg[slots])
+            if name == "sgd":
+                _sgd(self, slots, grads, lr[slots], reg[slots])
+            else:
+                apply_rule(self, name, slots, grads, lr[slots], reg[slots])
         return losses
 
     def use_halves(self, X, batch_size):
@@ -525,7 +527,7 @@ class _OneCall:
         _blas.add_product(self.pop.V, self.X, dhidden, alpha)
 
 
-# -- update rules: rule(pop, slots, grads, lr, reg) for the contiguous members `slots` ----
+# -- update rules on the contiguous members `slots`: nndl.optim's cores, SGD fused --------
 def _views(pop, slots):
     """(parameter, its block) of each parameter for a slot range."""
     c = pop.cols(slots)
@@ -535,8 +537,9 @@ def _views(pop, slots):
 
 def _per_param(pop, values, name):
     """Per-member ``values`` (NumPy (k,)) shaped to broadcast over parameter ``name``'s block
-    (a plain float for one member: the same float32 product, without building an array)."""
-    if len(values) == 1:
+    (a plain float when they are all the same, one member's included: the same float32
+    product, without building an array)."""
+    if len(values) == 1 or np.all(values == values[0]):
         return float(values[0])
     if name in ("V", "b1"):
         return pop._put(np.repeat(values, pop.H))
@@ -551,7 +554,7 @@ def _sgd(pop, slots, grads, lr, reg):
     c = pop.cols(slots)
     W2, dW2 = pop.W2[slots], grads["W2"][slots]
     # W2's decay goes into the step (a float32 factor 1 - lr * reg could round to 1)
-    dW2 += (float(lr[0] * reg[0]) if len(lr) == 1 else _per_param(pop, lr * reg, "W2")) * W2
+    dW2 += _per_param(pop, lr * reg, "W2") * W2
     W2 -= dW2
     pop.b2[slots] -= grads["b2"][slots]
     pop.b1[c] -= grads["b1"][c]
@@ -573,12 +576,13 @@ def _fold_scale(pop, shrink, c):
 
 
 def _full_grads(pop, slots, grads, reg):
-    """name -> (parameter block, its gradient including the L2 term)."""
+    """name -> (parameter, its block's index, the block's gradient including the L2 term,
+    added in place: ``grads`` are the step's work arrays)."""
     out = {}
     for name, (param, index) in _views(pop, slots).items():
         g = grads[name][index]
         if name in ("V", "W2"):
-            g = g + _per_param(pop, reg, name) * param[index]
+            g += _per_param(pop, reg, name) * param[index]
         out[name] = (param, index, g)
     return out
 
@@ -591,53 +595,21 @@ def _state(pop, key, name):
     return arrays[name]
 
 
-def _momentum(pop, slots, grads, lr, reg, nesterov=False):
-    """``v = mu * v - lr * g``; ``w += v`` (or ``w += mu * v - lr * g``, Nesterov)."""
-    mu = pop.hp["momentum"][slots]
-    for name, (param, index, g) in _full_grads(pop, slots, grads, reg).items():
-        v = _state(pop, "velocity", name)
-        step = _per_param(pop, lr, name) * g
-        v[index] = _per_param(pop, mu, name) * v[index] - step
-        if nesterov:
-            param[index] += _per_param(pop, mu, name) * v[index] - step
-        else:
-            param[index] += v[index]
+def apply_rule(pop, name, slots, grads, lr, reg):
+    """The rule ``name`` of :data:`nndl.optim.RULES` on members ``slots``, in place on the
+    blocks (views) of their parameters and state; ``lr``, ``reg``: NumPy (k,)."""
+    rule = RULES[name]
+    options = {key: pop.hp[key][slots] for key in rule.options}
+    steps = {"t": pop.t} if rule.counts_steps else {}
+    for param_name, (param, index, g) in _full_grads(pop, slots, grads, reg).items():
+        state = [_state(pop, key, param_name)[index] for key in rule.state]
+        hyper = {key: _per_param(pop, values, param_name) for key, values in options.items()}
+        rule.update(param[index], g, *state, learning_rate=_per_param(pop, lr, param_name),
+                    **steps, **hyper)
 
 
-def _nesterov(pop, slots, grads, lr, reg):
-    _momentum(pop, slots, grads, lr, reg, nesterov=True)
+#: the per-member options the rules take (fields of TrainOptions), kept in Population.hp
+RULE_OPTIONS = tuple(dict.fromkeys(key for rule in RULES.values() for key in rule.options))
+_RULE_ORDER = {name: i for i, name in enumerate(RULES)}
 
-
-def _adam(pop, slots, grads, lr, reg):
-    """Adam; with ``weight_decay`` > 0 also ``w -= lr * weight_decay * w`` (AdamW).
-
-    In place on the state's and parameters' blocks, with one temporary per parameter: the
-    same float operations in the same order as ``m = b1*m + (1-b1)*g``,
-    ``v = b2*v + (1-b2)*g*g``, ``w -= step * m / (sqrt(v) + eps)``."""
-    (b1, b2), t = ADAM_BETAS, pop.t
-    step_size = lr * math.sqrt(1 - b2**t) / (1 - b1**t)
-    decay = lr * pop.hp["weight_decay"][slots] * (pop.hp["optimizer"][slots] == "adamw")
-    xp = pop.xp
-    for name, (param, index, g) in _full_grads(pop, slots, grads, reg).items():
-        m, v = _state(pop, "m", name)[index], _state(pop, "v", name)[index]  # views
-        m *= b1
-        m += (1 - b1) * g
-        tmp = (1 - b2) * g
-        tmp *= g
-        v *= b2
-        v += tmp
-        p = param[index]  # a view
-        if np.any(decay):
-            p -= _per_param(pop, decay, name) * p
-        denom = xp.sqrt(v, out=tmp) if pop.numpy else xp.sqrt(v)
-        denom += ADAM_EPS
-        update = _per_param(pop, step_size, name) * m
-        update /= denom
-        p -= update
-
-
-UPDATE_RULES = {"sgd": _sgd, "momentum": _momentum, "nesterov": _nesterov, "adam": _adam,
-                "adamw": _adam}
-_RULE_ORDER = {name: i for i, name in enumerate(UPDATE_RULES)}
-
-__all__ = ["Population", "UPDATE_RULES"]
+__all__ = ["Population", "apply_rule"]

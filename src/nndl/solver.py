@@ -26,7 +26,8 @@ CHECKPOINT_FORMAT = "nndl-solver-checkpoint"
 CHECKPOINT_VERSION = 1
 DATA_KEYS = ("X_train", "y_train", "X_val", "y_val")
 #: nndl's own ``--optimizer`` names and the course's rule of the same update
-NNDL_NAMES = {"momentum": "sgd_momentum", "nesterov": "sgd_nesterov_momentum"}
+NNDL_NAMES = {name: rule.course for name, rule in optim.RULES.items()
+              if rule.course not in (None, name)}
 
 UpdateRule = Callable[[NDArray, NDArray, dict], tuple[NDArray, dict]]
 
