@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nndl.grading import wire
 from nndl.grading.assignment1 import TwoLayerNetAssignment
+from nndl.grading.assignment2 import ModularAssignment
 from nndl.grading.full import FullDataSource
 from nndl.grading.parts import Assignment, Part, Plan, Task
 from nndl.grading.sandbox import Limits, Outcome, run_job
@@ -94,7 +96,8 @@ class Session:
         self.full_data = (FullDataSource(settings.data, *settings.full_sizes)
                           if settings.full else None)
         self.assignments: list[Assignment] = [
-            TwoLayerNetAssignment(settings.variant, settings.seed, self.full_data)]
+            TwoLayerNetAssignment(settings.variant, settings.seed, self.full_data),
+            ModularAssignment(settings.seed)]
         self.budget = FullBudget(settings.budget)
         self._cancel = threading.Event()
 
@@ -151,9 +154,17 @@ class Session:
         failure stands for every task and none is run."""
         setup = self._run_task(plan.setup, target)
         if setup.kind in ("timeout", "crash", "no_result"):
-            setup.message += " (importing the submission and building its network)"
+            setup.message += f" ({plan.setup_doing})"
         outcomes: dict[str, Outcome] = {}
         for task in plan.tasks:
+            if task.absent:
+                outcomes[task.id] = Outcome(False, kind="missing", message=task.absent)
+        if setup.ok:
+            outcomes.update(self._run_batch([t for t in plan.tasks
+                                             if t.batch and not t.absent], target))
+        for task in plan.tasks:
+            if task.id in outcomes:
+                continue
             if self._cancel.is_set():
                 outcomes[task.id] = Outcome(False, kind="not_run", message="not run: "
                                             "interrupted")
@@ -175,8 +186,20 @@ class Session:
                 return Outcome(False, kind="budget", message=f"not run: the --full time budget "
                                f"of {s.budget:g} s was spent")
             limits = Limits(seconds, s.memory_mb + task.extra_memory_mb())
+        if task.module:
+            target = {**target, "kind": "package", "module": task.module}
         return run_job({"target": target, "steps": task.job_steps(), "returns": task.returns},
                        limits, self._cancel)
+
+    def _run_batch(self, tasks: list[Task], target: dict) -> dict[str, Outcome]:
+        """The outcomes of ``tasks`` run in one child, within one task's limits; none when
+        that child did not finish as a whole (its tasks then run one by one)."""
+        if len(tasks) < 2 or self._cancel.is_set():
+            return {}
+        steps = [wire.part(t.id, t.module, t.job_steps(), t.returns) for t in tasks]
+        limits = Limits(self.settings.timeout, self.settings.memory_mb)
+        batch = run_job({"target": target, "steps": steps, "returns": []}, limits, self._cancel)
+        return dict(batch.parts) if batch.ok else {}
 
 
 def _only(plan: Plan, only: set[str] | None) -> Plan:
@@ -185,7 +208,7 @@ def _only(plan: Plan, only: set[str] | None) -> Plan:
         return plan
     parts = [p for p in plan.parts if p.id in only]
     tasks = [t for t in plan.tasks if any(p.task == t.id for p in parts)]
-    return Plan(plan.setup, tasks, parts, plan.annotate)
+    return Plan(plan.setup, tasks, parts, plan.setup_doing, plan.annotate)
 
 
 def _needless(task: Task, outcomes: dict[str, Outcome]) -> Outcome | None:
