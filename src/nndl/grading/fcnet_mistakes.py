@@ -34,20 +34,24 @@ HINTS = {
     "fc_bn_after_relu": "batch normalization comes after the ReLU; the course's order is "
                         "affine, batchnorm, ReLU",
     "fc_no_dropout_in_train": "dropout is not applied while training (in loss(X, y))",
+    "fc_no_dropout_backward": "the backward pass skips dropout's backward pass: the gradient "
+                              "is not masked as the forward pass's values were",
     "fc_scores_train_mode": "loss(X) without y runs in train mode; it scores in test mode "
                             "(batch normalization by its running averages, no dropout)",
 }
 
 #: The mistakes each family of configurations looks for, in order.
+#: The forward pass's mistakes first, then those of the gradients alone (a gradient that is
+#: wrong where the loss is right is named as such), then the loss's.
 MISTAKES = {
-    "plain": ("fc_relu_on_scores", "fc_reg_no_half", "fc_no_reg", "fc_reg_last_only",
-              "fc_reg_skips_last", "fc_reg_grad_missing"),
+    "plain": ("fc_relu_on_scores", "fc_reg_grad_missing", "fc_reg_no_half", "fc_no_reg",
+              "fc_reg_last_only", "fc_reg_skips_last"),
     "batchnorm": ("fc_relu_on_scores", "fc_bn_after_relu", "fc_scores_train_mode",
-                  "fc_reg_no_half", "fc_no_reg", "fc_reg_last_only", "fc_reg_skips_last",
-                  "fc_reg_gamma", "fc_reg_grad_missing"),
+                  "fc_reg_grad_missing", "fc_reg_no_half", "fc_no_reg", "fc_reg_last_only",
+                  "fc_reg_skips_last", "fc_reg_gamma"),
     "dropout": ("fc_relu_on_scores", "fc_no_dropout_in_train", "fc_scores_train_mode",
-                "fc_reg_no_half", "fc_no_reg", "fc_reg_last_only", "fc_reg_skips_last",
-                "fc_reg_grad_missing"),
+                "fc_no_dropout_backward", "fc_reg_grad_missing", "fc_reg_no_half",
+                "fc_no_reg", "fc_reg_last_only", "fc_reg_skips_last"),
 }
 
 
@@ -109,7 +113,7 @@ def _backward(dscores: NDArray, caches: list, depth: int, batchnorm: bool,
     dhidden, grads[f"W{depth}"], grads[f"b{depth}"] = layers.affine_backward(dscores, fc)
     for i in range(depth - 1, 0, -1):
         fc, bn_cache, relu, mask = caches[i - 1]
-        if mask is not None:
+        if mask is not None and mistake != "fc_no_dropout_backward":
             dhidden = dhidden * mask
         if batchnorm and mistake == "fc_bn_after_relu":
             dhidden, grads[f"gamma{i}"], grads[f"beta{i}"] = layers.batchnorm_backward(

@@ -29,9 +29,9 @@ from nndl.grading.fcnet_mistakes import HINTS, MISTAKES, kink_distance, network
 from nndl.grading.parts import Part, Passed, Task
 from nndl.grading.verdicts import Wrong, at, describe, number
 
-N, INPUT_SHAPE, C = 6, (2, 3), 4
+N, INPUT_SHAPE, C = 6, (2, 2), 3
 D = INPUT_SHAPE[0] * INPUT_SHAPE[1]
-HIDDEN = {2: [7], 3: [7, 6]}  # by depth (the number of affine layers)
+HIDDEN = {2: [5], 3: [5, 4]}  # by depth (the number of affine layers)
 H_STEP = 1e-5  # the course's centred-difference step
 NUM_TOL = 1e-5  # |yours - numerical| / max(|yours| + |numerical|, NUM_FLOOR)
 NUM_FLOOR = 1e-3  # below it, the numerical gradient's rounding (~1e-10) is not a difference
@@ -235,16 +235,19 @@ class NetParts:
         for family in FAMILIES:
             prefix, title = PREFIX[family], TITLE[family]
             forward, backward = LAYER_DEPENDS[family]
-            base = () if family == "plain" else ("fc_loss",)
-            base_grads = () if family == "plain" else ("fc_grads_reference",)
+            plain = family == "plain"
+            base = () if plain else ("fc_loss",)
+            base_numeric = () if plain else ("fc_grads_numeric",)
+            base_grads = () if plain else ("fc_grads_reference",)
             parts += [
                 Part(f"{prefix}_loss", f"{title}: scores and loss", prefix,
                      self._loss_judge(family), depends=(*base, *forward)),
                 Part(f"{prefix}_grads_numeric", f"{title}: gradients (numerical, your loss)",
-                     prefix, self._numeric_judge(family), depends=backward),
+                     prefix, self._numeric_judge(family),
+                     depends=(*base_numeric, *forward, *backward)),
                 Part(f"{prefix}_grads_reference", f"{title}: gradients (reference)", prefix,
                      self._reference_judge(family),
-                     depends=(f"{prefix}_loss", *base_grads, *backward))]
+                     depends=(f"{prefix}_loss", *base_grads, *forward, *backward))]
         return parts
 
     def answers(self, family: str, values: dict[str, Any]) -> tuple[Answer, Answer]:
@@ -284,8 +287,9 @@ class NetParts:
         for c in self.case.configs[family]:
             grads = _loss_and_grads(values, c)[1]
             for name, value in c.params.items():
-                theirs[f"{c.key}.{name}"] = array(
-                    entry(grads, name, f"grads ({c.words})"), value.shape, f"grads[{name!r}]")
+                found = entry(grads, name, f"grads ({c.words})",
+                              "grads holds a gradient for every entry of params")
+                theirs[f"{c.key}.{name}"] = array(found, value.shape, f"grads[{name!r}]")
         return theirs
 
     def _reference_judge(self, family: str) -> Callable[[dict[str, Any]], Passed]:

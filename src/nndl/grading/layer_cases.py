@@ -221,12 +221,12 @@ def _sandwich_answers(c: LayerCase) -> dict[str, Answer]:
                                            m)
 
     return {
-        "affine_relu_forward": _answer(relu, {"out": ""}, relu_model, ()),
+        "affine_relu_forward": _answer(relu, {"out": ""}, relu_model, ("affine_relu_no_relu",)),
         "affine_relu_backward": _answer(relu, {"dx": "", "dw": "", "db": ""}, relu_model,
                                         ("affine_relu_no_relu_grad",)),
         "affine_batchnorm_relu_forward": _answer(bn, {"out": ""}, bn_model,
                                                  ("abr_relu_first",)),
         "affine_batchnorm_relu_backward": _answer(
             bn, {k: "" for k in ("dx", "dw", "db", "dgamma", "dbeta")}, bn_model,
-            ("abr_relu_first",)),
+            ("abr_backward_order", "abr_relu_first")),
     }

@@ -55,9 +55,12 @@ HINTS = {
     "softmax_dx_not_averaged": "dx is N times too large: it is not averaged over the rows as "
                                "the loss is",
     "softmax_no_minus_one": "dx misses the -1 at each row's correct class",
+    "affine_relu_no_relu": "the sandwich's ReLU is skipped: out is the affine layer's output",
     "affine_relu_no_relu_grad": "the backward pass skips the ReLU's gradient",
     "abr_relu_first": "the ReLU comes before batch normalization; the course's order is "
                       "affine, batchnorm, ReLU",
+    "abr_backward_order": "the backward pass runs the layers in the forward pass's order; it "
+                          "runs them in reverse (ReLU, batchnorm, affine)",
 }
 
 
@@ -178,20 +181,26 @@ def affine_relu(x: NDArray, w: NDArray, b: NDArray, dout: NDArray,
     a = affine(x, w, b, np.zeros((len(x), w.shape[1])))["out"]
     da = dout if mistake == "affine_relu_no_relu_grad" else dout * (a > 0)
     grads = affine(x, w, b, da)
-    return {"out": np.maximum(a, 0.0), "dx": grads["dx"], "dw": grads["dw"],
-            "db": grads["db"]}
+    out = a if mistake == "affine_relu_no_relu" else np.maximum(a, 0.0)
+    return {"out": out, "dx": grads["dx"], "dw": grads["dw"], "db": grads["db"]}
 
 
 def affine_batchnorm_relu(x: NDArray, w: NDArray, b: NDArray, gamma: NDArray, beta: NDArray,
                           dout: NDArray, eps: float, mistake: str = "") -> Quantities:
     """``out``, ``dx``, ``dw``, ``db``, ``dgamma``, ``dbeta`` of affine, batch normalization
-    (train mode) and ReLU (with ``abr_relu_first``: affine, ReLU, batch normalization)."""
+    (train mode) and ReLU (with ``abr_relu_first``: affine, ReLU, batch normalization; with
+    ``abr_backward_order``: the backward pass through batchnorm, then the ReLU)."""
     a = affine(x, w, b, np.zeros((len(x), w.shape[1])))["out"]
     if mistake == "abr_relu_first":
         h = np.maximum(a, 0.0)
         out = batchnorm_train([h], gamma, beta, _fresh(h, eps))["out1"]
         bn = batchnorm_backward(h, gamma, dout, eps)
         grads = affine(x, w, b, bn["dx"] * (a > 0))
+    elif mistake == "abr_backward_order":
+        normed = batchnorm_train([a], gamma, beta, _fresh(a, eps))["out1"]
+        out = np.maximum(normed, 0.0)
+        bn = batchnorm_backward(a, gamma, dout, eps)
+        grads = affine(x, w, b, bn["dx"] * (normed > 0))
     else:
         normed = batchnorm_train([a], gamma, beta, _fresh(a, eps))["out1"]
         out = np.maximum(normed, 0.0)

@@ -170,8 +170,8 @@ def _read(rule: str, values: dict[str, Any]) -> tuple[dict[str, Any], list[Any]]
         if where == "step1":
             continue
         for name in STATE[rule]:
-            hint = (_other_names(rule, [config]) or f"the rule's state is kept in "
-                    f"config[{name!r}] from one step to the next")
+            hint = (_other_names(rule, [config]) or f"config[{name!r}] is not stored back: "
+                    "the rule keeps its state in config, for the next step")
             value = entry(config, name, f"config{WHERE[where]}", hint)
             theirs[f"{where}.{name}"] = value if name == "t" else array(value, SHAPE, name)
     return theirs, configs

@@ -69,7 +69,7 @@ class SolverPart:
         return (f"your {self.source}" if self.source else "nndl check's minimal Solver loop: "
                 "the submission has no utils/solver.py")
 
-    def task(self, absent: str = "") -> Task:
+    def task(self) -> Task:
         c = self.case
         X = wire.array(c.X)
         data = {"X_train": X, "y_train": wire.array(c.y), "X_val": X, "y_val": wire.array(c.y)}
@@ -90,7 +90,7 @@ class SolverPart:
                  wire.call("scores", wire.ref("net", ".loss"), [X],
                            label="model.loss(X) after training")]
         return Task("solver", steps, ["scores"], needs=("fc",), module="nndl.fc_net",
-                    absent=absent)
+                    batch=True)
 
     def part(self) -> Part:
         return Part("solver", "Solver: overfitting 50 images", "solver", self.judge,
