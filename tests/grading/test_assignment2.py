@@ -66,6 +66,20 @@ def test_the_package_folder_or_one_of_its_files_is_the_submission(session):
         assert result.passed and len(result.verdicts) == 2
 
 
+def test_nesterov_in_the_cs231n_notes_form_is_the_courses_update(session, tmp_path):
+    """``x += -mu * v_prev + (1 + mu) * v`` (CS231n's notes) and C147's ``w + v + mu * (v -
+    v_prev)`` are one update, rearranged: both pass."""
+    sub = tmp_path / "sub"
+    shutil.copytree(C147_FC, sub)
+    path = sub / "nndl" / "optim.py"
+    c147 = "next_w = w + v + config['momentum'] * (v - v_prev)"
+    notes = "next_w = w - config['momentum'] * v_prev + (1 + config['momentum']) * v"
+    path.write_text(path.read_text().replace(c147, notes))
+    assert notes in path.read_text()
+    (v,) = session.grade(sub, only={"sgd_nesterov_momentum"}).verdicts
+    assert v.passed, v.message
+
+
 def test_a_file_not_submitted_fails_its_parts_by_name(session, tmp_path):
     sub = tmp_path / "sub"
     shutil.copytree(C147_FC, sub)

@@ -181,6 +181,11 @@ CATALOG = [
       ("  dx[np.arange(N), y] -= num_pos\n  dx /= N\n",
        "  dx[np.arange(N), y] -= num_pos\n")],
      "svm_loss", "summed over the N rows"),
+    ("softmax not averaged", LAYERS,
+     [("loss = -np.sum(np.log(probs[np.arange(N), y])) / N",
+       "loss = -np.sum(np.log(probs[np.arange(N), y]))"),
+      ("  dx[np.arange(N), y] -= 1\n  dx /= N\n", "  dx[np.arange(N), y] -= 1\n")],
+     "softmax_loss", "summed over the N rows, not averaged"),
     ("softmax gradient without the -1", LAYERS,
      [("  dx[np.arange(N), y] -= 1\n  dx /= N\n", "  dx /= N\n")],
      "softmax_loss", "misses the -1"),
@@ -213,6 +218,11 @@ CATALOG = [
        "    loss += 0.5 * self.reg * np.sum(self.params['W%d' % L] ** 2)\n"),
       ("dW + self.reg * self.params['W%d' % i]", "dW")],
      "fc_loss", "covers only the last layer's weights"),
+    ("regularization without the last layer", NET,
+     [("    for i in range(1, L + 1):\n      W = self.params['W%d' % i]",
+       "    for i in range(1, L):\n      W = self.params['W%d' % i]"),
+      ("dW + self.reg * self.params['W%d' % L]", "dW")],
+     "fc_loss", "leaves out the last layer's weights"),
 ]
 
 

@@ -39,8 +39,7 @@ KINK_MARGIN = 1e-3
 FAMILIES = ("plain", "batchnorm", "dropout")
 MODULE = "nndl.fc_net"
 PREFIX = {"plain": "fc", "batchnorm": "fc_batchnorm", "dropout": "fc_dropout"}
-TITLE = {"plain": "FullyConnectedNet", "batchnorm": "FullyConnectedNet with batchnorm",
-         "dropout": "FullyConnectedNet with dropout"}
+TITLE = {"plain": "FC net", "batchnorm": "FC net, batchnorm", "dropout": "FC net, dropout"}
 
 
 @dataclass(frozen=True)

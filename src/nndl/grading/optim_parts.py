@@ -127,8 +127,7 @@ class OptimParts:
                      batch=True) for rule in RULES]
 
     def parts(self) -> list[Part]:
-        return [Part(rule, f"{rule}: the notebook's check, two seeded steps", rule,
-                     self._judge(rule)) for rule in RULES]
+        return [Part(rule, f"update rule {rule}", rule, self._judge(rule)) for rule in RULES]
 
     def _steps(self, rule: str) -> list[dict]:
         w, dw, config = course_inputs(rule)
