@@ -243,3 +243,20 @@ def test_a_hanging_layer_times_out_alone_and_the_others_still_run(quick_session,
     assert hung.kind == "timeout" and hung.message == "timed out after 4 s"
     assert after.kind == "not_run" and after.because == ["relu_forward"]
     assert time.monotonic() - started < 4 * 2 + 20  # the batch's limit, then the part's
+
+
+@pytest.mark.slow
+def test_a_module_that_hangs_while_importing_is_waited_for_twice_at_most(quick_session,
+                                                                         tmp_path):
+    """Once by the batch, once by the import of each module after it; then every part
+    fails with it, none is run on its own."""
+    sub = tmp_path / "sub"
+    shutil.copytree(C147_FC, sub)
+    path = sub / "nndl" / "optim.py"
+    path.write_text(path.read_text().replace("import numpy as np\n",
+                                             "import numpy as np\nwhile True:\n  pass\n", 1))
+    started = time.monotonic()
+    result = quick_session.grade(sub, only={"adam", "relu_forward"})
+    assert {v.message for v in result.verdicts} == {
+        "timed out after 4 s (importing the submission's modules)"}
+    assert time.monotonic() - started < 4 * 2 + 20

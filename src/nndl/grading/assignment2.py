@@ -8,8 +8,9 @@ inputs are drawn from ``--seed``: the layers' (:mod:`~nndl.grading.layer_parts`)
 update rules' (:mod:`~nndl.grading.optim_parts`), ``FullyConnectedNet``'s
 (:mod:`~nndl.grading.fcnet_parts`) and the Solver's (:mod:`~nndl.grading.solver_part`).
 A part whose file is not in the submission fails as ``missing``, naming the file. The
-parts run in one child (a batch; each failing alone), after a setup child that imports
-each module once (a module that hangs or crashes while importing is waited for once).
+parts run in one child (a batch; each failing alone); when that child does not finish, the
+setup child imports each module once (a module that hangs while importing fails every part
+there) and the parts run one child each.
 
 The second assignment is checked with the C147 release's names and conventions whatever
 ``--variant`` says (``--variant`` is the first assignment's): affine weights ``w`` (D, M),

@@ -150,21 +150,21 @@ class Session:
         return Verdict("files", "the assignment's files", FAIL, message, kind="missing")
 
     def _run(self, plan: Plan, target: dict) -> tuple[dict[str, Outcome], Outcome]:
-        """Each task's outcome; when the setup (import, building the network) fails, that
-        failure stands for every task and none is run."""
+        """Each task's outcome. The batch tasks run first, in one child; the tasks left (all
+        of them when that child did not finish) run after the setup (import, building the
+        network), and when the setup fails, that failure stands for each of them."""
+        outcomes: dict[str, Outcome] = {
+            t.id: Outcome(False, kind="missing", message=t.absent)
+            for t in plan.tasks if t.absent}
+        outcomes.update(self._run_batch([t for t in plan.tasks
+                                         if t.batch and t.id not in outcomes], target))
+        left = [t for t in plan.tasks if t.id not in outcomes]
+        if not left:  # the batch did it all: no setup needed
+            return outcomes, Outcome(True)
         setup = self._run_task(plan.setup, target)
         if setup.kind in ("timeout", "crash", "no_result"):
             setup.message += f" ({plan.setup_doing})"
-        outcomes: dict[str, Outcome] = {}
-        for task in plan.tasks:
-            if task.absent:
-                outcomes[task.id] = Outcome(False, kind="missing", message=task.absent)
-        if setup.ok:
-            outcomes.update(self._run_batch([t for t in plan.tasks
-                                             if t.batch and not t.absent], target))
-        for task in plan.tasks:
-            if task.id in outcomes:
-                continue
+        for task in left:
             if self._cancel.is_set():
                 outcomes[task.id] = Outcome(False, kind="not_run", message="not run: "
                                             "interrupted")
@@ -193,7 +193,8 @@ class Session:
 
     def _run_batch(self, tasks: list[Task], target: dict) -> dict[str, Outcome]:
         """The outcomes of ``tasks`` run in one child, within one task's limits; none when
-        that child did not finish as a whole (its tasks then run one by one)."""
+        that child did not finish as a whole (a hang, a crash, a package that fails to
+        import: its tasks then run one by one, after the setup)."""
         if len(tasks) < 2 or self._cancel.is_set():
             return {}
         steps = [wire.part(t.id, t.module, t.job_steps(), t.returns) for t in tasks]

@@ -80,7 +80,8 @@ class Part:
 class Plan:
     """An assignment's tasks and parts for one submission, the task that builds what every
     other needs (``setup``: imported module, network; ``setup_doing`` says what it does, for
-    a setup that hangs), and a hook that may add hints from the setup's values to failing
+    a setup that hangs; it runs before the tasks that run alone, and is not needed when the
+    batch did every task), and a hook that may add hints from the setup's values to failing
     verdicts."""
 
     setup: Task
