@@ -80,6 +80,33 @@ def test_nesterov_in_the_cs231n_notes_form_is_the_courses_update(session, tmp_pa
     assert v.passed, v.message
 
 
+def test_a_dropout_mask_drawn_otherwise_passes_and_is_the_networks_reference(session,
+                                                                             tmp_path):
+    sub = tmp_path / "sub"
+    shutil.copytree(C147_FC, sub)
+    path = sub / "nndl" / "layers.py"
+    course = "mask = (np.random.rand(*x.shape) < p) / p"
+    path.write_text(path.read_text().replace(course, "mask = (np.random.rand(*x.shape) > "
+                                             "1 - p) / p"))
+    result = session.grade(sub, only={"dropout_forward_train", "fc_dropout_loss",
+                                      "fc_dropout_grads_reference"})
+    assert result.passed, [v.message for v in result.verdicts]
+    case = draw_net_case(0)  # other masks indeed than the course's draw
+    np.random.seed(case.dropout_seed)
+    theirs = (np.random.rand(6, HIDDEN[3][0]) > 1 - case.dropout) / case.dropout
+    assert not np.array_equal(theirs, reference_masks(case)[0])
+    # a network whose dropout layers draw other masks than its dropout_forward does fails
+    broken = tmp_path / "broken"
+    shutil.copytree(C147_FC, broken)
+    path = broken / "nndl" / "fc_net.py"
+    path.write_text(path.read_text().replace("h, dropout_cache = dropout_forward(h, "
+                                             "self.dropout_param)", "h, dropout_cache = "
+                                             "dropout_forward(h, dict(self.dropout_param, "
+                                             "seed=self.dropout_param['seed'] + 1))"))
+    (v,) = session.grade(broken, only={"fc_dropout_loss"}).verdicts
+    assert not v.passed
+
+
 def test_a_file_not_submitted_fails_its_parts_by_name(session, tmp_path):
     sub = tmp_path / "sub"
     shutil.copytree(C147_FC, sub)

@@ -200,7 +200,9 @@ class Session:
         steps = [wire.part(t.id, t.module, t.job_steps(), t.returns) for t in tasks]
         limits = Limits(self.settings.timeout, self.settings.memory_mb)
         batch = run_job({"target": target, "steps": steps, "returns": []}, limits, self._cancel)
-        return dict(batch.parts) if batch.ok else {}
+        if not batch.ok:
+            return {}
+        return {t.id: batch.parts[t.id] for t in tasks if t.id in batch.parts}
 
 
 def _only(plan: Plan, only: set[str] | None) -> Plan:
