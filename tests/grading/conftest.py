@@ -12,6 +12,7 @@ from nndl.grading import VARIANTS, Session, Settings
 FIXTURES = Path(__file__).parent / "fixtures"
 C147 = FIXTURES / "c147"
 CS231N = FIXTURES / "cs231n"
+C147_FC = FIXTURES / "c147_fc"  # the second assignment
 STUDENT_FILE = "nndl/neural_net.py"
 
 

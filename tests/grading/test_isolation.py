@@ -127,7 +127,8 @@ def test_a_folder_without_the_assignment_fails_by_name(session, tmp_path):
     (v,) = result.verdicts
     assert v.part == "files" and v.kind == "missing"
     assert v.message == ("no file to check: expected nndl/neural_net.py (or a .py file "
-                         "defining TwoLayerNet)")
+                         "defining TwoLayerNet); nndl/layers.py, nndl/layer_utils.py, "
+                         "nndl/optim.py, nndl/fc_net.py (the second assignment)")
     plant(tmp_path, name="alice")  # a folder of submissions, given by mistake
     (v,) = session.grade(tmp_path).verdicts
     assert v.message.endswith(f"; its folders hold submissions: check them with 'nndl check "

@@ -6,15 +6,20 @@ standard library and NumPy, nothing of the installed nndl.
 
 The parent sends a job as JSON on stdin: where the submission is (``target``), a list of
 ``steps`` (seed NumPy's global RNG; call a function or method and keep what it returns;
-put an array into a container; take numerical-gradient samples; snapshot a value), the
-names of the values to send back (``returns``) and the file to write them to (``result``).
+keep a value under a name; put an array into a container; import another module of the
+submission, or a helper file of the checker's that imports no nndl; take numerical-gradient
+samples; snapshot a value), the names of the values to send back (``returns``) and the file
+to write them to (``result``). A ``part`` step is a whole task of its own (the module it
+loads as ``module``, its steps, its values): a batch of them runs in one child, and an
+exception, a missing name or a failed import fails only its part.
 Arguments are plain JSON, arrays (``{"$array": {"shape", "data"}}``), files of the parent's
 (``{"$npy": path}``; ``{"$rows": [uint8 .npy, mean .npy]}``: float64 rows minus the mean
 row), or references to earlier results (``{"$ref": name, "path": [".attr", "key", 0]}``).
 
 The result is JSON again: ``{"ok": true, "values": {...}}`` with every value encoded as plain
-data, or ``{"ok": false, "step": i, "kind": ..., "message": ..., "traceback": [...]}`` where
-kind is ``import``, ``missing`` (a function or attribute the student did not define, named),
+data (and ``"parts": {name: result}``, one such result per ``part`` step), or
+``{"ok": false, "step": i, "kind": ..., "message": ..., "traceback": [...]}`` where kind is
+``import``, ``missing`` (a function or attribute the student did not define, named),
 ``exception`` or ``memory``, and the traceback holds only the student's own frames. The
 parent judges everything; nothing here knows the expected answers.
 """
@@ -25,6 +30,7 @@ import importlib.util
 import json
 import os
 import sys
+import time
 import traceback
 
 MAX_ELEMENTS = 2_000_000  # of one array sent back; beyond it only the type and shape go back
@@ -82,18 +88,47 @@ def run_job(job):
         env["module"] = load_target(target)
     except BaseException as exc:  # noqa: B036 - SystemExit and all: the student's to answer for
         return failure(None, "import", exc, target["root"])
+    parts = {}
+    result = run_steps(job["steps"], env, job.get("returns", []), target["root"], parts)
+    if parts and result["ok"]:
+        result["parts"] = parts
+    return result
+
+
+def run_steps(steps, env, returns, root, parts=None):
+    """Run ``steps`` in ``env``; the result (values or the first failure), as ``run_job``'s.
+    ``part`` steps put their own results in ``parts``."""
     kept = {}
-    for index, step in enumerate(job["steps"]):
+    for index, step in enumerate(steps):
         try:
-            run_step(step, env, kept)
+            if step["do"] == "part" and parts is not None:
+                parts[step["name"]] = run_part(step, env, root)
+            else:
+                run_step(step, env, kept, root)
         except Missing as exc:
             return {"ok": False, "step": index, "label": step.get("label", ""),
                     "kind": "missing", "message": str(exc), "traceback": []}
         except BaseException as exc:  # noqa: B036
-            return failure(index, "exception", exc, target["root"], step.get("label", ""))
-    values = {name: kept[name] if name in kept else encode(env[name])
-              for name in job.get("returns", [])}
+            kind = "import" if step["do"] == "import" else "exception"
+            return failure(index, kind, exc, root, step.get("label", ""))
+    values = {name: kept[name] if name in kept else encode(env[name]) for name in returns}
     return {"ok": True, "values": values}
+
+
+def run_part(step, env, root):
+    """One task of a batch, in names of its own: ``module`` is the submission's module the
+    step names (else the job's), and its failure is its own."""
+    started = time.monotonic()
+    own = {}
+    try:
+        own["module"] = (import_submodule(root, step["module"]) if step.get("module")
+                         else env["module"])
+    except BaseException as exc:  # noqa: B036
+        result = failure(None, "import", exc, root)
+    else:
+        result = run_steps(step["steps"], own, step.get("returns", []), root)
+    result["seconds"] = time.monotonic() - started
+    return result
 
 
 def failure(index, kind, exc, root, label=""):
@@ -141,6 +176,27 @@ def load_target(target):
     return importlib.import_module(target["module"])
 
 
+def import_submodule(root, name):
+    """The submission's module ``name`` (``nndl.optim``, ``utils.solver``), its top package
+    being the submission's own folder."""
+    top = name.split(".")[0]
+    folder = os.path.join(root, top)
+    loaded = sys.modules.get(top)
+    if loaded is None or folder not in list(getattr(loaded, "__path__", [])):
+        install_package(root, top)
+    return importlib.import_module(name)
+
+
+def load_helper(path):
+    """A helper file of the checker's (stdlib and NumPy only, never nndl) as a module."""
+    name = "_nndl_check_" + os.path.splitext(os.path.basename(path))[0].lstrip("_")
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
 def install_package(root, top):
     """Make ``top`` the package in ``root/top``, whatever else sys.path holds."""
     folder = os.path.join(root, top)
@@ -165,7 +221,7 @@ def install_package(root, top):
 
 # -- steps ------------------------------------------------------------------------------
 
-def run_step(step, env, kept):
+def run_step(step, env, kept, root):
     import numpy as np
 
     kind = step["do"]
@@ -173,6 +229,11 @@ def run_step(step, env, kept):
         np.random.seed(step["seed"])
     elif kind == "call":
         env[step["name"]] = call(step, env)
+    elif kind == "let":
+        env[step["name"]] = decode(step["value"], env)
+    elif kind == "import":
+        env[step["name"]] = (load_helper(step["file"]) if step.get("file")
+                             else import_submodule(root, step["module"]))
     elif kind == "set":
         container = resolve(step["target"], env)
         try:

@@ -17,15 +17,20 @@ if TYPE_CHECKING:
     from nndl.grading.grader import Session, Settings, SubmissionResult
 
 DESCRIPTION = (
-    "Grade a student's own TwoLayerNet (the first assignment) part by part: the toy scores, "
-    "the toy loss with regularization, each gradient against the numerical gradient of the "
-    "student's own loss and against nndl's reference, the toy training run's final loss, "
-    "predict, and with --full the default run's CIFAR-10 validation accuracy (25-32%). "
-    "PATH is a .py file defining TwoLayerNet or a folder laid out as the course has it "
-    "(nndl/neural_net.py). The student's code runs in child processes, never in nndl's: a "
+    "Grade a student's own implementation of either assignment part by part. The first "
+    "assignment's TwoLayerNet: the toy scores, the toy loss with regularization, each "
+    "gradient against the numerical gradient of the student's own loss and against nndl's "
+    "reference, the toy training run's final loss, predict, and with --full the default "
+    "run's CIFAR-10 validation accuracy (25-32%). The second assignment's: each layer's "
+    "forward and backward pass, the sandwich layers, each update rule, FullyConnectedNet's "
+    "loss and gradients (plain, batchnorm, dropout; two depths, two regularization "
+    "strengths) and the Solver overfitting 50 images. PATH is a .py file defining "
+    "TwoLayerNet or a folder laid out as the course has it (nndl/neural_net.py; "
+    "nndl/layers.py, nndl/layer_utils.py, nndl/optim.py, nndl/fc_net.py). The student's "
+    "code runs in child processes, never in nndl's: a "
     "time limit per part, a memory limit, a scratch working folder, and on Linux no "
     "network; every verdict is computed by nndl from the plain data they send back. The "
-    "toy problem is drawn from --seed: the same seed gives the same verdicts. A failing "
+    "inputs are drawn from --seed: the same seed gives the same verdicts. A failing "
     "part shows your value, the expected value and the tolerance, and names the common "
     "mistakes. Several PATHs: a summary (summary.csv, summary.html, results.json) in "
     "--out. Exit status 0 when every part passes, 1 when any fails, 2 on usage errors.")
@@ -37,10 +42,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", nargs="+", metavar="PATH",
                    help="a student's .py file or folder (several: a batch)")
     p.add_argument("--variant", choices=list(VARIANTS), default="c147",
-                   help="the course's conventions: c147 (W1 (H, D), 0.5 * reg * sum(W**2)) "
-                   "or cs231n (W1 (D, H), reg * sum(W**2)) (default: c147)")
+                   help="the first assignment's conventions: c147 (W1 (H, D), 0.5 * reg * "
+                   "sum(W**2)) or cs231n (W1 (D, H), reg * sum(W**2)) (default: c147; the "
+                   "second assignment is checked with C147's)")
     p.add_argument("--seed", type=int, default=0,
-                   help="seed of the toy problem and of the runs (default: 0)")
+                   help="seed of the inputs and of the runs (default: 0)")
     p.add_argument("--full", action="store_true",
                    help="also train the notebook's default network on CIFAR-10 (hidden 50, "
                    "1,000 iterations) and check its validation accuracy is 25-32%%")

@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nndl.grading import wire
 from nndl.grading.assignment1 import TwoLayerNetAssignment
+from nndl.grading.assignment2 import ModularAssignment
 from nndl.grading.full import FullDataSource
 from nndl.grading.parts import Assignment, Part, Plan, Task
 from nndl.grading.sandbox import Limits, Outcome, run_job
@@ -94,7 +96,8 @@ class Session:
         self.full_data = (FullDataSource(settings.data, *settings.full_sizes)
                           if settings.full else None)
         self.assignments: list[Assignment] = [
-            TwoLayerNetAssignment(settings.variant, settings.seed, self.full_data)]
+            TwoLayerNetAssignment(settings.variant, settings.seed, self.full_data),
+            ModularAssignment(settings.seed)]
         self.budget = FullBudget(settings.budget)
         self._cancel = threading.Event()
 
@@ -147,13 +150,21 @@ class Session:
         return Verdict("files", "the assignment's files", FAIL, message, kind="missing")
 
     def _run(self, plan: Plan, target: dict) -> tuple[dict[str, Outcome], Outcome]:
-        """Each task's outcome; when the setup (import, building the network) fails, that
-        failure stands for every task and none is run."""
+        """Each task's outcome. The batch tasks run first, in one child; the tasks left (all
+        of them when that child did not finish) run after the setup (import, building the
+        network), and when the setup fails, that failure stands for each of them."""
+        outcomes: dict[str, Outcome] = {
+            t.id: Outcome(False, kind="missing", message=t.absent)
+            for t in plan.tasks if t.absent}
+        outcomes.update(self._run_batch([t for t in plan.tasks
+                                         if t.batch and t.id not in outcomes], target))
+        left = [t for t in plan.tasks if t.id not in outcomes]
+        if not left:  # the batch did it all: no setup needed
+            return outcomes, Outcome(True)
         setup = self._run_task(plan.setup, target)
         if setup.kind in ("timeout", "crash", "no_result"):
-            setup.message += " (importing the submission and building its network)"
-        outcomes: dict[str, Outcome] = {}
-        for task in plan.tasks:
+            setup.message += f" ({plan.setup_doing})"
+        for task in left:
             if self._cancel.is_set():
                 outcomes[task.id] = Outcome(False, kind="not_run", message="not run: "
                                             "interrupted")
@@ -175,8 +186,23 @@ class Session:
                 return Outcome(False, kind="budget", message=f"not run: the --full time budget "
                                f"of {s.budget:g} s was spent")
             limits = Limits(seconds, s.memory_mb + task.extra_memory_mb())
+        if task.module:
+            target = {**target, "kind": "package", "module": task.module}
         return run_job({"target": target, "steps": task.job_steps(), "returns": task.returns},
                        limits, self._cancel)
+
+    def _run_batch(self, tasks: list[Task], target: dict) -> dict[str, Outcome]:
+        """The outcomes of ``tasks`` run in one child, within one task's limits; none when
+        that child did not finish as a whole (a hang, a crash, a package that fails to
+        import: its tasks then run one by one, after the setup)."""
+        if len(tasks) < 2 or self._cancel.is_set():
+            return {}
+        steps = [wire.part(t.id, t.module, t.job_steps(), t.returns) for t in tasks]
+        limits = Limits(self.settings.timeout, self.settings.memory_mb)
+        batch = run_job({"target": target, "steps": steps, "returns": []}, limits, self._cancel)
+        if not batch.ok:
+            return {}
+        return {t.id: batch.parts[t.id] for t in tasks if t.id in batch.parts}
 
 
 def _only(plan: Plan, only: set[str] | None) -> Plan:
@@ -185,7 +211,7 @@ def _only(plan: Plan, only: set[str] | None) -> Plan:
         return plan
     parts = [p for p in plan.parts if p.id in only]
     tasks = [t for t in plan.tasks if any(p.task == t.id for p in parts)]
-    return Plan(plan.setup, tasks, parts, plan.annotate)
+    return Plan(plan.setup, tasks, parts, plan.setup_doing, plan.annotate)
 
 
 def _needless(task: Task, outcomes: dict[str, Outcome]) -> Outcome | None:

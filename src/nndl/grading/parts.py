@@ -7,8 +7,8 @@ come from one call); a part lists the parts it builds on (``depends``), so that 
 fails after one of those failed says so.
 
 An :class:`Assignment` finds its module in a submission and builds its tasks and parts for
-one run; the first assignment's is :mod:`nndl.grading.assignment1`. The second assignment's
-parts slot in as another :class:`Assignment` in :data:`nndl.grading.grader.ASSIGNMENTS`.
+one run: the first assignment's is :mod:`nndl.grading.assignment1`, the second's
+:mod:`nndl.grading.assignment2`; a :class:`nndl.grading.grader.Session` holds both.
 """
 
 from __future__ import annotations
@@ -42,7 +42,12 @@ class Task:
     data) and ``returns`` as ``_child.py`` reads them; ``full`` runs under the --full
     limits, with ``extra_memory_mb`` more memory; ``needs`` names tasks that, when they
     time out, make this one pointless (it calls the same code, which hangs), so it is not
-    run."""
+    run. ``module`` is the submission's module the task loads as ``module`` (``""``: the
+    target's). A ``batch`` task runs with the plan's other batch tasks in one child, each
+    failing alone; when that child as a whole does not finish (a hang, a crash), each runs
+    again in a child of its own, within its own limits. A task whose code the submission
+    lacks (a file not submitted) is not run: ``absent`` says what is missing, and its parts
+    fail as ``missing``."""
 
     id: str
     steps: list[dict] | Callable[[], list[dict]]
@@ -50,6 +55,9 @@ class Task:
     full: bool = False
     needs: tuple[str, ...] = ()
     extra_memory_mb: Callable[[], int] = lambda: 0
+    module: str = ""
+    batch: bool = False
+    absent: str = ""
 
     def job_steps(self) -> list[dict]:
         return self.steps() if callable(self.steps) else self.steps
@@ -71,12 +79,15 @@ class Part:
 @dataclass
 class Plan:
     """An assignment's tasks and parts for one submission, the task that builds what every
-    other needs (``setup``: imported module, network), and a hook that may add hints
-    from the setup's values to failing verdicts."""
+    other needs (``setup``: imported module, network; ``setup_doing`` says what it does, for
+    a setup that hangs; it runs before the tasks that run alone, and is not needed when the
+    batch did every task), and a hook that may add hints from the setup's values to failing
+    verdicts."""
 
     setup: Task
     tasks: list[Task]
     parts: list[Part]
+    setup_doing: str = "importing the submission and building its network"
     annotate: Callable[[list[Verdict], Outcome], list[str]] = field(
         default=lambda verdicts, setup: [])
 

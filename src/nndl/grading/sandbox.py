@@ -71,6 +71,7 @@ class Outcome:
     label: str = ""
     seconds: float = 0.0
     output: list[str] = field(default_factory=list)  # the last lines the code printed
+    parts: dict[str, Outcome] = field(default_factory=dict)  # a batch's, by task id
 
 
 _probe_lock = threading.Lock()
@@ -208,14 +209,21 @@ def _read(result: Path, returncode: int, timed_out: bool, limits: Limits) -> Out
                        f"({exc}); {_ended(returncode)}")
 
 
-def _outcome(raw: Any, limits: Limits) -> Outcome:
+def _outcome(raw: Any, limits: Limits, batch: bool = True) -> Outcome:
+    """The child's result; a batch's holds one result per part (``parts``), read alike."""
     if not isinstance(raw, dict) or not isinstance(raw.get("ok"), bool):
         raise WireError("not a result")
     if raw["ok"]:
         values = raw.get("values")
         if not isinstance(values, dict):
             raise WireError("no values")
-        return Outcome(True, values={str(k): decode(v) for k, v in values.items()})
+        parts = raw.get("parts", {}) if batch else {}
+        if not isinstance(parts, dict):
+            raise WireError("bad parts")
+        outcome = Outcome(True, values={str(k): decode(v) for k, v in values.items()},
+                          parts={str(k): _outcome(v, limits, False) for k, v in parts.items()})
+        outcome.seconds = _seconds(raw)
+        return outcome
     kind = raw.get("kind")
     if kind not in ("import", "missing", "exception", "memory"):
         raise WireError("an unknown kind of failure")
@@ -226,7 +234,14 @@ def _outcome(raw: Any, limits: Limits) -> Outcome:
     if kind == "memory":
         message = f"ran out of memory (limit {limits.memory_mb} MB): {message}"
     return Outcome(False, kind=kind, message=message, traceback=[t[:300] for t in trace[-40:]],
-                   label=str(raw.get("label", ""))[:200])
+                   label=str(raw.get("label", ""))[:200], seconds=_seconds(raw))
+
+
+def _seconds(raw: dict) -> float:
+    """A part's time as its child measured it (0 when absent or not a plain number)."""
+    seconds = raw.get("seconds", 0.0)
+    ok = isinstance(seconds, (int, float)) and not isinstance(seconds, bool)
+    return float(seconds) if ok and 0 <= seconds < 1e6 else 0.0
 
 
 def _ended(returncode: int) -> str:

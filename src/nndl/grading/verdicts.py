@@ -129,10 +129,12 @@ def worst_abs(value: NDArray, expected: NDArray) -> tuple[float, tuple[int, ...]
     return (float(diff[index]) if diff.size else 0.0), tuple(int(i) for i in index)
 
 
-def worst_relative(value: NDArray, expected: NDArray) -> tuple[float, tuple[int, ...]]:
+def worst_relative(value: NDArray, expected: NDArray, floor: float = 1e-8
+                   ) -> tuple[float, tuple[int, ...]]:
     """The course's relative error ``|x - y| / max(1e-8, |x| + |y|)``: its largest entry
-    and where it is (the largest of ``nndl.gradient_check.rel_error``)."""
-    err = np.abs(value - expected) / np.maximum(1e-8, np.abs(value) + np.abs(expected))
+    and where it is (the largest of ``nndl.gradient_check.rel_error``). A larger ``floor``
+    compares entries below it absolutely (gradients that are 0 but for rounding)."""
+    err = np.abs(value - expected) / np.maximum(floor, np.abs(value) + np.abs(expected))
     err = np.where(np.isnan(err), np.inf, err)
     index = np.unravel_index(int(np.argmax(err)), err.shape) if err.size else ()
     return (float(err[index]) if err.size else 0.0), tuple(int(i) for i in index)

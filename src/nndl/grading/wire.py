@@ -64,6 +64,24 @@ def seed(value: int) -> dict:
     return {"do": "seed", "seed": int(value)}
 
 
+def let(name: str, value: Any) -> dict:
+    """A step: keep ``value`` (plain data, arrays, references) as ``name``; the child's
+    functions then receive that very object (a dict they update stays updated)."""
+    return {"do": "let", "name": name, "value": value}
+
+
+def load(name: str, module: str = "", file: str = "", label: str = "") -> dict:
+    """A step: import the submission's ``module`` (``nndl.optim``), or a helper ``file`` of
+    the checker's, as ``name``; a failure is an import failure."""
+    return {"do": "import", "name": name, "module": module, "file": file, "label": label}
+
+
+def part(name: str, module: str, steps: list[dict], returns: list[str]) -> dict:
+    """A step: a whole task, with the submission's ``module`` as its ``module`` (``""``: the
+    job's); the child sends back its own result, and its failure is its own."""
+    return {"do": "part", "name": name, "module": module, "steps": steps, "returns": returns}
+
+
 def put(target: dict, key: str, value: dict, label: str = "") -> dict:
     """A step: ``target[key] = value``."""
     return {"do": "set", "target": target, "key": key, "value": value, "label": label}
