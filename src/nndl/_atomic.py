@@ -31,15 +31,47 @@ def atomic_path(final, overwrite=True):
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
     remove_stale(final)
-    tmp = _create_exclusive(final)
+    with naming(final):
+        tmp = _create_exclusive(final)
     try:
-        yield tmp
-        if overwrite:
-            os.replace(tmp, final)
-        else:
-            _publish_new(tmp, final)
+        with naming(final, tmp):
+            yield tmp
+            if overwrite:
+                os.replace(tmp, final)
+            else:
+                _publish_new(tmp, final)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def write_text(path, text):
+    """Write ``text`` (UTF-8) to ``path`` atomically (:func:`atomic_path`); returns the
+    path."""
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+@contextlib.contextmanager
+def naming(path, *aliases):
+    """An OSError raised in the block names ``path`` (see :func:`named`); one naming
+    one of ``aliases`` (e.g. the temporary file written for ``path``) names ``path``
+    instead."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is not None and any(
+                os.fspath(exc.filename) == os.fspath(a) for a in aliases):
+            exc = type(exc)(exc.errno, exc.strerror)
+        raise named(exc, path) from None
+
+
+def named(exc, path):
+    """``exc`` (an OSError) naming ``path`` in Python's form (``[Errno 28] No space left
+    on device: 'runs/search-.../study.journal'``); as it is if it names a file already."""
+    if exc.filename is not None or exc.errno is None:
+        return exc
+    return type(exc)(exc.errno, exc.strerror, str(path))
 
 
 def _publish_new(tmp, final):

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from nndl import _memory
+from nndl._atomic import write_text
 from nndl._typing import NDArray, PathLike
 from nndl.config import RunConfig
 from nndl.data import DATASETS, load_dataset
@@ -84,7 +85,7 @@ def evaluate_model_file(model_path: PathLike, dataset: str | None = None,
         recorder.update(**metrics)
         text = summary_line(metrics) + "\n" + chosen.description + "\n\n" + format_confusion(
             matrix, model.class_names)
-        (folder / "confusion_matrix.txt").write_text(text + "\n")
+        write_text(folder / "confusion_matrix.txt", text + "\n")
         png = plot_confusion_matrix(matrix, model.class_names, folder / "confusion_matrix.png")
         report = _write_report(folder, metrics, png)
         recorder.finish()

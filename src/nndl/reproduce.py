@@ -11,6 +11,7 @@ import csv
 import json
 from dataclasses import dataclass, field
 
+from nndl._atomic import write_text
 from nndl.checks import format_table, run_toy_checks
 from nndl.config import RunConfig, TrainOptions
 from nndl.data import load_dataset
@@ -128,7 +129,7 @@ def _run_steps(state, progress, log):
     folder, recorder, plan = state["folder"], state["recorder"], state["plan"]
     log("1/5 toy model and gradient checks")
     checks = run_toy_checks()
-    (folder / "checks.txt").write_text(format_table(checks) + "\n")
+    write_text(folder / "checks.txt", format_table(checks) + "\n")
     recorder.update(checks=[{"check": c.check, "value": c.value, "tolerance": c.tolerance,
                              "passed": c.passed} for c in checks])
     state["checks"] = checks

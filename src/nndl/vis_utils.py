@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nndl._atomic import atomic_path
 from nndl._typing import ArrayLike, NDArray, PathLike
 
 
@@ -91,8 +92,8 @@ def _figure(width=6.0, height=4.0):
 
 def _save(fig, path):
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png")
+    with atomic_path(path) as tmp:  # whole or not at all
+        fig.savefig(tmp, format="png")
     return path
 
 

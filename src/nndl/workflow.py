@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from nndl import _memory
+from nndl._atomic import write_text
 from nndl._validation import env_int
 from nndl.config import RunConfig, image_size
 from nndl.data import load_dataset
@@ -418,7 +419,7 @@ def _class_section(report, folder, model, prepared):
     confusion_matrix.png/.txt, as ``nndl evaluate`` writes them)."""
     names = prepared.class_names
     matrix = confusion_matrix(prepared.y_test, model.net._predict(prepared.X_test), len(names))
-    (folder / "confusion_matrix.txt").write_text(format_confusion(matrix, names) + "\n")
+    write_text(folder / "confusion_matrix.txt", format_confusion(matrix, names) + "\n")
     png = plot_confusion_matrix(matrix, names, folder / "confusion_matrix.png")
     rows = [[c["class"], c["images"], c["correct"], pct(c["accuracy"])]
             for c in per_class_counts(matrix, names)]

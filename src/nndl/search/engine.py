@@ -26,12 +26,12 @@ from pathlib import Path
 import numpy as np
 import optuna
 
+from nndl._atomic import naming
 from nndl._stops import held_stops
 from nndl.config import data_key, population_key
 from nndl.metrics import accuracy
 from nndl.model_io import SavedModel, save_model
 from nndl.neural_net import TwoLayerNet
-from nndl.search.journal import naming
 from nndl.search.settings import HALVING_REDUCTION, resolve_pruner
 from nndl.search.space import grid_of, suggest_config
 from nndl.search.storage import (

@@ -20,7 +20,6 @@ skips it, but its next append lands on the same line, and from then on every rea
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import warnings
@@ -29,6 +28,7 @@ from pathlib import Path
 from optuna.storages.journal import JournalFileBackend
 from optuna.storages.journal._file import get_lock_file
 
+from nndl._atomic import named
 from nndl._stops import held_stops
 
 # Every record Optuna writes starts so (``{"op_code": ..., "worker_id": ..., ...}``).
@@ -195,20 +195,3 @@ def _write_all(fd, data):
     view = memoryview(data)
     while view:
         view = view[os.write(fd, view):]
-
-
-@contextlib.contextmanager
-def naming(path):
-    """An OSError raised in the block names ``path`` (see :func:`named`)."""
-    try:
-        yield
-    except OSError as exc:
-        raise named(exc, path) from None
-
-
-def named(exc, path):
-    """``exc`` (an OSError) naming ``path`` in Python's form (``[Errno 28] No space left
-    on device: 'runs/search-.../study.journal'``); as it is if it names a file already."""
-    if exc.filename is not None or exc.errno is None:
-        return exc
-    return type(exc)(exc.errno, exc.strerror, str(path))

@@ -4,12 +4,13 @@ its test accuracy, Optuna's plots, metrics.json and report.html."""
 from __future__ import annotations
 
 import csv
+from pathlib import Path
 
+from nndl._atomic import atomic_path, naming
 from nndl.config import RunConfig
 from nndl.metrics import accuracy
 from nndl.model_io import load_model, save_model
 from nndl.report import Report, pct
-from nndl.search.journal import naming
 from nndl.vis_utils import plot_trial_history
 from nndl.workflow import fit, prepare_data
 
@@ -35,7 +36,7 @@ def write_trials_csv(study, path):
     rows = trial_rows(study)
     if not rows:
         return
-    with naming(path), open(path, "w", newline="") as f:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
@@ -226,8 +227,8 @@ def _importance_plot(study, path):
             ax = ovm.plot_param_importances(study, target_name="Validation accuracy")
             fig = ax.figure
             fig.tight_layout()
-            with naming(path):
-                fig.savefig(path)
+            with atomic_path(path) as tmp:
+                fig.savefig(tmp, format=Path(path).suffix.lstrip("."))
             matplotlib.pyplot.close(fig)
     except (ValueError, RuntimeError, ZeroDivisionError):
         return None  # e.g. every completed trial with the same value
