@@ -15,14 +15,16 @@ import pytest
 
 
 @contextlib.contextmanager
-def small_tmpfs(path, size):
-    """A tmpfs of ``size`` bytes mounted at ``path`` (skips the test where it cannot be
-    mounted: not root, or no mount command)."""
+def small_tmpfs(path, size, inodes=None):
+    """A tmpfs of ``size`` bytes (and at most ``inodes`` files and folders, itself
+    included) mounted at ``path`` (skips the test where it cannot be mounted: not root,
+    or no mount command)."""
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     if not hasattr(os, "geteuid") or os.geteuid() != 0:
         pytest.skip("mounting a small tmpfs needs root")
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}"
+                              + (f",nr_inodes={inodes}" if inodes else ""), "tmpfs", str(path)],
                              capture_output=True, text=True)
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs: {mounted.stderr.strip()}")

@@ -219,18 +219,92 @@ class RunRecorder:
             raise
 
     def finish(self, status="complete"):
-        """Record ``status`` (and the time); on a full disk the ``INCOMPLETE`` marker's
-        reserve is given back for it first."""
+        """Record ``status`` (and the time). On a full disk (no space, no inodes, over
+        quota) the ``INCOMPLETE`` marker's reserve is given back for it first; where even
+        then metrics.json cannot be written anew, a run that did not complete still
+        records its status: metrics.json is overwritten in place (its own blocks, no new
+        file) with as much as fits of the status, ``error``, ``signal`` and times
+        (:func:`_status_in_place`). A complete run's metrics are never cut: its error
+        propagates (and :meth:`running` records the run ``failed``)."""
         self.metrics["status"] = status
         self.metrics["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
         try:
             self.save()
         except OSError as exc:
-            if exc.errno != errno.ENOSPC or not _give_back_reserve(self.folder):
+            if exc.errno not in _DISK_FULL:
                 raise
-            self.save()
+            try:
+                if not _give_back_reserve(self.folder):
+                    raise
+                self.save()
+            except OSError as again:
+                if again.errno not in _DISK_FULL or status == "complete" or \
+                        not _status_in_place(self.folder / "metrics.json", self.metrics):
+                    raise
         if status == "complete":
             finish_run_dir(self.folder)
+
+
+#: the errors of a full disk: no space, no inodes (ENOSPC too), over quota
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+#: what a status written in place keeps, as far as it fits
+_STATUS_KEYS = ("kind", "status", "error", "signal", "started", "finished")
+
+
+def _status_in_place(path, metrics):
+    """Overwrite the existing ``path`` in place with ``metrics`` as JSON, padded with
+    spaces to the file's size (so it needs neither a new file nor a new block); where the
+    whole does not fit (in the file's size or :data:`_STATUS_ROOM`, whichever is larger,
+    else in the file's size), only :data:`_STATUS_KEYS` (the ``error`` shortened as needed) and
+    a ``note`` saying so. False where there is no such file."""
+    try:
+        fd = os.open(path, os.O_WRONLY)
+    except OSError:
+        return False
+    try:
+        size = os.fstat(fd).st_size
+        try:  # the reserve given back may let it grow a little
+            _pwrite_padded(fd, _fitting_json(metrics, max(size, _STATUS_ROOM)), size)
+        except OSError as exc:
+            if exc.errno not in _DISK_FULL:
+                raise
+            _pwrite_padded(fd, _fitting_json(metrics, size), size)
+            os.ftruncate(fd, size)
+        os.fsync(fd)
+        return True
+    finally:
+        os.close(fd)
+
+
+#: the bytes a status written in place may take beyond the file's own
+_STATUS_ROOM = 4096
+
+
+def _pwrite_padded(fd, text, size):
+    """Write ``text`` at the start of ``fd``, padded with spaces to ``size`` bytes."""
+    data = text.encode()
+    view = memoryview(data + b" " * (size - len(data)))
+    offset = 0
+    while offset < len(view):
+        offset += os.pwrite(fd, view[offset:], offset)
+
+
+def _fitting_json(metrics, size):
+    """``metrics`` as JSON of at most ``size`` bytes (see :func:`_status_in_place`)."""
+    text = json.dumps(metrics, default=_json_default) + "\n"
+    if len(text.encode()) <= size:
+        return text
+    short = {k: metrics[k] for k in _STATUS_KEYS if k in metrics}
+    short["note"] = "the disk was full: metrics.json keeps only the run's status"
+    error = str(short.get("error", ""))
+    while True:
+        text = json.dumps(short, default=_json_default) + "\n"
+        if len(text.encode()) <= size:
+            return text
+        if not error:  # not even the status fits: the least that says it
+            return json.dumps({"status": metrics["status"]})[:size]
+        error = error[:len(error) // 2]
+        short["error"] = error + "..."
 
 
 def _give_back_reserve(folder):
