@@ -170,3 +170,50 @@ def test_train_output_in_a_log_file(tmp_path, env):
     assert "\r" not in result.stderr and "it/s" not in result.stderr
     assert f"report:  {out / 'report.html'}" in result.stdout
     assert f"model:   {out / 'model.npz'}" in result.stdout
+
+
+#: imported at the start of the nndl process (a sitecustomize): once model.npz is saved it
+#: says so and waits (at most a minute) for a stop signal, the moment issue 22's re-probe
+#: stopped at
+_PAUSE_AFTER_MODEL = '''
+import time
+import nndl._stops
+import nndl.workflow as workflow
+
+_save = workflow.save_model
+
+
+def _save_then_wait(*args, **kwargs):
+    path = _save(*args, **kwargs)
+    print("MODEL SAVED", flush=True)
+    deadline = time.monotonic() + 60
+    while not nndl._stops._pending and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return path
+
+
+workflow.save_model = _save_then_wait
+'''
+
+
+@needs_posix_signals
+def test_sigterm_once_the_model_is_saved_still_writes_metrics_plots_and_report(tmp_path,
+                                                                               env):
+    import os
+
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(_PAUSE_AFTER_MODEL)
+    path = os.pathsep.join(p for p in (str(hook), env.get("PYTHONPATH")) if p)
+    out = tmp_path / "run"
+    proc = NndlProcess("train", "--num-training", "800", "--num-validation", "200",
+                       "--num-test", "100", "--num-iters", "5", "--no-progress", "--out",
+                       str(out), env={**env, "PYTHONPATH": path})
+    proc.wait_for("MODEL SAVED", where="stdout")
+    proc.send(signal.SIGTERM)
+    assert proc.finish() == 143, proc.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["status"] == "terminated" and metrics["signal"] == "SIGTERM"
+    assert 0 <= metrics["val_accuracy"] <= 1 and 0 <= metrics["test_accuracy"] <= 1
+    assert {"model.npz", "loss.png", "accuracy.png", "weights.png", "confusion_matrix.txt",
+            "report.html", "INCOMPLETE"} <= {p.name for p in out.iterdir()}

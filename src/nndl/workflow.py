@@ -15,6 +15,7 @@ import numpy as np
 
 from nndl import _memory
 from nndl._atomic import write_text
+from nndl._stops import held_stops
 from nndl._validation import env_int
 from nndl.config import RunConfig, image_size
 from nndl.data import load_dataset
@@ -342,9 +343,14 @@ def run_train(cfg, out=None, progress=True, recipe=None):
                                           soft_targets=soft_targets)
         except (KeyboardInterrupt, TrainingDivergedError) as exc:
             if hasattr(exc, "partial"):
-                _write_train_outputs(folder, cfg, prepared, recorder, *exc.partial, stop=exc)
+                with held_stops():  # a further stop waits for the outputs (a third: at once)
+                    _write_train_outputs(folder, cfg, prepared, recorder, *exc.partial,
+                                         stop=exc)
             raise
-        _write_train_outputs(folder, cfg, prepared, recorder, model, history, seconds)
+        # a stop while the outputs are written waits for them all (metrics, plots,
+        # report), then stops the run: status terminated; a second stops at once
+        with held_stops():
+            _write_train_outputs(folder, cfg, prepared, recorder, model, history, seconds)
         recorder.update(total_seconds=round(time.perf_counter() - start, 3))
         recorder.finish()
     return folder, recorder.metrics
