@@ -57,3 +57,14 @@ def test_a_complete_run_is_never_cut(tmp_path):
         with pytest.raises(OSError):
             recorder.finish()
         assert (folder / "INCOMPLETE").exists()
+
+
+def test_a_start_on_a_full_disk_names_the_marker_and_leaves_nothing(tmp_path):
+    with small_tmpfs(tmp_path / "disk", size=1 << 20) as disk:
+        (disk / "runs").mkdir()
+        filler = fill(disk, 0)
+        with pytest.raises(OSError) as excinfo:
+            new_run_dir(disk / "runs" / "run")
+        assert f"No space left on device: '{disk}/runs/run/INCOMPLETE'" in str(excinfo.value)
+        assert sorted(disk.iterdir()) == [filler, disk / "runs"]
+        assert list((disk / "runs").iterdir()) == []

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nndl._atomic import atomic_path
+from nndl._atomic import atomic_path, naming
 from nndl._stops import held_stops
 
 INCOMPLETE = "INCOMPLETE"
@@ -123,7 +123,7 @@ def _claim(folder):
     except FileExistsError:
         return False
     try:
-        with os.fdopen(fd, "w") as f:
+        with naming(marker), os.fdopen(fd, "w") as f:
             f.write(_MARKER)
     except BaseException:
         marker.unlink(missing_ok=True)
@@ -156,6 +156,14 @@ def recorded_run(out, kind, config=None):
             yield recorder
 
 
+def mark_incomplete(folder):
+    """(Re)write the ``INCOMPLETE`` marker of ``folder`` with its reserve, whole or not at
+    all (an existing marker is kept on a full disk; the error names it): a resumed run
+    calls it before it changes anything else."""
+    with atomic_path(Path(folder) / INCOMPLETE) as tmp:
+        tmp.write_text(_MARKER)
+
+
 def finish_run_dir(folder):
     """Mark a folder from :func:`new_run_dir` complete (its ``INCOMPLETE`` marker goes)."""
     (Path(folder) / INCOMPLETE).unlink(missing_ok=True)
@@ -184,7 +192,7 @@ class RunRecorder:
         self.folder = Path(folder)
         self.metrics = {"kind": kind, "status": "running", "config": config or {},
                         "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
-        (self.folder / INCOMPLETE).write_text(_MARKER)  # again for a resumed run
+        mark_incomplete(self.folder)  # again for a resumed run
         self.save()
 
     def update(self, **entries):

@@ -94,3 +94,24 @@ def test_a_run_that_fails_on_a_full_disk_says_where_its_work_is(tmp_path, monkey
         line = error_line(exc)
     assert line.startswith(f"[Errno 28] No space left on device: '{tmp_path / 'x.npz'}'; "
                            f"what the run reached is in {tmp_path}")
+
+
+def test_a_resume_on_a_full_disk_changes_nothing_and_names_the_file(tmp_path, search_env):
+    """issue 22's re-probe: a resume on a full disk left a 0-byte INCOMPLETE and a settings
+    record appended to the journal, and its error named no file."""
+    from tests.fulldisk import fill, small_tmpfs
+    from tests.search.conftest import nndl
+
+    with small_tmpfs(tmp_path / "disk", size=8 << 20) as disk:
+        out = disk / "run"
+        first = nndl("search", "--sampler", "random", "--trials", "2", "--population", "1",
+                     "--pruner", "none", "--num-iters", "10", "--hidden-size", "2", *SMALL,
+                     "--no-progress", "--out", str(out), env=search_env)
+        assert first.returncode == 0, first.stderr
+        before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+        fill(disk, 0)
+        resumed = nndl("search", "--resume", "--trials", "4", "--out", str(out),
+                       "--no-progress", env=search_env)
+        assert resumed.returncode == 1
+        assert f"No space left on device: '{out}/INCOMPLETE'" in resumed.stderr
+        assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before

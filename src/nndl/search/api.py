@@ -194,7 +194,10 @@ def _workers_ended_early(study, settings, exits):
 def _resume_study(out, storage_url, settings, requested, log=print, wait=None):
     """The run folder and the study (with its stored definition) that ``--resume`` continues,
     with the ``requested`` changes that apply (:func:`resume_settings`); its trials left
-    RUNNING by a dead run are failed."""
+    RUNNING by a dead run are failed. The folder is marked ``INCOMPLETE`` (its reserve
+    written) before the study is changed, so a full disk changes nothing."""
+    from nndl.runs import mark_incomplete
+
     if out is None:
         raise ValueError("--resume needs --out: the run folder of the study to continue")
     folder = Path(out)
@@ -209,6 +212,7 @@ def _resume_study(out, storage_url, settings, requested, log=print, wait=None):
     settings = resume_settings(requested, space, base, settings)
     if not has_heartbeat(study._storage):  # without heartbeats, RUNNING means "maybe alive"
         _refuse_live_workers(study)
+    mark_incomplete(folder)  # before the study changes: a full disk fails here, whole
     if vars(settings) != study.user_attrs["nndl_settings"]:  # workers read it from there
         study.set_user_attr("nndl_settings", vars(settings))
     fail_stale_running_trials(study)
