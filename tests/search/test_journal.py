@@ -105,6 +105,30 @@ def test_a_damaged_line_inside_a_journal_is_an_error_naming_the_file_and_line(fi
         load(path)
 
 
+@pytest.mark.parametrize(("line", "problem"), [
+    (b'{"op_code": 99}', "unknown op_code 99"),
+    (b'{"op_code": 5}', "op_code 5 without worker_id, trial_id, param_name"),
+    (b'{"op_code": "2", "worker_id": "w", "study_id": 0, "user_attr": {}}',
+     "unknown op_code '2'"),
+    (b'{}', "no op_code"),
+])
+def test_valid_json_that_is_no_optuna_record_is_a_damaged_line(finished, tmp_path,
+                                                               search_env, line, problem):
+    """issue 22's re-probe: such lines gave an AssertionError or a KeyError ("probably a
+    bug in nndl") in ``search status`` and ``--resume``."""
+    data, source = finished
+    out = tmp_path / "run"
+    shutil.copytree(source, out)
+    (out / "study.journal").write_bytes(data + line + b"\n")
+    lines = data.count(b"\n") + 1
+    for args in (["search", "status"], ["search", "--resume", "--no-progress"]):
+        result = nndl(*args, "--out", str(out), env=search_env)
+        assert result.returncode == 1, result.stderr
+        assert result.stderr.count("\n") == 1, result.stderr
+        assert f"{out}/study.journal is damaged at line {lines}" in result.stderr
+        assert problem in result.stderr and "bug" not in result.stderr
+
+
 def test_resume_and_status_after_truncate_keep_the_complete_trials(finished, tmp_path,
                                                                    search_env):
     """The issue's case: ``truncate -s -37 study.journal``, then resume and status."""

@@ -39,6 +39,35 @@ class JournalError(RuntimeError):
     """A study journal that cannot be read or written; the message names the file."""
 
 
+#: the fields each kind of record (its ``op_code``: Optuna's ``JournalOperation``) has,
+#: besides ``op_code`` and ``worker_id``: what Optuna reads from it unconditionally
+_RECORD_FIELDS = {
+    0: ("study_name", "directions"),  # CREATE_STUDY
+    1: ("study_id",),  # DELETE_STUDY
+    2: ("study_id", "user_attr"),  # SET_STUDY_USER_ATTR
+    3: ("study_id", "system_attr"),  # SET_STUDY_SYSTEM_ATTR
+    4: ("study_id", "datetime_start"),  # CREATE_TRIAL
+    5: ("trial_id", "param_name", "param_value_internal", "distribution"),  # SET_TRIAL_PARAM
+    6: ("trial_id", "state", "values"),  # SET_TRIAL_STATE_VALUES
+    7: ("trial_id", "step", "intermediate_value"),  # SET_TRIAL_INTERMEDIATE_VALUE
+    8: ("trial_id", "user_attr"),  # SET_TRIAL_USER_ATTR
+    9: ("trial_id", "system_attr"),  # SET_TRIAL_SYSTEM_ATTR
+    10: (),  # DISCARD_TRIALS (written by Rustuna; Optuna skips it)
+}
+
+
+def record_problem(record):
+    """Why ``record`` (a parsed journal line) is no record Optuna writes (its
+    ``op_code`` unknown, a field it needs missing), or "" when it looks like one."""
+    if not isinstance(record, dict) or "op_code" not in record:
+        return "no op_code"
+    op = record["op_code"]
+    if isinstance(op, bool) or not isinstance(op, int) or op not in _RECORD_FIELDS:
+        return f"unknown op_code {op!r}"
+    missing = [f for f in ("worker_id", *_RECORD_FIELDS[op]) if f not in record]
+    return f"op_code {op} without {', '.join(missing)}" if missing else ""
+
+
 class JournalFile(JournalFileBackend):
     """Optuna's :class:`~optuna.storages.journal.JournalFileBackend` with the guarantees
     of this module's docstring; its records and lock are Optuna's."""
@@ -87,9 +116,10 @@ class JournalFile(JournalFileBackend):
                                    f"{number}: {exc}; it is no record Optuna wrote (keep a "
                                    "copy, then cut the file before that line to read the "
                                    "records before it)") from None
-        if not isinstance(record, dict) or "op_code" not in record:
+        problem = record_problem(record)
+        if problem:
             raise JournalError(f"the study journal {self.path} is damaged at line {number}: "
-                               "it is no record Optuna wrote")
+                               f"it is no record Optuna wrote ({problem})")
         return record
 
     def _glued_record(self, line, number):
