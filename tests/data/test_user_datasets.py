@@ -207,9 +207,13 @@ def _with(array, index, value):
     ({"X": np.zeros((3, 4, 4), np.uint8), "y": np.array([1, 1, 1]),
       "class_names": np.array(["a", "b"])},
      r"y holds one class only \(1, 'b'\); a classifier needs at least 2"),
+    ({"X": np.zeros((10, 4, 4), np.uint8), "y": np.arange(10) % 5,
+      "X_test": np.zeros((5, 4, 4), np.uint8), "y_test": np.arange(7, 12)},
+     r"y_test holds label\(s\) 7, 8, 9, 10, 11 that y never holds; a network trained on y "
+     r"cannot predict them"),
 ], ids=["lengths", "float", "nan", "bool", "negative", "rank", "channels", "bool-X",
         "test-half", "test-shape", "names", "nan-X", "inf-X", "1e300-X", "uint64-label",
-        "zero-width", "non-utf8-names", "one-class"])
+        "zero-width", "non-utf8-names", "one-class", "unseen-test-labels"])
 def test_bad_npz_is_named(tmp_path, arrays, message):
     np.savez(tmp_path / "bad.npz", **arrays)
     with pytest.raises(DataError, match=rf"^{tmp_path / 'bad.npz'}: {message}"):

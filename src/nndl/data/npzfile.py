@@ -1,5 +1,6 @@
 """``.npz`` data sets: ``X`` (N, H, W) or (N, H, W, C) uint8 or float images and integer
-``y`` (N,); optional ``X_test``, ``y_test`` and ``class_names`` (strings).
+``y`` (N,); optional ``X_test``, ``y_test`` (only labels ``y`` holds) and ``class_names``
+(strings).
 
 Nothing is unpickled (``allow_pickle=False``), and ``X`` is streamed from the archive
 block by block into a cache writer, so an ``.npz`` larger than memory decodes. Float
@@ -112,7 +113,20 @@ def _class_names(path, archive, members, labels):
     if y.min() == y.max():
         raise DataError(f"{path}: y holds one class only ({y[0]}, {names[y[0]]!r}); a "
                         "classifier needs at least 2")
+    if "test" in labels:
+        _check_test_labels_trained(path, y, labels["test"])
     return names
+
+
+def _check_test_labels_trained(path, y, y_test):
+    """A DataError naming the labels of ``y_test`` that ``y`` never holds (no network
+    trained on ``y`` predicts them: its test accuracy would mean nothing)."""
+    unseen = np.setdiff1d(y_test, y)
+    if len(unseen):
+        shown = ", ".join(map(str, unseen[:10])) + (", ..." if len(unseen) > 10 else "")
+        raise DataError(f"{path}: y_test holds label(s) {shown} that y never holds; a "
+                        "network trained on y cannot predict them (are y and y_test "
+                        "numbered alike?)")
 
 
 def _named_classes(path, archive, num_classes):
