@@ -110,3 +110,16 @@ def test_resume_applies_trials_and_refuses_flags_that_change_what_a_trial_means(
     searched = [line for line in same.stdout.splitlines() if "learning_rate=" in line]
     assert len(searched) == 1 and "=" not in searched[0].replace("learning_rate=", ""), \
         same.stdout  # the summary lists the study's own space, nothing else
+
+
+def test_a_refused_resume_names_every_flag_that_applies():
+    """--workers and --storage-wait apply to a resume too (run_search takes them apart
+    from the study's settings); the refusal said only --trials and --population."""
+    from nndl.config import RunConfig
+    from nndl.search.resume import Requested, resume_settings
+    from nndl.search.settings import SearchSettings
+
+    requested = Requested({}, RunConfig(), SearchSettings(sampler="random"), ["sampler"])
+    with pytest.raises(ValueError, match=r"\(only --trials, --population, --workers and "
+                                         r"--storage-wait apply\)"):
+        resume_settings(requested, {}, RunConfig(), SearchSettings(sampler="tpe"))

@@ -45,7 +45,8 @@ def resume_settings(requested, space, base, stored):
             shown = "" if name == "space" else f" {mine}"
             raise ValueError(f"--resume: {_flag(name)}{shown} differs from this study's "
                              f"{name} {_show(theirs)}; a resumed study keeps what its trials "
-                             "mean (only --trials and --population apply): leave the flag "
+                             "mean (only --trials, --population, --workers and --storage-wait "
+                             "apply): leave the flag "
                              "out, or start a new search")
     changes = {n: getattr(requested.settings, n) for n in RESUME_APPLIES if n in given}
     settings = replace(stored, **changes)
