@@ -91,6 +91,27 @@ def test_pixel_cap_can_be_raised_or_lowered(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("command", ["predict", "data info"])
+def test_cli_refuses_an_image_over_pillows_warning_limit_in_one_line(tmp_path, command):
+    """Between Pillow's warning limit and twice it, Pillow printed its own
+    DecompressionBombWarning before nndl's error."""
+    side = int((1.5 * Image.MAX_IMAGE_PIXELS) ** 0.5)
+    (tmp_path / "cats").mkdir()
+    big = png_header_only(tmp_path / "cats" / "big.png", side, side)
+    (tmp_path / "dogs").mkdir()
+    Image.new("RGB", (4, 4)).save(tmp_path / "dogs" / "dog.png")
+    if command == "predict":
+        model = save_model(tmp_path / "m.npz", SavedModel(TwoLayerNet(3072, 4, 2), class_names=(
+            "a", "b")))
+        result = run_nndl("predict", str(model), str(big))
+    else:
+        result = run_nndl("data", "info", str(tmp_path))
+    assert result.returncode == 1
+    assert result.stderr == (f"nndl {command.split()[0]}: error: {big}: image of {side}x{side} "
+                             "pixels is over the limit of 50,000,000 pixels "
+                             "(NNDL_MAX_IMAGE_PIXELS raises it)\n")
+
+
+@pytest.mark.parametrize("command", ["predict", "data info"])
 def test_cli_refuses_a_huge_image_in_one_line(tmp_path, command):
     (tmp_path / "cats").mkdir()
     bomb = png_header_only(tmp_path / "cats" / "bomb.png", 20000, 20000)

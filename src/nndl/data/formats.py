@@ -9,6 +9,7 @@ as Pillow advises, so no warning is printed.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -74,7 +75,10 @@ def open_image(path: PathLike, max_pixels: int | None = None) -> Iterator[Any]:
     limit = max_image_pixels() if max_pixels is None else max_pixels
     too_big = f"is over the limit of {limit:,} pixels ({ENV_MAX_PIXELS} raises it)"
     try:
-        with Image.open(path) as img:
+        with warnings.catch_warnings():  # its pixels are checked below, in nndl's words
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            opened = Image.open(path)
+        with opened as img:
             if img.format not in IMAGE_FORMATS:
                 raise DataError(f"{path}: a {img.format} image; nndl reads PNG and JPEG images "
                                 "only (convert it, e.g. to PNG)")
