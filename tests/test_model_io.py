@@ -148,6 +148,8 @@ def _meta(**changes):
      r"got \['a', 'b'\]"),
     (_meta(class_names="abc"),
      r"metadata key 'class_names' must be a list of 3 names .* got 'abc'"),
+    (_meta(class_names=["a", "b", "a"]),  # two outputs of one name: which is "a"?
+     r"metadata key 'class_names' must be a list of 3 names .* got \['a', 'b', 'a'\]"),
     (_meta(transform=["mean", "rotate"]),
      r"metadata key 'transform' must be a list of names among \('mean', 'standardize', "
      r"'pca', 'zca'\), got \['mean', 'rotate'\]"),
@@ -161,7 +163,7 @@ def _meta(**changes):
     (_meta(input_range={"low": 0}), r"metadata key 'input_range' must be null or \[low, hi"),
 ], ids=["nan-W1", "inf-b2", "text-W2", "float32-overflow", "mean-shape-1", "nan-scale", "no-arrays",
         "extra-array", "list", "no-architecture", "no-dtype", "str-size", "few-names",
-        "names-str", "unknown-transform", "transform-str", "short-image-shape",
+        "names-str", "names-repeated", "unknown-transform", "transform-str", "short-image-shape",
         "image-shape-vs-D", "hyper-list", "range-reversed", "range-str", "range-object"])
 def test_invalid_model_files_are_refused_naming_file_and_problem(tmp_path, model, edit, message):
     path = _rewrite(tmp_path, model[0], edit)

@@ -250,7 +250,8 @@ def _read_metadata(path, raw):
         f"a list of names among {PREPROCESSING}")
     outputs = metadata["architecture"]["output_size"]
     key("class_names", lambda v: isinstance(v, list) and len(v) == outputs
-        and all(isinstance(n, str) for n in v), f"a list of {outputs} names (one per output)")
+        and all(isinstance(n, str) for n in v) and len(set(v)) == len(v),
+        f"a list of {outputs} names (one per output)")
     key("image_shape", _is_image_shape, "3 positive ints (height, width, channels), with 1 or "
         "3 channels")
     for name in ("hyperparameters", "history", "metrics"):
