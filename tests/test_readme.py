@@ -64,3 +64,16 @@ def test_every_extra_the_readme_installs_exists():
 
 def test_readme_states_no_test_counts_that_go_stale():
     assert not re.findall(r"\b\d[\d,]* (?:tests|skips)\b", README)
+
+
+def test_the_gradcheck_table_shows_every_check_nndl_runs():
+    from nndl.checks import run_toy_checks
+    from nndl.layer_checks import run_course_checks
+
+    block = re.search(r"```\n\$ nndl gradcheck\n(.*?)```", _section("Checks: `nndl gradcheck`"),
+                      re.S).group(1)
+    shown = [line.rsplit(maxsplit=3)[0].strip() for line in block.splitlines()
+             if line.rstrip().endswith(("yes", "NO"))]
+    results = run_toy_checks() + run_course_checks()
+    assert shown == [r.check for r in results]
+    assert f"all {len(results)} checks passed" in block
