@@ -17,6 +17,9 @@ from nndl._atomic import atomic_path
 from nndl._typing import NDArray, PathLike
 
 METADATA = "metadata.json"
+#: The ``format`` each kind of archive records in its metadata (each reader names the other).
+MODEL_FORMAT = "nndl-model"
+CHECKPOINT_FORMAT = "nndl-solver-checkpoint"
 
 
 def write_archive(path: PathLike, arrays: dict[str, NDArray], metadata: dict[str, Any]

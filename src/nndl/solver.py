@@ -16,13 +16,19 @@ from typing import Any
 import numpy as np
 
 from nndl import optim
-from nndl._archive import METADATA, decode_metadata, read_arrays, write_archive
+from nndl._archive import (
+    CHECKPOINT_FORMAT,
+    METADATA,
+    MODEL_FORMAT,
+    decode_metadata,
+    read_arrays,
+    write_archive,
+)
 from nndl._typing import NDArray, PathLike
 from nndl._validation import check_float, check_int, closest_names
 
 #: the update rules a Solver takes by name (functions of :mod:`nndl.optim`)
 UPDATE_RULES = ("sgd", "sgd_momentum", "sgd_nesterov_momentum", "rmsprop", "adam")
-CHECKPOINT_FORMAT = "nndl-solver-checkpoint"
 CHECKPOINT_VERSION = 1
 DATA_KEYS = ("X_train", "y_train", "X_val", "y_val")
 #: nndl's own ``--optimizer`` names and the course's rule of the same update
@@ -220,6 +226,10 @@ def load_checkpoint(path: PathLike) -> dict[str, Any]:
     """
     arrays = read_arrays(path, CheckpointError, "checkpoint")
     meta = decode_metadata(path, arrays.pop(METADATA, None), CheckpointError, "checkpoint")
+    if meta.get("format") == MODEL_FORMAT:
+        raise CheckpointError(f"{path}: not a Solver checkpoint but an nndl model file (network "
+                              "nndl.neural_net.TwoLayerNet): read it with "
+                              "nndl.model_io.load_model")
     if meta.get("format") != CHECKPOINT_FORMAT:
         raise CheckpointError(f"{path}: not an nndl Solver checkpoint")
     version = meta.get("format_version")
