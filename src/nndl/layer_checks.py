@@ -37,12 +37,13 @@ from nndl.gradient_check import (
 Pairs = dict[str, tuple[Any, Any]]
 
 #: What the values of :func:`run_course_checks`'s rows are, in one paragraph.
-MEASURES = ("Gradient rows: the relative error of each whole array, ||numerical - analytic|| / "
-            "(||numerical|| + ||analytic||), centred differences at h = 1e-5, the largest over "
-            "the arrays named (a hidden bias before batch normalization, whose gradient is 0, "
-            "by its largest absolute difference). Rows 'vs the course's': the course's "
-            "relative error, the largest entry by entry, against the values its notebooks "
-            "print (rounded to 8 decimals).")
+MEASURES = ("Gradient rows (dx, dw, ... and the networks'): the relative error of each whole "
+            "array, ||numerical - analytic|| / (||numerical|| + ||analytic||), centred "
+            "differences at h = 1e-5, the largest over the arrays named (a hidden bias before "
+            "batch normalization, whose true gradient is 0, by its largest absolute "
+            "difference). The other rows: the course's relative error, the largest entry by "
+            "entry (or the |difference| a row names), against the course's values (rounded "
+            "to 8 decimals) or what the row names.")
 #: The seed :func:`run_course_checks` starts NumPy's global generator from.
 SEED = 231
 #: Tolerances. A centred-difference gradient (h = 1e-5, float64) agrees with a right one to
