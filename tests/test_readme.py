@@ -45,12 +45,14 @@ def test_example_configuration_loads_through_nndl_train():
     assert config_from_args(args).hidden_size == 20
 
 
-def test_notebook_section_says_how_to_open_it_with_an_extra_that_exists():
-    section = _section("Notebook")
+def test_notebook_section_says_how_to_open_them_with_an_extra_that_exists():
+    section = _section("Notebooks")
     command = re.search(r"pip install -q -e '\.\[(\w+)\]' .*jupyter lab (\S+)", section)
     assert command is not None, section
-    extra, notebook = command.groups()
-    assert (ROOT / notebook).is_file()
+    extra, folder = command.groups()
+    assert (ROOT / folder).is_dir()
+    listed = set(re.findall(r"`(\w[\w-]*\.ipynb)`", section))
+    assert listed == {p.name for p in (ROOT / "notebooks").glob("*.ipynb")}
     extras = _pyproject()["project"]["optional-dependencies"]
     assert "jupyterlab>=4" in extras[extra] and "nndl[all]" in extras[extra]
 
