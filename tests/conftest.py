@@ -1,3 +1,5 @@
+import os
+
 import numpy as np
 import pytest
 
@@ -24,3 +26,14 @@ def make_blobs(classes, dims, spread, n, n_train):
 def blobs():
     """A small separable 3-class problem: (X_train, y_train, X_val, y_val)."""
     return make_blobs(classes=3, dims=8, spread=3, n=300, n_train=240)
+
+
+@pytest.fixture
+def real_cifar10_root():
+    """``$NNDL_DATA`` when it holds the real CIFAR-10; else the test is skipped."""
+    from nndl.data import find_cifar10
+
+    root = os.environ.get("NNDL_DATA")
+    if not root or find_cifar10(root) is None:
+        pytest.skip("set NNDL_DATA to a folder holding cifar-10-batches-py")
+    return root

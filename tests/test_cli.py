@@ -3,19 +3,100 @@
 import subprocess
 import sys
 
+import pytest
+
 
 def run_nndl(*args, timeout=600, env=None, cwd=None):
     return subprocess.run([sys.executable, "-m", "nndl", *args], capture_output=True, text=True,
                           timeout=timeout, env=env, cwd=cwd)
 
 
+def table_rows(stdout):
+    """``{check: (value, tolerance, pass)}`` from ``nndl gradcheck``'s table."""
+    lines = stdout.splitlines()
+    assert lines[0].split() == ["check", "value", "tolerance", "pass"]
+    rows = {}
+    for line in lines[1:]:
+        if line.rstrip().endswith(("yes", "NO")):
+            check, value, tolerance, passed = line.rsplit(maxsplit=3)
+            rows[check.strip()] = (float(value), float(tolerance), passed)
+    return rows
+
+
+# The second assignment's rows and the tolerance each must pass at (the course's: gradients
+# about 1e-8 in float64, comparisons with its 8-decimal values at their rounding).
+COURSE_ROWS = {
+    "affine_forward out vs the course's": 1e-9,
+    "affine_backward dx, dw, db": 1e-8,
+    "relu_forward out vs the course's": 1e-7,
+    "relu_backward dx": 1e-8,
+    "affine_relu dx, dw, db": 1e-8,
+    "affine_batchnorm_relu dx, dw, db, dgamma, dbeta": 1e-8,
+    "batchnorm_forward means, stds vs beta, gamma": 1e-7,
+    "batchnorm_backward dx, dgamma, dbeta": 1e-8,
+    "batchnorm_backward_alt dx, dgamma, dbeta": 1e-8,
+    "dropout_forward p 0.75: kept, mean, test": 1e-2,
+    "dropout_backward dx": 1e-8,
+    "svm_loss dx": 1e-8,
+    "softmax_loss dx": 1e-8,
+    "sgd_momentum vs the course's": 1e-6,
+    "sgd_nesterov_momentum vs the course's": 1e-6,
+    "rmsprop vs the course's": 1e-6,
+    "adam vs the course's": 1e-6,
+    "fc_net.TwoLayerNet scores vs the course's: summed |difference|": 1e-6,
+    "fc_net.TwoLayerNet loss, reg 0 and 1.0, vs the course's": 1e-10,
+    "FullyConnectedNet [20, 30], reg 0: 6 gradients": 1e-7,
+    "FullyConnectedNet [20, 30], batchnorm, reg 0: 10 gradients": 1e-7,
+    "FullyConnectedNet [20, 30, 25, 15], reg 3.14: 10 gradients": 1e-7,
+    "FullyConnectedNet [20, 30, 25, 15], batchnorm, reg 3.14: 18 gradients": 1e-7,
+    "FullyConnectedNet [20, 30], dropout 0.5, reg 0: 6 gradients": 1e-7,
+}
+
+
 def test_gradcheck_prints_table_and_passes():
     result = run_nndl("gradcheck")
     assert result.returncode == 0, result.stderr
-    lines = result.stdout.splitlines()
-    assert lines[0].split() == ["check", "value", "tolerance", "pass"]
-    rows = [line for line in lines[1:] if line.rstrip().endswith(("yes", "NO"))]
-    assert len(rows) == 7 and all(r.rstrip().endswith("yes") for r in rows)
+    rows = table_rows(result.stdout)
+    assert len(rows) == 7 + len(COURSE_ROWS)
+    assert all(passed == "yes" for _, _, passed in rows.values())
+    assert sum(check.startswith("toy ") for check in rows) == 7
+    for check, tolerance in COURSE_ROWS.items():
+        value, printed_tolerance, _ = rows[check]
+        assert printed_tolerance == tolerance and value < tolerance, check
+    assert "||numerical - analytic||" in result.stdout
+    assert result.stdout.rstrip().endswith(f"all {len(rows)} checks passed")
+
+
+BROKEN_LAYERS = {
+    # dropout's backward pass forgetting its mask
+    "dropout_backward dx": "layers.dropout_backward = lambda dout, cache: dout",
+    # batch normalization's backward pass treating mean and variance as constants
+    "batchnorm_backward dx, dgamma, dbeta":
+        "layers.batchnorm_backward = lambda dout, cache: layers.batchnorm_backward_alt(\n"
+        "    dout, cache[:3] + ('test',))",
+    # an update rule with the course's momentum left out
+    "sgd_momentum vs the course's":
+        "optim.sgd_momentum = lambda w, dw, config: optim.sgd(w, dw, config)",
+    # ReLU's backward pass letting every gradient through: every network's rows fail
+    "FullyConnectedNet [20, 30, 25, 15], reg 3.14: 10 gradients":
+        "layers.relu_backward = lambda dout, cache: dout",
+}
+
+
+@pytest.mark.parametrize("check", BROKEN_LAYERS)
+def test_gradcheck_fails_a_broken_layer(check):
+    """A deliberately broken function (patched in before the command runs) fails its row,
+    and the command exits 1 naming it."""
+    script = ("import sys\nfrom nndl import cli, layers, optim\n" + BROKEN_LAYERS[check]
+              + "\nsys.exit(cli.main(['gradcheck']))")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=600)
+    assert result.returncode == 1
+    rows = table_rows(result.stdout)
+    value, tolerance, passed = rows[check]
+    assert passed == "NO" and value > 100 * tolerance
+    assert "check(s) failed" in result.stderr and check in result.stderr
+    assert rows["toy scores: summed |difference|"][2] == "yes"
 
 
 def test_help_lists_commands():

@@ -174,7 +174,7 @@ json_values = st.recursive(json_leaves, lambda inner: st.one_of(
 PATHS = [("format",), ("format_version",), ("architecture",), ("architecture", "input_size"),
          ("architecture", "hidden_size"), ("architecture", "output_size"),
          ("architecture", "dtype"), ("transform",), ("class_names",), ("image_shape",),
-         ("hyperparameters",), ("history",), ("metrics",)]
+         ("architecture", "network"), ("hyperparameters",), ("history",), ("metrics",)]
 
 
 def _mutate(metadata, path, value, delete):

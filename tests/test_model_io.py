@@ -472,3 +472,80 @@ def test_a_write_killed_midway_leaves_a_temporary_file_the_next_write_removes(tm
     assert tmp.exists()  # what a SIGKILL leaves
     save_model(path, saved)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.npz"]
+
+
+# -- which TwoLayerNet: the first assignment's (W1 (H, D)), never the course's (W1 (D, H)) --
+
+def _metadata(path):
+    with np.load(path) as archive:
+        return json.loads(archive["metadata.json"].tobytes())
+
+
+def test_model_files_record_the_first_assignments_network(tmp_path, model):
+    path = save_model(tmp_path / "m.npz", model[0])
+    assert _metadata(path)["architecture"]["network"] == "nndl.neural_net.TwoLayerNet"
+
+
+def test_files_from_before_the_network_was_recorded_load_as_before(tmp_path, model):
+    saved, images = model
+
+    def drop_network(arrays, meta):
+        del meta["architecture"]["network"]
+
+    path = _rewrite(tmp_path, saved, drop_network)
+    np.testing.assert_array_equal(load_model(path).predict_images(images),
+                                  saved.predict_images(images))
+
+
+def test_a_file_recording_the_courses_two_layer_net_is_refused(tmp_path, model):
+    """Its W1 would be (D, H): read as the first assignment's (H, D) it would predict from
+    transposed weights (or, square, silently wrong)."""
+    path = _rewrite(tmp_path, model[0], lambda arrays, meta: meta["architecture"].update(
+        network="nndl.fc_net.TwoLayerNet"))
+    with pytest.raises(ModelFileError) as info:
+        load_model(path)
+    assert str(info.value) == (f"{path}: records network nndl.fc_net.TwoLayerNet; model files "
+                               "load nndl.neural_net.TwoLayerNet (W1 (H, D)) only")
+
+
+def test_saving_the_courses_networks_as_model_files_is_refused(tmp_path, model):
+    from nndl.fc_net import FullyConnectedNet
+    from nndl.fc_net import TwoLayerNet as CourseTwoLayerNet
+
+    for net in (CourseTwoLayerNet(input_dim=48, hidden_dims=7, num_classes=3),
+                FullyConnectedNet([7, 7], input_dim=48, num_classes=3)):
+        saved = SavedModel(net, model[0].transform, ("a", "b", "c"), image_shape=(4, 4, 3))
+        with pytest.raises(TypeError) as info:
+            save_model(tmp_path / "m.npz", saved)
+        message = str(info.value)
+        assert "\n" not in message and f"nndl.fc_net.{type(net).__name__}" in message
+        assert message.startswith("model files hold nndl.neural_net.TwoLayerNet (W1 (H, D))")
+        assert "checkpoint_name" in message
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_each_reader_names_the_other_for_the_others_file(tmp_path, model):
+    """A Solver checkpoint (the course's networks) given to load_model, and a model file
+    (the first assignment's network) given to load_checkpoint: each refused in one line
+    that names the reader to use."""
+    from nndl.fc_net import TwoLayerNet as CourseTwoLayerNet
+    from nndl.solver import CheckpointError, Solver, load_checkpoint
+
+    rng = np.random.default_rng(0)
+    data = {"X_train": rng.normal(size=(20, 48)), "y_train": rng.integers(0, 3, 20),
+            "X_val": rng.normal(size=(10, 48)), "y_val": rng.integers(0, 3, 10)}
+    net = CourseTwoLayerNet(input_dim=48, hidden_dims=7, num_classes=3)
+    Solver(net, data, num_epochs=1, batch_size=10, checkpoint_name=tmp_path / "c",
+           verbose=False).train()
+    checkpoint = tmp_path / "c_epoch_1.npz"
+    with pytest.raises(ModelFileError) as info:
+        load_model(checkpoint)
+    assert str(info.value) == (f"{checkpoint}: not an nndl model file but a Solver checkpoint "
+                               "(model nndl.fc_net.TwoLayerNet): read it with "
+                               "nndl.solver.load_checkpoint")
+    model_file = save_model(tmp_path / "m.npz", model[0])
+    with pytest.raises(CheckpointError) as info:
+        load_checkpoint(model_file)
+    assert str(info.value) == (f"{model_file}: not a Solver checkpoint but an nndl model file "
+                               "(network nndl.neural_net.TwoLayerNet): read it with "
+                               "nndl.model_io.load_model")

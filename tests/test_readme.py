@@ -45,12 +45,14 @@ def test_example_configuration_loads_through_nndl_train():
     assert config_from_args(args).hidden_size == 20
 
 
-def test_notebook_section_says_how_to_open_it_with_an_extra_that_exists():
-    section = _section("Notebook")
+def test_notebook_section_says_how_to_open_them_with_an_extra_that_exists():
+    section = _section("Notebooks")
     command = re.search(r"pip install -q -e '\.\[(\w+)\]' .*jupyter lab (\S+)", section)
     assert command is not None, section
-    extra, notebook = command.groups()
-    assert (ROOT / notebook).is_file()
+    extra, folder = command.groups()
+    assert (ROOT / folder).is_dir()
+    listed = set(re.findall(r"`(\w[\w-]*\.ipynb)`", section))
+    assert listed == {p.name for p in (ROOT / "notebooks").glob("*.ipynb")}
     extras = _pyproject()["project"]["optional-dependencies"]
     assert "jupyterlab>=4" in extras[extra] and "nndl[all]" in extras[extra]
 
@@ -64,3 +66,16 @@ def test_every_extra_the_readme_installs_exists():
 
 def test_readme_states_no_test_counts_that_go_stale():
     assert not re.findall(r"\b\d[\d,]* (?:tests|skips)\b", README)
+
+
+def test_the_gradcheck_table_shows_every_check_nndl_runs():
+    from nndl.checks import run_toy_checks
+    from nndl.layer_checks import run_course_checks
+
+    block = re.search(r"```\n\$ nndl gradcheck\n(.*?)```", _section("Checks: `nndl gradcheck`"),
+                      re.S).group(1)
+    shown = [line.rsplit(maxsplit=3)[0].strip() for line in block.splitlines()
+             if line.rstrip().endswith(("yes", "NO"))]
+    results = run_toy_checks() + run_course_checks()
+    assert shown == [r.check for r in results]
+    assert f"all {len(results)} checks passed" in block

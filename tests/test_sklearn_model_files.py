@@ -100,3 +100,13 @@ def test_malformed_input_ranges_are_named(tmp_path, digits_pipeline, bad):
     pipe, _ = digits_pipeline
     with pytest.raises(ValueError, match="input_range must be"):
         save_model(pipe, tmp_path / "m.npz", image_shape=(8, 8, 1), input_range=bad)
+
+
+def test_the_courses_two_layer_net_is_refused_by_its_full_name(tmp_path):
+    """Both TwoLayerNets are called TwoLayerNet: the refusal names the module."""
+    from nndl.fc_net import TwoLayerNet as CourseTwoLayerNet
+
+    with pytest.raises(TypeError, match=r"an nndl\.neural_net\.TwoLayerNet or a Pipeline .*, "
+                                        r"got nndl\.fc_net\.TwoLayerNet$"):
+        save_model(CourseTwoLayerNet(input_dim=12, hidden_dims=5), tmp_path / "m.npz")
+    assert list(tmp_path.iterdir()) == []

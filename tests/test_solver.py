@@ -2,7 +2,6 @@
 learning-rate decay, accuracy checks, best parameters), its prints, and checkpoints in
 nndl's own format."""
 
-import os
 import re
 import zipfile
 
@@ -10,7 +9,6 @@ import numpy as np
 import pytest
 
 from nndl import optim
-from nndl.data import find_cifar10
 from nndl.data_utils import get_CIFAR10_data
 from nndl.fc_net import FullyConnectedNet
 from nndl.model_io import ModelFileError, load_model
@@ -210,14 +208,6 @@ def test_load_checkpoint_refuses_other_files(tmp_path, small_data):
     np.savez(tmp_path / "other.npz", x=np.zeros(2))
     with pytest.raises(CheckpointError, match="no readable metadata"):
         load_checkpoint(tmp_path / "other.npz")
-
-
-@pytest.fixture
-def real_cifar10_root():
-    root = os.environ.get("NNDL_DATA")
-    if not root or find_cifar10(root) is None:
-        pytest.skip("set NNDL_DATA to a folder holding cifar-10-batches-py")
-    return root
 
 
 @pytest.mark.slow

@@ -44,13 +44,15 @@ def test_reproduce_quick(tmp_path, env):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["status"] == "complete" and not (out / "INCOMPLETE").exists()
     assert all(c["passed"] for c in metrics["checks"])
+    assert any(c["check"].startswith("FullyConnectedNet [20, 30, 25, 15], batchnorm")
+               for c in metrics["checks"])  # the second assignment's checks too
     for name in ("default", "best"):
         net = metrics["networks"][name]
         assert 0 <= net["val_accuracy"] <= 1 and net["test_size"] == 100
         assert net["hidden_size"] == 50 and net["config"]["hidden_size"] == 50
         assert (out / name / "model.npz").is_file()
     report = parse_report(out / "report.html")
-    assert report.ids == ["summary", "checks", "default", "search", "weights", "test"]
+    assert report.ids == ["summary", "checks", "layers", "default", "search", "weights", "test"]
     assert len(report.images) == 5
     assert all(src.startswith("data:image/png;base64,iVBORw0KGgo") for src in report.images)
     html = (out / "report.html").read_text()

@@ -28,6 +28,9 @@ MAX_COMPRESSION = 16
 METADATA_BYTES = 64 << 20  # metadata.json at most (a 100,000-iteration history is ~2 MB)
 MAX_JSON_DEPTH = 32  # nndl's metadata nests 3 deep
 _HEADER_BYTES = 10_000  # NumPy's own cap on a .npy header
+#: The ``format`` each kind of archive records in its metadata (each reader names the other).
+MODEL_FORMAT = "nndl-model"
+CHECKPOINT_FORMAT = "nndl-solver-checkpoint"
 
 
 def write_archive(path: PathLike, arrays: dict[str, NDArray], metadata: dict[str, Any]
@@ -150,11 +153,10 @@ class Archive:
         return data.reshape(got[::-1]).T if fortran else data.reshape(got)
 
 
-def decode_metadata(path: PathLike, raw: NDArray | None, error: type[Exception], kind: str,
-                    fmt: str, newest: int) -> dict[str, Any]:
+def decode_metadata(path: PathLike, raw: NDArray | None, error: type[Exception], kind: str
+                    ) -> dict[str, Any]:
     """The JSON object stored as ``raw`` (the ``metadata.json`` array), nested at most
-    :data:`MAX_JSON_DEPTH` deep, whose ``format`` is ``fmt`` and whose ``format_version``
-    an int no newer than ``newest``; else ``error``."""
+    :data:`MAX_JSON_DEPTH` deep; else ``error``."""
     try:
         text = raw.tobytes().decode()  # type: ignore[union-attr]
     except (AttributeError, ValueError) as exc:
@@ -173,13 +175,19 @@ def decode_metadata(path: PathLike, raw: NDArray | None, error: type[Exception],
                     f"nndl {kind} file")
     if not isinstance(metadata, dict):
         raise error(f"{path}: metadata must be a JSON object, got {type(metadata).__name__}")
+    return metadata
+
+
+def check_format(path: PathLike, metadata: dict[str, Any], error: type[Exception], kind: str,
+                 fmt: str, newest: int) -> None:
+    """``error`` unless ``metadata`` records ``format`` ``fmt`` and an int ``format_version``
+    no newer than ``newest``."""
     if metadata.get("format") != fmt:
         raise error(f"{path}: not an nndl {kind} file")
     version = metadata.get("format_version")
     if not isinstance(version, int) or version > newest:
         raise error(f"{path}: {kind} format version {version} is newer than this nndl reads "
                     f"({newest}); upgrade nndl")
-    return metadata
 
 
 def json_depth(value: object) -> int:

@@ -1,6 +1,8 @@
-"""The assignment's toy-model checks, as data: each a row (check, value, tolerance, pass).
+"""The first assignment's toy-model checks, as data: each a row (check, value, tolerance,
+pass), and the table that prints such rows.
 
-Used by ``nndl gradcheck`` and by ``nndl reproduce``'s first section.
+Used by ``nndl gradcheck`` and by ``nndl reproduce``'s first section, with the second
+assignment's checks of :mod:`nndl.layer_checks`.
 """
 
 from __future__ import annotations
@@ -56,20 +58,20 @@ def run_toy_checks():
         net = toy_model()
         X, y = toy_data()
         results = [
-            CheckResult("scores: summed |difference|",
+            CheckResult("toy scores: summed |difference|",
                         float(np.abs(net.loss(X) - TOY_SCORES).sum()), 1e-7),
-            CheckResult("loss (reg=0.05): |difference|",
+            CheckResult("toy loss (reg=0.05): |difference|",
                         abs(net.loss(X, y, reg=0.05)[0] - TOY_LOSS), 1e-12),
         ]
         _, grads = net.loss(X, y, reg=0.05)
         for name in ("W2", "b2", "W1", "b1"):
             numeric = eval_numerical_gradient(lambda _: net.loss(X, y, reg=0.05)[0],
                                               net.params[name], verbose=False)
-            results.append(CheckResult(f"gradient {name}: max relative error",
+            results.append(CheckResult(f"toy gradient {name}: max relative error",
                                        rel_error(numeric, grads[name]), 1e-8))
         net = toy_model()
         stats = net.train(X, y, X, y, learning_rate=1e-1, reg=5e-6, num_iters=100)
-        results.append(CheckResult("final training loss: |difference|",
+        results.append(CheckResult("toy final training loss: |difference|",
                                    abs(stats["loss_history"][-1] - TOY_FINAL_TRAIN_LOSS), 1e-10))
         return results
     finally:

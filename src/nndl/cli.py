@@ -11,6 +11,7 @@ import difflib
 import importlib.util
 import os
 import sys
+import textwrap
 import warnings
 from pathlib import Path
 
@@ -124,9 +125,11 @@ def did_you_mean(words, flags):
 
 def cmd_gradcheck(args):
     from nndl.checks import format_table, run_toy_checks
+    from nndl.layer_checks import MEASURES, run_course_checks
 
-    results = run_toy_checks()
+    results = run_toy_checks() + run_course_checks()
     print(format_table(results))
+    print(f"\n{textwrap.fill(MEASURES, 92)}\n")
     failed = [r.check for r in results if not r.passed]
     if failed:
         raise CommandError(f"{len(failed)} check(s) failed: {', '.join(failed)}")
@@ -654,9 +657,14 @@ def build_parser():
     )
     parser.add_argument("--version", action="version", version=f"nndl {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    p = sub.add_parser("gradcheck", help="run the assignment's toy-model and gradient checks",
-                       description="Run the assignment's toy-model checks (scores, loss, "
-                       "numerical gradients, a 100-iteration training run) and print a table. "
+    p = sub.add_parser("gradcheck", help="run both assignments' toy-model, layer and gradient "
+                       "checks",
+                       description="Run the first assignment's toy-model checks (scores, loss, "
+                       "numerical gradients, a 100-iteration training run) and the second's "
+                       "(each layer, sandwich layer and loss against the course's values or "
+                       "numerical gradients, the four update rules against the course's "
+                       "values, the modular TwoLayerNet, and FullyConnectedNet at two depths "
+                       "with and without batch normalization) and print them as one table. "
                        "Exits non-zero when any check fails.")
     p.set_defaults(func=cmd_gradcheck)
     add_check_command(sub)

@@ -13,6 +13,12 @@ before the saved preprocessing. Files without it (all files before it existed)
 take pixels as they are. A file that records an ``input_range`` is written as
 format version 2, so an nndl too old to apply it refuses the file instead of
 predicting from the wrong scale; every other file stays version 1.
+
+Model files hold the first assignment's network, :class:`nndl.neural_net.TwoLayerNet`
+(``W1`` (H, D), ``W2`` (C, H)), and record it as ``architecture.network``; a file that
+records another network (the course's ``nndl.fc_net`` ones store ``W1`` as (D, H)) is
+refused, and so is saving one. The course's networks are saved by the Solver's checkpoints
+(:mod:`nndl.solver`); each reader names the other when handed the other's file.
 """
 
 from __future__ import annotations
@@ -26,12 +32,21 @@ from pathlib import Path
 import numpy as np
 
 from nndl import _memory
-from nndl._archive import Archive, decode_metadata, write_archive
+from nndl._archive import (
+    CHECKPOINT_FORMAT,
+    MODEL_FORMAT,
+    Archive,
+    check_format,
+    decode_metadata,
+    write_archive,
+)
 from nndl._typing import ArrayLike, NDArray, PathLike
 from nndl.neural_net import TwoLayerNet
 from nndl.transforms import PREPROCESSING, Pipeline, make_transform
 
-FORMAT = "nndl-model"
+FORMAT = MODEL_FORMAT
+#: The one network model files hold, as their ``architecture.network`` records it.
+NETWORK = "nndl.neural_net.TwoLayerNet"
 FORMAT_VERSION = 2  # the newest this nndl reads and writes (2: ``input_range``)
 PIXEL_RANGE = (0.0, 255.0)  # the values images arrive in
 TTA = (None, "flip")  # test-time augmentations
@@ -130,13 +145,17 @@ def check_input_range(value: object) -> tuple[float, float]:
 def save_model(path: PathLike, model: SavedModel) -> Path:
     """Write ``model`` (a :class:`SavedModel`) to ``path`` atomically; returns the path."""
     path = Path(path)
-    names, transform_arrays = model.transform.to_arrays()
     net = model.net
+    if not isinstance(net, TwoLayerNet):
+        raise TypeError(f"model files hold {NETWORK} (W1 (H, D)), not {_class_name(net)}: "
+                        "save the course's networks with the Solver's checkpoint_name")
+    names, transform_arrays = model.transform.to_arrays()
     metadata = {
         "format": FORMAT,
         "format_version": 1 if model.input_range is None else 2,
         "architecture": {"input_size": net.input_size, "hidden_size": net.hidden_size,
-                         "output_size": net.output_size, "dtype": net.dtype.name},
+                         "output_size": net.output_size, "dtype": net.dtype.name,
+                         "network": NETWORK},
         "transform": names,
         "class_names": list(model.class_names),
         "image_shape": list(model.image_shape),
@@ -220,6 +239,10 @@ def forward_bound(model: SavedModel) -> float:
 _MISSING = object()
 
 
+def _class_name(obj):
+    return f"{type(obj).__module__}.{type(obj).__qualname__}"
+
+
 def _is_count(value):
     return isinstance(value, int) and not isinstance(value, bool) and value > 0
 
@@ -240,9 +263,18 @@ def _metadata_key(path, metadata, key, ok, expected, default=_MISSING):
 
 def _read_metadata(path, raw):
     """The metadata (a dict) of the model file at ``path``, checked key by key."""
-    metadata = decode_metadata(path, raw, ModelFileError, "model", FORMAT, FORMAT_VERSION)
+    metadata = decode_metadata(path, raw, ModelFileError, "model")
+    if metadata.get("format") == CHECKPOINT_FORMAT:
+        raise ModelFileError(f"{path}: not an nndl model file but a Solver checkpoint (model "
+                             f"{metadata.get('model')!s:.80}): read it with "
+                             "nndl.solver.load_checkpoint")
+    check_format(path, metadata, ModelFileError, "model", FORMAT, FORMAT_VERSION)
     key = partial(_metadata_key, path, metadata)
     key("architecture", lambda v: isinstance(v, dict), "a JSON object")
+    network = metadata["architecture"].get("network", NETWORK)  # files before it: this one
+    if network != NETWORK:
+        raise ModelFileError(f"{path}: records network {network!s:.80}; model files load "
+                             f"{NETWORK} (W1 (H, D)) only")
     for size in ("input_size", "hidden_size", "output_size"):
         key(f"architecture.{size}", _is_count, "a positive int")
     key("architecture.dtype", lambda v: v in ("float32", "float64"), "'float32' or 'float64'")

@@ -1,6 +1,7 @@
 """``nndl reproduce``: the whole assignment on CIFAR-10, as one run folder and report.
 
-Steps: toy and gradient checks; the default SGD run; a hyperparameter search
+Steps: toy and gradient checks (the first assignment's toy model, the second's layers,
+update rules and networks); the default SGD run; a hyperparameter search
 at hidden size 50 aiming at >= 50% validation accuracy; first-layer weights of
 the default and best networks; the best network's test accuracy; report.html.
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import textwrap
 from dataclasses import dataclass, field
 
 from nndl._atomic import write_text
@@ -16,6 +18,7 @@ from nndl.checks import format_table, run_toy_checks
 from nndl.config import RunConfig, TrainOptions
 from nndl.data import load_dataset
 from nndl.data.errors import DataNotFoundError
+from nndl.layer_checks import MEASURES, run_course_checks
 from nndl.model_io import load_model
 from nndl.report import Report, pct
 from nndl.runs import recorded_run
@@ -125,14 +128,21 @@ def check_plan_memory(plan):
                  what="nndl reproduce")
 
 
+def _checks_table(report, checks):
+    report.table(["check", "value", "tolerance", "pass"],
+                 [[c.check, f"{c.value:.3e}", f"{c.tolerance:.0e}", "yes" if c.passed else "NO"]
+                  for c in checks])
+
+
 def _run_steps(state, progress, log):
     folder, recorder, plan = state["folder"], state["recorder"], state["plan"]
-    log("1/5 toy model and gradient checks")
-    checks = run_toy_checks()
-    write_text(folder / "checks.txt", format_table(checks) + "\n")
+    log("1/5 toy model, layer and gradient checks")
+    state["checks"], state["course_checks"] = run_toy_checks(), run_course_checks()
+    checks = state["checks"] + state["course_checks"]
+    write_text(folder / "checks.txt",
+               f"{format_table(checks)}\n\n{textwrap.fill(MEASURES, 92)}\n")
     recorder.update(checks=[{"check": c.check, "value": c.value, "tolerance": c.tolerance,
                              "passed": c.passed} for c in checks])
-    state["checks"] = checks
 
     log("2/5 loading CIFAR-10 and training the default network")
     prepared = prepare_data(plan.base, load_dataset("cifar10", plan.base.data))
@@ -225,10 +235,11 @@ def _write_report(state):
          ["best network, test accuracy", pct(best and best["test_accuracy"]),
           pct(ASSIGNMENT["best_test"])]])
     if "checks" in state:
-        report.section("Toy model and gradient checks", "checks").table(
-            ["check", "value", "tolerance", "pass"],
-            [[c.check, f"{c.value:.3e}", f"{c.tolerance:.0e}", "yes" if c.passed else "NO"]
-             for c in state["checks"]])
+        report.section("Toy model and gradient checks", "checks")
+        _checks_table(report, state["checks"])
+        report.section("Layers, update rules and deep networks (the second assignment)",
+                       "layers").paragraph(MEASURES)
+        _checks_table(report, state["course_checks"])
     if default:
         report.section("Default network", "default").paragraph(
             f"Hidden size {default['hidden_size']}, {default['config']['num_iters']} iterations, "

@@ -610,8 +610,10 @@ def save_model(estimator_or_net: Any, path: PathLike, *,
         net, hyperparameters, history = model, {}, {}
         labels = list(range(model.output_size))
     else:
-        raise TypeError("save_model takes a fitted TwoLayerNetClassifier, a TwoLayerNet or a "
-                        f"Pipeline ending in a TwoLayerNetClassifier, got {type(model).__name__}")
+        kind = f"{type(model).__module__}.{type(model).__qualname__}"  # two TwoLayerNets
+        raise TypeError("save_model takes a fitted TwoLayerNetClassifier, an "
+                        "nndl.neural_net.TwoLayerNet or a Pipeline ending in a "
+                        f"TwoLayerNetClassifier, got {kind}")
     names = tuple(str(c) for c in (labels if class_names is None else class_names))
     if len(names) != net.output_size:
         raise ValueError(f"class_names must hold {net.output_size} names (one per class), "

@@ -16,13 +16,20 @@ from typing import Any
 import numpy as np
 
 from nndl import optim
-from nndl._archive import METADATA, decode_metadata, read_arrays, write_archive
+from nndl._archive import (
+    CHECKPOINT_FORMAT,
+    METADATA,
+    MODEL_FORMAT,
+    check_format,
+    decode_metadata,
+    read_arrays,
+    write_archive,
+)
 from nndl._typing import NDArray, PathLike
 from nndl._validation import check_float, check_int, closest_names
 
 #: the update rules a Solver takes by name (functions of :mod:`nndl.optim`)
 UPDATE_RULES = ("sgd", "sgd_momentum", "sgd_nesterov_momentum", "rmsprop", "adam")
-CHECKPOINT_FORMAT = "nndl-solver-checkpoint"
 CHECKPOINT_VERSION = 1
 DATA_KEYS = ("X_train", "y_train", "X_val", "y_val")
 #: nndl's own ``--optimizer`` names and the course's rule of the same update
@@ -220,8 +227,12 @@ def load_checkpoint(path: PathLike) -> dict[str, Any]:
     ``bn_params`` (when the model had them, running averages included).
     """
     arrays = read_arrays(path, CheckpointError, "checkpoint")
-    meta = decode_metadata(path, arrays.pop(METADATA, None), CheckpointError, "checkpoint",
-                           CHECKPOINT_FORMAT, CHECKPOINT_VERSION)
+    meta = decode_metadata(path, arrays.pop(METADATA, None), CheckpointError, "checkpoint")
+    if meta.get("format") == MODEL_FORMAT:
+        raise CheckpointError(f"{path}: not a Solver checkpoint but an nndl model file (network "
+                              "nndl.neural_net.TwoLayerNet): read it with "
+                              "nndl.model_io.load_model")
+    check_format(path, meta, CheckpointError, "checkpoint", CHECKPOINT_FORMAT, CHECKPOINT_VERSION)
     meta["params"] = _join("param", {}, arrays)
     meta["optim_config"] = _join("optim_config", meta["optim_config"], arrays)
     meta["optim_configs"] = {name: _join(f"optim.{name}", config, arrays)
