@@ -4,6 +4,10 @@ are set aside before the next append, and every error about the file names it.""
 
 import json
 import shutil
+import signal
+import subprocess
+import sys
+import time
 import warnings
 
 import optuna
@@ -157,3 +161,45 @@ def test_a_finished_search_leaves_no_lock_files(finished):
     assert sorted(p.name for p in out.iterdir()) == [
         "best", "metrics.json", "optimization_history.png", "report.html", "study.journal",
         "trials", "trials.csv"]
+
+
+# A writer that freezes inside its append, after the write and before the fsync, holding
+# the writers' lock; it says "held" then.
+FROZEN_WRITER = """
+import os, sys, time
+from nndl.search.journal import JournalFile
+def frozen(fd):
+    print("held", flush=True)
+    time.sleep(600)
+os.fsync = frozen
+JournalFile(sys.argv[1]).append_logs([{"op_code": 2, "worker_id": "w", "study_id": 0,
+                                       "user_attr": {"killed_writer": 1}}])
+"""
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
+def test_a_writer_killed_while_it_holds_the_lock_does_not_stall_the_next(finished, tmp_path,
+                                                                         search_env):
+    """Optuna's lock file stays behind a killed holder, and the next writer waited 30 s
+    for Optuna to force it (with raw "[W ...]" log lines); nndl's lock goes with its
+    holder's process."""
+    data, _ = finished
+    path = tmp_path / "study.journal"
+    path.write_bytes(data)
+    writer = subprocess.Popen([sys.executable, "-c", FROZEN_WRITER, str(path)],
+                              env=search_env, stdout=subprocess.PIPE, text=True)
+    try:
+        assert writer.stdout.readline() == "held\n"
+        writer.send_signal(signal.SIGKILL)
+        writer.wait()
+    finally:
+        writer.kill()
+        writer.wait()
+    assert path.with_name("study.journal.lock").exists()  # what the killed writer left
+    start = time.monotonic()
+    study = load(path)
+    study.set_user_attr("after", 1)
+    assert time.monotonic() - start < 5
+    assert load(path).user_attrs["killed_writer"] == 1  # its record was written whole
+    assert load(path).user_attrs["after"] == 1
+    assert not path.with_name("study.journal.lock").exists()

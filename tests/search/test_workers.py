@@ -87,3 +87,62 @@ def test_resume_refuses_while_a_worker_of_the_study_runs(tmp_path, search_env):
             if proc is not None:
                 proc.kill()
                 proc.wait()
+
+
+def trials_in(folder):
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        return optuna.load_study(study_name="nndl",
+                                 storage=open_storage(None, folder, create=False)).trials
+    except (KeyError, ValueError):
+        return []
+
+
+def kill_a_training_worker(folder, parent):
+    """SIGKILL a worker process (not ``parent``) while it trains a trial of the study in
+    ``folder``; returns (pid, trial number). The worker is frozen (SIGSTOP) first and
+    killed only if its trial is still RUNNING then, so the kill always lands mid-trial."""
+    while True:
+        trial = wait_for(lambda: [t for t in trials_in(folder) if t.state == TrialState.RUNNING
+                                  and "stream_seed" in t.user_attrs], interval=0.05)[0]
+        pid = int(trial.user_attrs[WORKER_ATTR].rpartition(":")[2])
+        assert pid != parent.pid
+        os.kill(pid, signal.SIGSTOP)
+        if trials_in(folder)[trial.number].state == TrialState.RUNNING:
+            os.kill(pid, signal.SIGKILL)
+            return pid, trial.number
+        os.kill(pid, signal.SIGCONT)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_a_killed_worker_s_trial_runs_again_on_the_other_and_the_search_ends_well(
+        tmp_path, search_env):
+    """A journal study: the other worker fails the dead worker's trial, runs it again and
+    finishes the study; the search exits 0 with one warning naming the killed worker."""
+    out = tmp_path / "run"
+    proc = start_nndl("search", "--workers", "2", "--sampler", "random", "--trials", "4",
+                      "--population", "1", "--num-iters", "400", "--pruner", "none", *SMALL,
+                      "--no-progress", "--out", str(out), env=search_env)
+    try:
+        pid, number = kill_a_training_worker(out, proc)
+        output, _ = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert proc.returncode == 0, output
+    warning = f"nndl search: warning: worker process {pid} was killed by SIGKILL; the other " \
+              "workers finished the study"
+    assert [line for line in output.splitlines() if "warning" in line.lower()] == [warning], \
+        output
+    assert "[W " not in output and "lock" not in output, output  # no stale Optuna lock
+    trials = trials_in(out)
+    killed = trials[number]
+    assert killed.state == TrialState.FAIL
+    assert killed.user_attrs["reason"] == f"its worker process {pid} exited before it finished"
+    retry, = [t for t in trials if t.user_attrs.get("retry_of") == number]
+    assert retry.state == TrialState.COMPLETE and retry.user_attrs["attempt"] == 2
+    assert retry.params == killed.params
+    assert retry.user_attrs["init_seed"] == killed.user_attrs["init_seed"]
+    assert sum(t.state == TrialState.COMPLETE for t in trials) == 4
+    assert not any(t.state == TrialState.RUNNING for t in trials)
+    assert not (out / "study.journal.lock").exists()

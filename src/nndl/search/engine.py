@@ -9,7 +9,12 @@ validation accuracy goes to the pruner as intermediate values; a pruned or
 diverging trial ends PRUNED with its reason in the ``reason`` user attribute
 and never stops the study.
 Several workers may share a study: each counts finished and running trials
-before asking, so together they run exactly ``trials`` trials.
+before asking, so together they run exactly ``trials`` trials. A worker with
+nothing left to ask waits while another may still die: with heartbeats, any
+RUNNING trial; with a journal, a RUNNING trial of a live worker process of this
+machine. A dead worker's trials are failed and run again: with heartbeats once
+their heartbeat is stale, with a journal once its process is gone
+(:func:`nndl.search.processes.dead_workers`).
 A worker told to stop (Ctrl-C, SIGTERM, SIGHUP: :mod:`nndl._stops`) marks the
 trials it asked and has not finished FAIL, tagged ``stopped`` with the signal's
 name, so that the next worker or ``--resume`` runs them again (as new trials,
@@ -32,6 +37,7 @@ from nndl.config import data_key, population_key
 from nndl.metrics import accuracy
 from nndl.model_io import SavedModel, save_model
 from nndl.neural_net import TwoLayerNet
+from nndl.search.processes import dead_workers, live_workers
 from nndl.search.settings import HALVING_REDUCTION, resolve_pruner
 from nndl.search.space import grid_of, suggest_config
 from nndl.search.storage import (
@@ -39,6 +45,7 @@ from nndl.search.storage import (
     ask_lock,
     backend,
     fail_stale_running_trials,
+    fail_trials_of,
     has_heartbeat,
     mark_stopped,
     requeue_failed_trials,
@@ -46,6 +53,8 @@ from nndl.search.storage import (
 )
 from nndl.training import Member, train_members
 from nndl.workflow import prepare_data, training_inputs
+
+TrialState = optuna.trial.TrialState
 
 
 class GridSampler(optuna.samplers.GridSampler):
@@ -169,13 +178,15 @@ class Worker:
         with ask_lock(self.study._storage, self.study.study_name, self.out_dir):
             if self.heartbeat:
                 fail_stale_running_trials(self.study)
+            else:
+                self._fail_trials_of_dead_workers()
             asked, running = self._ask()
             if self.heartbeat and asked:
                 self.heartbeat.add([t._trial_id for t in asked])
             for trial in asked:  # after the first beat: see fail_stale_running_trials
                 trial.set_user_attr(WORKER_ATTR, worker_id())
         if not asked:
-            if running and self.heartbeat:  # another worker may die: wait and see
+            if running and (self.heartbeat or self._others_run()):  # one may die: wait
                 time.sleep(1)
                 return True
             return False
@@ -191,11 +202,24 @@ class Worker:
                 self.heartbeat.ids.difference_update(t._trial_id for t in asked)
         return True
 
+    def _fail_trials_of_dead_workers(self):
+        """Without heartbeats (a journal): mark FAIL the RUNNING trials of worker processes
+        of this machine that have exited (SIGKILL, the out-of-memory killer, a crash), so
+        that they run again here (:func:`nndl.search.storage.requeue_failed_trials`)."""
+        running = self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        fail_trials_of(self.study, {pid: f"its worker process {pid} exited before it "
+                                    "finished" for pid in dead_workers(running, WORKER_ATTR)})
+
+    def _others_run(self):
+        """Without heartbeats: True while a live worker process of this machine holds a
+        RUNNING trial; it may yet die, and its trials then run here. Trials of another
+        machine's workers are not waited for (nothing here would see such a worker die)."""
+        running = self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        return bool(live_workers(running, WORKER_ATTR))
+
     def _ask(self):
         """Ask up to a population of the trials the study still wants, failed trials'
         parameters first (they wait in the queue); returns them and the running count."""
-        TrialState = optuna.trial.TrialState  # noqa: N806
-
         trials = self.study.get_trials(deepcopy=False)
         done = sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
         running = sum(t.state == TrialState.RUNNING for t in trials)

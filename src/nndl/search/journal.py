@@ -6,9 +6,14 @@ skips it, but its next append lands on the same line, and from then on every rea
 (``Expecting ':' delimiter``): the study is lost. :class:`JournalFile` instead
 
 * reads up to the last complete record (a torn last line is not a record yet);
+* takes the writers' lock as an advisory lock (``flock``) on ``study.journal.lock``
+  (:func:`nndl._atomic.file_lock`), removed after each append: a writer killed while it
+  holds the lock (SIGKILL) loses it with its process. Optuna's own lock (a lock file
+  that only its holder removes) would stay behind, and every other writer would stall
+  until Optuna, 30 s later, forcibly released it;
 * appends whole records: a stop signal (Ctrl-C, SIGTERM, SIGHUP) waits until the write is
   done (:func:`nndl._stops.held_stops`);
-* before each append, under Optuna's own lock (the writers' lock), moves a torn tail aside
+* before each append, under the writers' lock, moves a torn tail aside
   into ``study.journal.torn-<offset>`` and cuts the file back to its last complete record,
   with a one-line warning naming both files;
 * takes back a write that fails (a full disk) by cutting the file to its size before it, so
@@ -26,9 +31,8 @@ import warnings
 from pathlib import Path
 
 from optuna.storages.journal import JournalFileBackend
-from optuna.storages.journal._file import get_lock_file
 
-from nndl._atomic import named
+from nndl._atomic import file_lock, named
 from nndl._stops import held_stops
 
 # Every record Optuna writes starts so (``{"op_code": ..., "worker_id": ..., ...}``).
@@ -70,14 +74,15 @@ def record_problem(record):
 
 class JournalFile(JournalFileBackend):
     """Optuna's :class:`~optuna.storages.journal.JournalFileBackend` with the guarantees
-    of this module's docstring; its records and lock are Optuna's."""
+    of this module's docstring; its records are Optuna's, its writers' lock is nndl's."""
 
-    def __init__(self, file_path, lock_obj=None):
+    def __init__(self, file_path):
         try:
-            super().__init__(str(file_path), lock_obj)
+            super().__init__(str(file_path))
         except OSError as exc:
             raise named(exc, file_path) from None
         self.path = Path(file_path)
+        self.lock_path = self.path.with_name(self.path.name + ".lock")
         self._glued_noted = set()
 
     # -- reading -------------------------------------------------------------
@@ -143,10 +148,10 @@ class JournalFile(JournalFileBackend):
 
     # -- appending -----------------------------------------------------------
     def append_logs(self, logs):
-        """Append ``logs`` under Optuna's lock, after setting a torn tail aside; a failed
+        """Append ``logs`` under the writers' lock, after setting a torn tail aside; a failed
         write is cut back off and raised as an OSError naming the file."""
         data = ("\n".join(json.dumps(log, separators=(",", ":")) for log in logs) + "\n")
-        with held_stops(), get_lock_file(self._lock):  # a stop signal waits for the write
+        with held_stops(), file_lock(self.lock_path, remove=True):  # a stop waits for it
             self._set_torn_tail_aside()
             try:
                 fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)

@@ -68,10 +68,23 @@ def _die_with_parent():
 def live_workers(trials, worker_attr):
     """Process ids on this machine, alive and running nndl, that hold RUNNING ``trials``
     (tagged ``worker_attr`` = ``host:pid``)."""
+    return {pid for pid in _local_holders(trials, worker_attr) if _runs_nndl(pid)}
+
+
+def dead_workers(trials, worker_attr):
+    """Process ids on this machine that hold ``trials`` but have exited (or are zombies,
+    or their pid now runs something other than nndl): a worker killed by SIGKILL, the
+    out-of-memory killer or a crash. Never this process. A trial held by a process of
+    another machine, or untagged, is not counted (nothing here can tell whether it runs)."""
+    return {pid for pid in _local_holders(trials, worker_attr)
+            if pid != os.getpid() and not _runs_nndl(pid)}
+
+
+def _local_holders(trials, worker_attr):
     host, pids = socket.gethostname(), set()
     for trial in trials:
         name, _, pid = str(trial.user_attrs.get(worker_attr, "")).rpartition(":")
-        if name == host and pid.isdigit() and _runs_nndl(int(pid)):
+        if name == host and pid.isdigit():
             pids.add(int(pid))
     return pids
 

@@ -71,14 +71,13 @@ def _sqlite_file_exists(url):
 
 def _journal(path, create):
     from optuna.storages import JournalStorage
-    from optuna.storages.journal import JournalFileOpenLock
 
     from nndl.search.journal import JournalFile
 
     if not create and not path.is_file():
         raise ValueError(f"no study there: {path} does not exist (give --out the run folder "
                          "of a search, or --storage)")
-    return JournalStorage(JournalFile(path, lock_obj=JournalFileOpenLock(str(path))))
+    return JournalStorage(JournalFile(path))
 
 
 def _rdb(url, create=True, wait=None):
