@@ -273,10 +273,10 @@ def test_a_hanging_layer_times_out_alone_and_the_others_still_run(quick_session,
 
 
 @pytest.mark.slow
-def test_a_module_that_hangs_while_importing_is_waited_for_twice_at_most(quick_session,
-                                                                         tmp_path):
-    """Once by the batch, once by the import of each module after it; then every part
-    fails with it, none is run on its own."""
+def test_a_module_that_hangs_while_importing_fails_only_the_parts_importing_it(
+        quick_session, tmp_path):
+    """Waited for once by the batch, once by its own import; the parts of the modules that
+    import fine still run and pass."""
     sub = tmp_path / "sub"
     shutil.copytree(C147_FC, sub)
     path = sub / "nndl" / "optim.py"
@@ -284,6 +284,7 @@ def test_a_module_that_hangs_while_importing_is_waited_for_twice_at_most(quick_s
                                              "import numpy as np\nwhile True:\n  pass\n", 1))
     started = time.monotonic()
     result = quick_session.grade(sub, only={"adam", "relu_forward"})
-    assert {v.message for v in result.verdicts} == {
-        "timed out after 4 s (importing the submission's modules)"}
+    adam, relu = verdict(result, "adam"), verdict(result, "relu_forward")
+    assert adam.kind == "timeout" and adam.message == "importing nndl/optim.py timed out after 4 s"
+    assert relu.passed, relu.message
     assert time.monotonic() - started < 4 * 2 + 20

@@ -8,9 +8,9 @@ inputs are drawn from ``--seed``: the layers' (:mod:`~nndl.grading.layer_parts`)
 update rules' (:mod:`~nndl.grading.optim_parts`), ``FullyConnectedNet``'s
 (:mod:`~nndl.grading.fcnet_parts`) and the Solver's (:mod:`~nndl.grading.solver_part`).
 A part whose file is not in the submission fails as ``missing``, naming the file. The
-parts run in one child (a batch; each failing alone); when that child does not finish, the
-setup child imports each module once (a module that hangs while importing fails every part
-there) and the parts run one child each.
+parts run in one child (a batch; each failing alone); when that child does not finish, each
+module is imported once in a child of its own (a module that fails or hangs while importing
+fails the parts that import it, naming it) and the other parts run one child each.
 
 The second assignment is checked with the C147 release's names and conventions whatever
 ``--variant`` says (``--variant`` is the first assignment's): affine weights ``w`` (D, M),
@@ -23,7 +23,6 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from nndl.grading import wire
 from nndl.grading.discovery import Target
 from nndl.grading.fcnet_parts import NetParts, draw_net_case
 from nndl.grading.layer_cases import draw_layer_case
@@ -74,15 +73,18 @@ class ModularAssignment:
         solver = SolverPart(self.overfit, solver_source(root))
         tasks = [*self.layers.tasks(), *self.optim.tasks(), *self.nets.tasks(),
                  solver.task()]
-        tasks = [_mark_absent(t, present) for t in tasks]
-        setup = Task("setup", [wire.part(f"import {m}", m, [], []) for m in sorted(present)],
-                     [])
-        return Plan(setup, tasks, self._parts(solver), "importing the submission's modules")
+        tasks = [_mark_absent(replace(t, imports=_imports(t)), present) for t in tasks]
+        return Plan(None, tasks, self._parts(solver), "importing the submission's modules")
+
+
+def _imports(task: Task) -> tuple[str, ...]:
+    """The submission's modules ``task`` imports."""
+    return tuple(m for m in (task.module, *ALSO.get(task.id, ())) if m)
 
 
 def _mark_absent(task: Task, present: set[str]) -> Task:
     """``task``, marked absent when a module it needs was not submitted."""
-    missing = [FILES[m] for m in (task.module, *ALSO.get(task.id, ())) if m not in present]
+    missing = [FILES[m] for m in task.imports if m not in present]
     if not missing:
         return task
     return replace(task, absent=f"not submitted: {' and '.join(missing)} not found")

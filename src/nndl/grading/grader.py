@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -161,20 +161,36 @@ class Session:
         left = [t for t in plan.tasks if t.id not in outcomes]
         if not left:  # the batch did it all: no setup needed
             return outcomes, Outcome(True)
-        setup = self._run_task(plan.setup, target)
+        setup = Outcome(True) if plan.setup is None else self._run_task(plan.setup, target)
         if setup.kind in ("timeout", "crash", "no_result"):
             setup.message += f" ({plan.setup_doing})"
+        imported: dict[str, Outcome] = {}
         for task in left:
+            failed = self._imports(task, target, imported)
             if self._cancel.is_set():
                 outcomes[task.id] = Outcome(False, kind="not_run", message="not run: "
                                             "interrupted")
             elif not setup.ok:
                 outcomes[task.id] = setup
+            elif failed is not None:
+                outcomes[task.id] = failed
             elif (skip := _needless(task, outcomes)) is not None:
                 outcomes[task.id] = skip
             else:
                 outcomes[task.id] = self._run_task(task, target)
         return outcomes, setup
+
+    def _imports(self, task: Task, target: dict, imported: dict[str, Outcome]
+                 ) -> Outcome | None:
+        """The failure of the first of ``task.imports`` that does not import, each module
+        imported once (``imported`` keeps the outcomes), in a child of its own."""
+        for module in task.imports:
+            if module not in imported and not self._cancel.is_set():
+                imported[module] = _imported(module, self._run_task(
+                    Task(f"import {module}", [], [], module=module), target))
+            if module in imported and not imported[module].ok:
+                return imported[module]
+        return None
 
     def _run_task(self, task: Task, target: dict) -> Outcome:
         s = self.settings
@@ -211,7 +227,17 @@ def _only(plan: Plan, only: set[str] | None) -> Plan:
         return plan
     parts = [p for p in plan.parts if p.id in only]
     tasks = [t for t in plan.tasks if any(p.task == t.id for p in parts)]
-    return Plan(plan.setup, tasks, parts, plan.setup_doing, plan.annotate)
+    return replace(plan, tasks=tasks, parts=parts)
+
+
+def _imported(module: str, outcome: Outcome) -> Outcome:
+    """The outcome of importing ``module`` alone, a hang or crash naming its file."""
+    file = module.replace(".", "/") + ".py"
+    if outcome.kind == "timeout":
+        outcome.message = f"importing {file} {outcome.message}"
+    elif outcome.kind in ("crash", "no_result"):
+        outcome.message = f"importing {file}: {outcome.message}"
+    return outcome
 
 
 def _needless(task: Task, outcomes: dict[str, Outcome]) -> Outcome | None:

@@ -47,7 +47,10 @@ class Task:
     failing alone; when that child as a whole does not finish (a hang, a crash), each runs
     again in a child of its own, within its own limits. A task whose code the submission
     lacks (a file not submitted) is not run: ``absent`` says what is missing, and its parts
-    fail as ``missing``."""
+    fail as ``missing``. ``imports`` names the submission's modules that must import
+    before the task runs alone: each is imported once, in a child of its own within a
+    task's limits, so that a module that fails or hangs while importing fails only the
+    tasks that import it."""
 
     id: str
     steps: list[dict] | Callable[[], list[dict]]
@@ -58,6 +61,7 @@ class Task:
     module: str = ""
     batch: bool = False
     absent: str = ""
+    imports: tuple[str, ...] = ()
 
     def job_steps(self) -> list[dict]:
         return self.steps() if callable(self.steps) else self.steps
@@ -81,10 +85,10 @@ class Plan:
     """An assignment's tasks and parts for one submission, the task that builds what every
     other needs (``setup``: imported module, network; ``setup_doing`` says what it does, for
     a setup that hangs; it runs before the tasks that run alone, and is not needed when the
-    batch did every task), and a hook that may add hints from the setup's values to failing
-    verdicts."""
+    batch did every task; None: the tasks' ``imports`` are their only setup), and a hook
+    that may add hints from the setup's values to failing verdicts."""
 
-    setup: Task
+    setup: Task | None
     tasks: list[Task]
     parts: list[Part]
     setup_doing: str = "importing the submission and building its network"
