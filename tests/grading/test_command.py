@@ -46,8 +46,11 @@ def test_a_wrong_submission_exits_1_with_where_and_why(tmp_path):
 def test_usage_errors_exit_2(tmp_path):
     weights = tmp_path / "weights.toml"
     weights.write_text("scores = 2\ngrad_W1_refrence = 1\n")
+    text = tmp_path / "notes.txt"
+    text.write_text("hello\n")
     cases = [
         ((tmp_path / "nowhere",), "no such file or folder"),
+        ((text,), f"{text}: not a Python file (.py) or a folder"),
         ((C147, C147, "--gradescope", tmp_path / "r.json"), "give one PATH"),
         ((C147, "--budget", "10"), "add --full"),
         ((C147, "--timeout", "0"), "--timeout must be > 0"),

@@ -105,6 +105,9 @@ def _check_usage(args: argparse.Namespace, usage_error: Callable[[str], None]) -
     missing = [p for p in args.paths if not Path(p).exists()]
     if missing:
         usage_error(f"no such file or folder: {', '.join(missing)}")
+    for path in args.paths:
+        if Path(path).is_file() and Path(path).suffix != ".py":
+            usage_error(f"{path}: not a Python file (.py) or a folder")
     if args.gradescope and len(args.paths) > 1:
         usage_error("--gradescope writes one submission's results.json: give one PATH")
     if args.budget is not None and not args.full:
