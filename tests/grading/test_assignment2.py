@@ -288,3 +288,21 @@ def test_a_module_that_hangs_while_importing_fails_only_the_parts_importing_it(
     assert adam.kind == "timeout" and adam.message == "importing nndl/optim.py timed out after 4 s"
     assert relu.passed, relu.message
     assert time.monotonic() - started < 4 * 2 + 20
+
+
+def test_a_syntax_error_names_the_students_file_and_line(session, tmp_path):
+    """As Python shows it: the file (relative to the submission), the line, its text."""
+    sub = tmp_path / "sub"
+    shutil.copytree(C147_FC, sub)
+    path = sub / "nndl" / "optim.py"
+    lines = path.read_text().splitlines(keepends=True)
+    number = lines.index("def sgd(w, dw, config=None):\n") + 1
+    lines[number - 1] = "def sgd(w, dw, config=None)\n"
+    path.write_text("".join(lines))
+    result = session.grade(sub, only={"sgd", "relu_forward"})
+    sgd = verdict(result, "sgd")
+    assert sgd.kind == "import"
+    assert sgd.message == f"SyntaxError: expected ':' (nndl/optim.py, line {number})"
+    assert sgd.traceback[-2:] == [f'File "nndl/optim.py", line {number}',
+                                  "    def sgd(w, dw, config=None)"]
+    assert verdict(result, "relu_forward").passed

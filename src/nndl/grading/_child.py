@@ -134,8 +134,27 @@ def run_part(step, env, root):
 def failure(index, kind, exc, root, label=""):
     if isinstance(exc, MemoryError):
         kind = "memory"
+    message, trace = exception_line(exc), student_frames(exc, root)
+    where = syntax_error_place(exc, root)
+    if where:
+        message += f" ({where[0]}, line {where[1]})"
+        trace.append(f'File "{where[0]}", line {where[1]}')
+        if where[2]:
+            trace.append(f"    {where[2]}")
     return {"ok": False, "step": index, "label": label, "kind": kind,
-            "message": exception_line(exc), "traceback": student_frames(exc, root)}
+            "message": message, "traceback": trace}
+
+
+def syntax_error_place(exc, root):
+    """Where a SyntaxError in the submission's own files is: the file (relative to the
+    submission), the line number and the line's text; None for other errors."""
+    if not isinstance(exc, SyntaxError) or not exc.filename:
+        return None
+    root = os.path.realpath(root)
+    path = os.path.realpath(exc.filename)
+    if not path.startswith(root + os.sep):
+        return None
+    return os.path.relpath(path, root), exc.lineno, (exc.text or "").strip()
 
 
 def exception_line(exc):
