@@ -306,3 +306,22 @@ def test_a_syntax_error_names_the_students_file_and_line(session, tmp_path):
     assert sgd.traceback[-2:] == [f'File "nndl/optim.py", line {number}',
                                   "    def sgd(w, dw, config=None)"]
     assert verdict(result, "relu_forward").passed
+
+
+def test_a_part_printing_too_much_fails_alone_saying_so(session, tmp_path):
+    """Past the output limit (64 MB) the part fails naming the limit, with the last lines it
+    printed; the part after it starts with an empty output and passes."""
+    sub = tmp_path / "sub"
+    shutil.copytree(C147_FC, sub)
+    path = sub / "nndl" / "layers.py"
+    text = path.read_text()
+    at = text.index("def affine_forward")
+    at = text.index("  return out, cache\n", at)
+    path.write_text(text[:at] + "  for i in range(700):\n    print(i, 'y' * 100000)\n"
+                    + text[at:])
+    result = session.grade(sub, only={"affine_forward", "relu_forward"})
+    loud = verdict(result, "affine_forward")
+    assert loud.message == ("affine_forward(x, w, b): printed more than the limit (64 MB) "
+                            "of output (or wrote a file over it)")
+    assert loud.output and loud.output[-1].endswith("y" * 50)
+    assert verdict(result, "relu_forward").passed

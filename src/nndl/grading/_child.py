@@ -24,6 +24,7 @@ data (and ``"parts": {name: result}``, one such result per ``part`` step), or
 parent judges everything; nothing here knows the expected answers.
 """
 
+import errno
 import importlib
 import importlib.machinery
 import importlib.util
@@ -34,10 +35,13 @@ import time
 import traceback
 
 MAX_ELEMENTS = 2_000_000  # of one array sent back; beyond it only the type and shape go back
+OUTPUT_TAIL = (4096, 5)  # bytes read, lines kept: a failing part's last printed lines
+LIMITS: dict = {}  # this run's, as main read them
 
 
 def main():
     limits = json.loads(sys.argv[1])
+    LIMITS.update(limits)
     apply_limits(limits)
     outlive_no_deadline(limits.get("wall"))
     os.dup2(2, 1)  # the student's prints go to the output file, never into our channel
@@ -89,6 +93,7 @@ def run_job(job):
     except BaseException as exc:  # noqa: B036 - SystemExit and all: the student's to answer for
         return failure(None, "import", exc, target["root"])
     parts = {}
+    LIMITS["output"] = job.get("output")
     result = run_steps(job["steps"], env, job.get("returns", []), target["root"], parts)
     if parts and result["ok"]:
         result["parts"] = parts
@@ -117,8 +122,11 @@ def run_steps(steps, env, returns, root, parts=None):
 
 def run_part(step, env, root):
     """One task of a batch, in names of its own: ``module`` is the submission's module the
-    step names (else the job's), and its failure is its own."""
+    step names (else the job's), and its failure is its own, with the last lines it printed
+    (each part starts an empty output file, so that one part printing too much fails alone).
+    """
     started = time.monotonic()
+    fresh_output()
     own = {}
     try:
         own["module"] = (import_submodule(root, step["module"]) if step.get("module")
@@ -128,13 +136,52 @@ def run_part(step, env, root):
     else:
         result = run_steps(step["steps"], own, step.get("returns", []), root)
     result["seconds"] = time.monotonic() - started
+    if not result["ok"]:
+        result["output"] = output_tail()
     return result
+
+
+def fresh_output():
+    """Empty the output file (stdout and stderr share it) and write from its start."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    try:
+        os.ftruncate(1, 0)
+        os.lseek(1, 0, os.SEEK_SET)
+    except OSError:  # not a file: nothing to empty
+        pass
+
+
+def output_tail():
+    """The last lines printed to the output file (read by its path, at most a few kB)."""
+    path = LIMITS.get("output")
+    size, count = OUTPUT_TAIL
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+    if not path:
+        return []
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(f.seek(0, os.SEEK_END) - size, 0))
+            text = f.read().decode("utf-8", "replace")
+    except OSError:
+        return []
+    return [line[:200] for line in text.splitlines()[-count:]]
 
 
 def failure(index, kind, exc, root, label=""):
     if isinstance(exc, MemoryError):
         kind = "memory"
     message, trace = exception_line(exc), student_frames(exc, root)
+    if isinstance(exc, OSError) and exc.errno == errno.EFBIG and LIMITS.get("fsize"):
+        message = (f"printed more than the limit ({LIMITS['fsize'] // 2**20} MB) of output "
+                   f"(or wrote a file over it)")
     where = syntax_error_place(exc, root)
     if where:
         message += f" ({where[0]}, line {where[1]})"

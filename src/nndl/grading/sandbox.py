@@ -120,7 +120,7 @@ def run_job(job: dict, limits: Limits, cancel: threading.Event | None = None) ->
         scratch.mkdir()
         result = own / "result.json"
         output = own / "output.txt"
-        job = {**job, "result": str(result)}
+        job = {**job, "result": str(result), "output": str(output)}
         child_limits = {"memory": limits.memory_mb * 2**20, "fsize": FILE_SIZE_LIMIT,
                         "cpu": int(limits.seconds) + 2, "wall": int(limits.seconds) + 5}
         command = [*isolation().prefix, sys.executable, "-I", "-B", str(CHILD),
@@ -233,8 +233,12 @@ def _outcome(raw: Any, limits: Limits, batch: bool = True) -> Outcome:
     message = str(raw.get("message", ""))[:500]
     if kind == "memory":
         message = f"ran out of memory (limit {limits.memory_mb} MB): {message}"
+    output = raw.get("output", [])
+    if not (isinstance(output, list) and all(isinstance(line, str) for line in output)):
+        raise WireError("a bad output")
     return Outcome(False, kind=kind, message=message, traceback=[t[:300] for t in trace[-40:]],
-                   label=str(raw.get("label", ""))[:200], seconds=_seconds(raw))
+                   label=str(raw.get("label", ""))[:200], seconds=_seconds(raw),
+                   output=[line[:200] for line in output[-OUTPUT_LINES:]])
 
 
 def _seconds(raw: dict) -> float:
