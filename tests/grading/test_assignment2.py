@@ -264,11 +264,16 @@ def test_a_hanging_layer_times_out_alone_and_the_others_still_run(quick_session,
                                              "  while True:\n    pass\n"))
     started = time.monotonic()
     result = quick_session.grade(sub, only={"affine_forward", "relu_forward", "relu_backward",
+                                            "affine_relu_forward", "affine_relu_backward",
                                             "sgd"})
-    assert [v.passed for v in result.verdicts] == [True, False, False, True]
+    assert [v.passed for v in result.verdicts] == [True, False, False, False, False, True]
     hung, after = verdict(result, "relu_forward"), verdict(result, "relu_backward")
     assert hung.kind == "timeout" and hung.message == "timed out after 4 s"
     assert after.kind == "not_run" and after.because == ["relu_forward"]
+    # affine_relu_backward calls relu_forward through affine_relu_forward, not run either
+    chained = verdict(result, "affine_relu_backward")
+    assert chained.kind == "not_run" and chained.message.startswith(
+        "not run: part 'relu_forward' timed out after 4 s")
     assert time.monotonic() - started < 4 * 2 + 20  # the batch's limit, then the part's
 
 

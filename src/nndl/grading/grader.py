@@ -240,12 +240,19 @@ def _imported(module: str, outcome: Outcome) -> Outcome:
     return outcome
 
 
+NOT_RUN_AFTER = "not run: part "
+
+
 def _needless(task: Task, outcomes: dict[str, Outcome]) -> Outcome | None:
+    """Why ``task`` is not run: a task it needs timed out (or was not run for that reason:
+    it calls that code too), else None."""
     for need in task.needs:
         before = outcomes.get(need)
         if before is not None and before.kind in ("timeout", "budget"):
-            return Outcome(False, kind="not_run", message=f"not run: part {need!r} "
+            return Outcome(False, kind="not_run", message=f"{NOT_RUN_AFTER}{need!r} "
                            f"{before.message}, and this part calls the same code")
+        if before is not None and before.message.startswith(NOT_RUN_AFTER):
+            return Outcome(False, kind="not_run", message=before.message)  # calls it too
     return None
 
 

@@ -41,8 +41,8 @@ class Task:
     """One child run. ``steps`` (or a function making them, for steps that need prepared
     data) and ``returns`` as ``_child.py`` reads them; ``full`` runs under the --full
     limits, with ``extra_memory_mb`` more memory; ``needs`` names tasks that, when they
-    time out, make this one pointless (it calls the same code, which hangs), so it is not
-    run. ``module`` is the submission's module the task loads as ``module`` (``""``: the
+    time out (or are not run for that reason), make this one pointless (it calls the same
+    code, which hangs), so it is not run. ``module`` is the submission's module the task loads as ``module`` (``""``: the
     target's). A ``batch`` task runs with the plan's other batch tasks in one child, each
     failing alone; when that child as a whole does not finish (a hang, a crash), each runs
     again in a child of its own, within its own limits. A task whose code the submission
