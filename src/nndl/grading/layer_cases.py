@@ -198,9 +198,11 @@ def _loss_answers(c: LayerCase) -> dict[str, Answer]:
                        lambda m: mistaken(c.scores, c.labels, m), mistakes)
 
     return {"svm_loss": loss_answer(layers.svm_loss, model.svm, (
-                "svm_counts_correct", "svm_not_averaged", "svm_dx_not_averaged")),
+                "svm_counts_correct", "svm_not_averaged", "svm_loss_not_averaged",
+                "svm_dx_not_averaged")),
             "softmax_loss": loss_answer(layers.softmax_loss, model.softmax, (
-                "softmax_not_averaged", "softmax_dx_not_averaged", "softmax_no_minus_one"))}
+                "softmax_not_averaged", "softmax_loss_not_averaged", "softmax_dx_not_averaged",
+                "softmax_no_minus_one"))}
 
 
 def _sandwich_answers(c: LayerCase) -> dict[str, Answer]:

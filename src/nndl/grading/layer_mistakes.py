@@ -48,10 +48,13 @@ HINTS = {
     "svm_counts_correct": "the loss counts the correct class's own margin (1 per row); the "
                           "sum runs over the other classes only",
     "svm_not_averaged": "the loss and its gradient are summed over the N rows, not averaged",
+    "svm_loss_not_averaged": "the loss is summed over the N rows, not averaged (as dx is)",
     "svm_dx_not_averaged": "dx is N times too large: it is not averaged over the rows as "
                            "the loss is",
     "softmax_not_averaged": "the loss and its gradient are summed over the N rows, not "
                             "averaged",
+    "softmax_loss_not_averaged": "the loss is summed over the N rows, not averaged (as dx "
+                                 "is)",
     "softmax_dx_not_averaged": "dx is N times too large: it is not averaged over the rows as "
                                "the loss is",
     "softmax_no_minus_one": "dx misses the -1 at each row's correct class",
@@ -155,7 +158,7 @@ def svm(x: NDArray, y: NDArray, mistake: str = "") -> Quantities:
     positive[rows, y] = 0.0
     dx = positive.copy()
     dx[rows, y] = -positive.sum(axis=1)
-    loss_scale = 1.0 if mistake == "svm_not_averaged" else 1.0 / n
+    loss_scale = 1.0 if mistake in ("svm_not_averaged", "svm_loss_not_averaged") else 1.0 / n
     dx_scale = 1.0 if mistake in ("svm_not_averaged", "svm_dx_not_averaged") else 1.0 / n
     return {"loss": float(margins.sum() * loss_scale), "dx": dx * dx_scale}
 
@@ -168,7 +171,8 @@ def softmax(x: NDArray, y: NDArray, mistake: str = "") -> Quantities:
     dx = np.exp(log_probs)
     if mistake != "softmax_no_minus_one":
         dx[rows, y] -= 1.0
-    loss_scale = 1.0 if mistake == "softmax_not_averaged" else 1.0 / n
+    summed = ("softmax_not_averaged", "softmax_loss_not_averaged")
+    loss_scale = 1.0 if mistake in summed else 1.0 / n
     dx_scale = 1.0 if mistake in ("softmax_not_averaged", "softmax_dx_not_averaged") else 1 / n
     return {"loss": float(-log_probs[rows, y].sum() * loss_scale), "dx": dx * dx_scale}
 

@@ -41,6 +41,8 @@ HINTS = {
     "nesterov_swapped": "the previous and the new velocity are swapped in the Nesterov step",
     "rmsprop_decay_swapped": "decay_rate weighs the new squared gradient; it weighs the old "
                              "running average",
+    "rmsprop_gradient_not_squared": "the running average averages the gradient itself; it "
+                                    "averages the squared gradient (dw**2)",
     "rmsprop_no_sqrt": "the step divides by the running average of squared gradients itself, "
                        "not by its square root",
     "rmsprop_not_kept": "config['a'] is not updated: the next step starts from the old "
@@ -58,7 +60,8 @@ MISTAKES = {
     "sgd_momentum": ("velocity_sign", "velocity_without_rate", "velocity_not_kept"),
     "sgd_nesterov_momentum": ("nesterov_plain", "nesterov_swapped", "velocity_sign",
                               "velocity_not_kept"),
-    "rmsprop": ("rmsprop_decay_swapped", "rmsprop_no_sqrt", "rmsprop_not_kept"),
+    "rmsprop": ("rmsprop_decay_swapped", "rmsprop_gradient_not_squared", "rmsprop_no_sqrt",
+                "rmsprop_not_kept"),
     "adam": ("adam_no_correction", "adam_t_after", "adam_not_kept"),
 }
 
@@ -121,9 +124,12 @@ def _rmsprop(w: NDArray, dw: NDArray, c: Config, mistake: str) -> tuple[NDArray,
     a_prev = c.get("a", np.zeros_like(w))
     if mistake == "rmsprop_decay_swapped":
         a = (1 - rho) * a_prev + rho * dw * dw
+    elif mistake == "rmsprop_gradient_not_squared":
+        a = rho * a_prev + (1 - rho) * dw
     else:
         a = rho * a_prev + (1 - rho) * dw * dw
-    scale = a if mistake == "rmsprop_no_sqrt" else np.sqrt(a)
+    with np.errstate(invalid="ignore"):  # that mistake's average may be negative: NaN
+        scale = a if mistake == "rmsprop_no_sqrt" else np.sqrt(a)
     next_w = w - c["learning_rate"] * dw / (scale + c["epsilon"])
     return next_w, {**c, "a": a_prev if mistake == "rmsprop_not_kept" else a}
 

@@ -38,19 +38,19 @@ class Passed:
 
 @dataclass(frozen=True)
 class Task:
-    """One child run. ``steps`` (or a function making them, for steps that need prepared
-    data) and ``returns`` as ``_child.py`` reads them; ``full`` runs under the --full
-    limits, with ``extra_memory_mb`` more memory; ``needs`` names tasks that, when they
-    time out (or are not run for that reason), make this one pointless (it calls the same
-    code, which hangs), so it is not run. ``module`` is the submission's module the task loads as ``module`` (``""``: the
-    target's). A ``batch`` task runs with the plan's other batch tasks in one child, each
-    failing alone; when that child as a whole does not finish (a hang, a crash), each runs
-    again in a child of its own, within its own limits. A task whose code the submission
-    lacks (a file not submitted) is not run: ``absent`` says what is missing, and its parts
-    fail as ``missing``. ``imports`` names the submission's modules that must import
-    before the task runs alone: each is imported once, in a child of its own within a
-    task's limits, so that a module that fails or hangs while importing fails only the
-    tasks that import it."""
+    """One child run. ``steps`` (or a function making them, for steps that need prepared data)
+    and ``returns`` as ``_child.py`` reads them; ``full`` runs under the --full limits, with
+    ``extra_memory_mb`` more memory; ``needs`` names tasks that, when they time out (or are
+    not run for that reason), make this one pointless (it calls the same code, which hangs),
+    so it is not run. ``module`` is the submission's module the task loads as ``module``
+    (``""``: the target's). A ``batch`` task runs with the plan's other batch tasks in one
+    child, each failing alone; when that child as a whole does not finish (a hang, a crash),
+    each runs again in a child of its own, within its own limits. A task whose code the
+    submission lacks (a file not submitted) is not run: ``absent`` says what is missing, and
+    its parts fail as ``missing``. ``imports`` names the submission's modules that must
+    import before the task runs alone: each is imported once, in a child of its own within a
+    task's limits, so that a module that fails or hangs while importing fails only the tasks
+    that import it."""
 
     id: str
     steps: list[dict] | Callable[[], list[dict]]
