@@ -118,6 +118,17 @@ def test_a_file_not_submitted_fails_its_parts_by_name(session, tmp_path):
         assert v.kind == "missing" and v.message == "not submitted: nndl/optim.py not found"
 
 
+def test_a_part_not_submitted_names_no_failed_parts_it_builds_on(session, tmp_path):
+    """Its reason is its missing file, not the (also missing) parts before it."""
+    sub = tmp_path / "sub"
+    (sub / "nndl").mkdir(parents=True)
+    shutil.copy(C147_FC / "nndl" / "optim.py", sub / "nndl")
+    result = session.grade(sub, only={"relu_forward", "affine_relu_forward", "sgd"})
+    sandwich = verdict(result, "affine_relu_forward")
+    assert sandwich.kind == "missing" and sandwich.because == []
+    assert verdict(result, "sgd").passed
+
+
 def test_an_import_failing_layers_py_fails_only_the_parts_that_need_it(session, tmp_path):
     sub = tmp_path / "sub"
     shutil.copytree(C147_FC, sub)

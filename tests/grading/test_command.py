@@ -39,7 +39,7 @@ def test_a_wrong_submission_exits_1_with_where_and_why(tmp_path):
     assert "hint: the ReLU's gradient mask is missing" in out
     assert "np.maximum" not in out and "def " not in out  # values, never code
     # and training, whose run differs once the gradients do
-    assert "after: grad_W1_reference, grad_b1_reference failed" in out
+    assert "after: gradient W1 (reference) and gradient b1 (reference) failed" in out
     assert out.splitlines()[-1] == "7 of 12 parts pass"
 
 

@@ -133,7 +133,7 @@ class Session:
             plan = _only(assignment.plan(target), only)
             outcomes, setup = self._run(plan, target.to_wire())
             these = [_verdict(part, outcomes[part.task]) for part in plan.parts]
-            _label_dependencies(plan.parts, these)
+            _label_dependencies(plan.parts, these, {t.id for t in plan.tasks if t.absent})
             notes += plan.annotate(these, setup)
             verdicts += these
         if not any(target for _, target in found):
@@ -278,14 +278,16 @@ def _verdict(part: Part, outcome: Outcome) -> Verdict:
     return verdict
 
 
-def _label_dependencies(parts: list[Part], verdicts: list[Verdict]) -> None:
-    """A failing part whose prerequisites failed names them in ``because``; a loose pass
-    (``strictly`` set) whose prerequisites failed becomes that failure."""
+def _label_dependencies(parts: list[Part], verdicts: list[Verdict], absent: set[str]
+                        ) -> None:
+    """A failing part whose prerequisites failed names them in ``because`` (not one whose
+    file was not submitted: that is its reason); a loose pass (``strictly`` set) whose
+    prerequisites failed becomes that failure."""
     failed = {v.part for v in verdicts if v.status == FAIL}
     for part, verdict in zip(parts, verdicts):
         if verdict.status == PASS and verdict.strictly and failed & set(part.depends):
             verdict.status, verdict.kind, verdict.message = FAIL, "wrong", verdict.strictly
-        if verdict.status == FAIL:
+        if verdict.status == FAIL and part.task not in absent:
             verdict.because = [d for d in part.depends if d in failed]
 
 

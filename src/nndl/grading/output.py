@@ -36,22 +36,26 @@ def table(result: SubmissionResult) -> str:
     width = max((len(v.title) for v in result.verdicts), default=10)
     lines = [f"{result.path}"] + [f"  note: {note}" for note in result.notes]
     shown: dict[tuple, str] = {}
+    titles = {v.part: v.title for v in result.verdicts}
     for verdict in result.verdicts:
         mark = {PASS: "pass", SKIP: "skip"}.get(verdict.status, "FAIL")
         lines.append(f"  {mark}  {verdict.title:<{width}}  {verdict.message}")
-        lines += [f"        {line}" for line in details(verdict, shown)]
+        lines += [f"        {line}" for line in details(verdict, shown, titles)]
     lines.append(f"{result.passed_count} of {len(result.verdicts)} parts pass")
     return "\n".join(lines)
 
 
-def details(verdict: Verdict, shown: dict[tuple, str] | None = None) -> list[str]:
-    """The lines under a failing verdict: what it builds on, the hint, the traceback (once
-    per report: a part failing with a traceback already shown names the part that showed
-    it, when ``shown`` is given)."""
+def details(verdict: Verdict, shown: dict[tuple, str] | None = None,
+            titles: dict[str, str] | None = None) -> list[str]:
+    """The lines under a failing verdict: what it builds on (the parts by their titles, as
+    the report shows them), the hint, the traceback (once per report: a part failing with a
+    traceback already shown names the part that showed it, when ``shown`` is given)."""
     lines = []
     if verdict.because:
-        lines.append(f"after: {', '.join(verdict.because)} failed; this part builds on "
-                     f"{'it' if len(verdict.because) == 1 else 'them'}: fix that first")
+        names = [(titles or {}).get(part, part) for part in verdict.because]
+        listed = names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+        lines.append(f"after: {listed} failed; this part builds on "
+                     f"{'it' if len(names) == 1 else 'them'}: fix that first")
     if verdict.hint:
         lines.append(f"hint: {verdict.hint}")
     key = (verdict.message, tuple(verdict.traceback))
@@ -80,9 +84,10 @@ def gradescope(result: SubmissionResult, weights: dict[str, float], settings: Se
                network: str) -> dict[str, Any]:
     """Gradescope's ``results.json``: one test per part, its score and max score."""
     tests = []
+    titles = {v.part: v.title for v in result.verdicts}
     for number, verdict in enumerate(result.verdicts, 1):
         weight = weights.get(verdict.part, 1.0)
-        text = "\n".join([verdict.message, *details(verdict)])
+        text = "\n".join([verdict.message, *details(verdict, titles=titles)])
         tests.append({"name": verdict.title, "number": str(number),
                       "score": weight if verdict.passed else 0.0, "max_score": weight,
                       "status": "passed" if verdict.passed else "failed",
