@@ -105,6 +105,17 @@ def test_help_lists_commands():
     assert "gradcheck" in result.stdout
 
 
+def test_gradcheck_help_counts_its_rows_truly():
+    """Update rules checked against the course's values: the four of UPDATE_RULE_CASES; the
+    networks: NETWORKS, the dropout one included."""
+    from nndl.layer_checks import NETWORKS, UPDATE_RULE_CASES
+
+    text = " ".join(run_nndl("gradcheck", "--help").stdout.split())
+    assert len(UPDATE_RULE_CASES) == 4 and "sgd" not in UPDATE_RULE_CASES
+    assert "four of the five update rules (all but plain SGD)" in text
+    assert any("dropout" in n for n in NETWORKS) and "once with dropout" in text
+
+
 def test_unknown_command_is_a_usage_error():
     result = run_nndl("no-such-command")
     assert result.returncode == 2

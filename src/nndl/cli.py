@@ -662,9 +662,10 @@ def build_parser():
                        description="Run the first assignment's toy-model checks (scores, loss, "
                        "numerical gradients, a 100-iteration training run) and the second's "
                        "(each layer, sandwich layer and loss against the course's values or "
-                       "numerical gradients, the four update rules against the course's "
-                       "values, the modular TwoLayerNet, and FullyConnectedNet at two depths "
-                       "with and without batch normalization) and print them as one table. "
+                       "numerical gradients, four of the five update rules (all but plain "
+                       "SGD) against the course's values, the modular TwoLayerNet, and "
+                       "FullyConnectedNet at two depths with and without batch normalization "
+                       "and once with dropout) and print them as one table. "
                        "Exits non-zero when any check fails.")
     p.set_defaults(func=cmd_gradcheck)
     add_check_command(sub)
