@@ -76,7 +76,6 @@ MISTAKES = (
        "too large"),
 )
 
-BY_NAME = {m.name: m for m in MISTAKES}
 
 
 def network(params: dict[str, NDArray], X: NDArray, y: NDArray, coef: float,
