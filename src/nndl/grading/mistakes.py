@@ -77,7 +77,6 @@ MISTAKES = (
 )
 
 
-
 def network(params: dict[str, NDArray], X: NDArray, y: NDArray, coef: float,
             other_coef: float, mistake: str = "") -> dict[str, NDArray | float]:
     """Scores (N, C), loss and gradients (reference layout) with ``mistake`` made.
