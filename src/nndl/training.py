@@ -468,7 +468,9 @@ class _Run:
         """Record an epoch: ``train`` and ``val`` are (scores (K, N, C), labels (N,)) of the
         minibatch and the validation rows, or None (nothing scored)."""
         accuracies = [self._accuracies(pair) for pair in (train, val)]
-        for slot, i in enumerate(self.pop.active):
+        # in the members' own order (the stack keeps them by update rule): a pruner that
+        # ranks each against those that reported before sees them as it would one by one
+        for slot, i in sorted(enumerate(self.pop.active), key=lambda pair: pair[1]):
             if slot in self.leaving:
                 continue
             member, h = self.members[i], self.members[i].history

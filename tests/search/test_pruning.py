@@ -72,3 +72,35 @@ def test_pruned_members_leave_the_first_population_at_the_pruning_epoch(
     # epoch 4, is past the 30 iterations
     assert sizes[:9] == [8] * 9
     assert sizes[9:] == [8 - len(pruned)] * 21
+
+
+def test_one_population_and_one_by_one_prune_the_same_trials(tmp_path, search_env,
+                                                              monkeypatch):
+    """A trial's result does not depend on the population it trained in: the study has one
+    minibatch stream, and members report to the pruner in trial order whatever their update
+    rule. So halving prunes the same trials in both modes, and every trial reaches the same
+    validation accuracies (before: each group drew its own stream, and 32 random trials
+    pruned 19 as one population against 26 one by one, taking the population's gain)."""
+    for name in ("NNDL_DATA", "XDG_CACHE_HOME"):
+        monkeypatch.setenv(name, search_env[name])
+    base = RunConfig(dtype="float64", num_training=800, num_validation=200,
+                     num_test=100).replace(batch_size=100, num_iters=40)
+    space = {"learning_rate": Dimension(1e-4, 1e-2, log=True),
+             "optimizer": Dimension(choices=["sgd", "adam", "momentum"])}
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    outcomes = []
+    for population in (12, 1):
+        settings = SearchSettings(sampler="random", pruner="halving", trials=12,
+                                  population=population)
+        folder = run_search(space, base, settings, out=tmp_path / f"run{population}",
+                            log=lambda m: None)
+        trials = sorted(load(folder).trials, key=lambda t: t.number)
+        outcomes.append([(t.params, t.state, t.intermediate_values) for t in trials])
+    together, alone = outcomes
+    assert [p for p, _, _ in together] == [p for p, _, _ in alone]  # the same draws
+    assert len({p["optimizer"] for p, _, _ in together}) > 1  # mixed rules: stacked apart
+    assert [s for _, s, _ in together] == [s for _, s, _ in alone]
+    assert any(s == TrialState.PRUNED for _, s, _ in together)
+    for (_, _, a), (_, _, b) in zip(together, alone):
+        assert a.keys() == b.keys()
+        assert a == pytest.approx(b, abs=1e-9)

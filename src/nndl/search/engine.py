@@ -254,7 +254,10 @@ class Worker:
         cfg0 = members[0][1]
         prepared = self.prepared(cfg0)
         X, transform = training_inputs(cfg0, prepared)
-        stream_seed = self.settings.seed * 1_000_003 + 500_000 + members[0][0].number
+        # one minibatch stream for the whole study (common random numbers): a trial's
+        # result does not depend on the population it trained in or on the trials
+        # before it, so one population and one-by-one prune the same trials
+        stream_seed = self.settings.seed * 1_000_003 + 500_000
         nets = []
         for trial, cfg in members:
             trial.set_user_attr("stream_seed", stream_seed)
