@@ -7,7 +7,6 @@ from nndl import training
 from nndl._gather import RowGatherer
 from nndl.config import OPTIMIZERS, Augmentation, TrainOptions
 from nndl.neural_net import TwoLayerNet
-from nndl.population import Population
 from nndl.sampling import MinibatchSampler
 from nndl.schedules import SCHEDULES
 from nndl.training import Member, TrainingDivergedError, train_members, train_network
@@ -131,36 +130,6 @@ def test_members_must_share_the_stream(data):
                Member(fresh_params(), TrainOptions(batch_size=64))]
     with pytest.raises(ValueError, match="must share batch_size"):
         train_members(members, X, y, Xv, yv)
-
-
-@pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_the_lone_sgd_shortcut_equals_the_general_step(data, dtype, monkeypatch):
-    """One plain-SGD network on NumPy takes Population._lone_sgd_step; forcing the general
-    path instead gives the same weights and losses (float64 to 1e-12)."""
-    X, y, Xv, yv = data
-    X, Xv = X.astype(dtype), Xv.astype(dtype)
-    options = TrainOptions(**{**BASE, "num_iters": 60})
-
-    def trained():
-        params = fresh_params(dtype=dtype)
-        history = train_network(params, X, y, Xv, yv, options, rng=np.random.default_rng(5))
-        return params, history["loss_history"]
-
-    calls = []
-    original = Population._lone_sgd_step
-    monkeypatch.setattr(Population, "_lone_sgd_step",
-                        lambda self, *a: calls.append(1) or original(self, *a))
-    lone, lone_losses = trained()
-    assert len(calls) == 60  # every step took the shortcut
-    monkeypatch.setattr(Population, "lone_sgd", property(lambda self: False,
-                                                         lambda self, value: None),
-                        raising=False)  # an instance attribute: the property overrides it
-    general, general_losses = trained()
-    assert len(calls) == 60  # and now none did
-    tol = 1e-12 if dtype == np.float64 else 1e-5
-    for name in lone:
-        np.testing.assert_allclose(lone[name], general[name], rtol=tol, atol=tol)
-    np.testing.assert_allclose(lone_losses, general_losses, rtol=tol)
 
 
 @pytest.mark.parametrize("members", [1, 3])

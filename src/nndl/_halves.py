@@ -91,6 +91,10 @@ class Halves:
         """The rows of the next minibatch: an int index array (B,)."""
         self.idx = idx
 
+    def batch_rows(self):
+        """B: the rows of the next minibatch."""
+        return len(self.idx)
+
     def forward(self, hidden, alpha):
         """``hidden`` (B, H) = ``alpha * X[idx] @ V``, each thread its half of D."""
         self._post(("forward", self.idx, alpha))

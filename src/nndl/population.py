@@ -1,18 +1,24 @@
-"""The fused stepper: K two-layer networks stacked, one training step for all of them.
+"""The fused stepper: K networks of one architecture stacked, one training step for all.
 
-Each member keeps its own weights and hyperparameters (learning rate, L2 strength,
-optimizer and its state, dropout, label smoothing); they share the minibatch. The first
-layers are stacked into one (D, K*H) matrix, so the forward pass is a single
-(B, D) x (D, K*H) product and the first-layer weight gradient a single
-(D, B) x (B, K*H) one (or its transpose, in the float64 layout); the small second layers
-run as one batched product. The same code runs on NumPy, PyTorch and CuPy through
-array-API operations; on NumPy (branches on ``self.numpy``) the step also reuses work
-arrays, picks labels by index instead of a one-hot, and does the two big products as
-BLAS calls that fold in the scale and the update (:mod:`nndl._blas`).
+A network is a list of layer sizes [D, H1, ..., C] (:mod:`nndl.architecture`): affine
+layers with ReLU between them, optionally batch normalization before each ReLU and inverted
+dropout after it. Each member keeps its own weights, batch-norm statistics and
+hyperparameters (learning rate, L2 strength, optimizer and its state, dropout, label
+smoothing); they share the minibatch. Every hidden layer's activations are one (B, K*H)
+array, member k's units in columns ``k*H:(k+1)*H``, so the elementwise work (biases, batch
+normalization, ReLU, dropout) runs once for all members with per-column settings. The first
+layers are stacked into one (D, K*H1) matrix: the forward pass is a single (B, D) x
+(D, K*H1) product and the first-layer weight gradient a single (D, B) x (B, K*H1) one; the
+later layers run as batched products over the members. The same code runs on NumPy, PyTorch
+and CuPy through array-API operations; on NumPy (``self.numpy``) the step also reuses work
+arrays, picks labels by index instead of a one-hot, and does the two big products as BLAS
+calls that fold in the scale and the update (:mod:`nndl._blas`, or split between two cores
+by :mod:`nndl._halves`: the first layer's products are one small interface, ``products``).
 
-A member trained in a population gives the same result as the same network trained
-alone on the same minibatches (to rounding): the tests compare every option against
-the layer-by-layer reference (:mod:`nndl._layers` and the update rules of ``tests/reference.py``).
+A member trained in a population gives the same result as the same network trained alone
+on the same minibatches (to rounding): the tests compare every option against the
+layer-by-layer references (:mod:`nndl._layers`, the course's :class:`nndl.fc_net.FullyConnectedNet`
+and the update rules of ``tests/reference.py``).
 
 The update rules are :mod:`nndl.optim`'s cores (:data:`nndl.optim.RULES`), each applied by
 :func:`apply_rule` to the contiguous block of members that use it (members are stacked in
@@ -27,6 +33,7 @@ import numpy as np
 
 from nndl import _blas, _halves
 from nndl._random import uniform
+from nndl.architecture import BN_EPS, BN_MOMENTUM, read_architecture
 from nndl.backend import NUMPY
 from nndl.optim import RULES
 
@@ -38,13 +45,17 @@ class Population:
     """Stacked parameters and per-member settings of the active members.
 
     The first layers are kept transposed and scaled: columns ``k*H:(k+1)*H`` of ``V``
-    (D, K*H) times ``scale`` (K*H,) are member k's ``W1.T``. For plain SGD the scale
+    (D, K*H1) times ``scale`` (K*H1,) are member k's ``W1.T``. For plain SGD the scale
     absorbs weight decay, so decay never sweeps the big matrix, and the learning rate is
-    folded into the small hidden gradient before the big product; for the other rules the
+    folded into the small gradients before the big product; for the other rules the
     scale stays 1 and the product is the plain gradient. ``scale`` is float64 whatever the
     dtype: a float32 factor ``1 - lr * reg`` would round to 1 for ``lr * reg`` below 6e-8
     (the assignment's default 1e-3 x 1e-5 included) and drop W1's weight decay.
-    ``b1`` (K*H,), ``W2`` (K, C, H), ``b2`` (K, C).
+
+    ``p`` holds the stacked parameters by name: ``V``; per hidden layer l, ``b<l>`` (and
+    ``gamma<l>``, ``beta<l>``) as (K*H<l>,) vectors, ``W<l>`` (K, H<l>, H<l-1>) from the
+    second layer on; the last layer's ``W<L>`` (K, C, H<L-1>) and ``b<L>`` (K, C).
+    ``stats`` holds the batch-norm running statistics (K*H<l>,).
 
     ``V`` is C-ordered, except for the dtypes of :data:`ROW_LAYOUT_DTYPES` on NumPy, where
     it is the transpose of a C-ordered (K*H, D) array: the two big products then run as
@@ -56,8 +67,8 @@ class Population:
     Parameters
     ----------
     params : list of dict
-        Per member ``W1`` (H, D), ``b1`` (H,), ``W2`` (C, H), ``b2`` (C,) as NumPy arrays
-        (the assignment's layout); copied onto ``backend``.
+        Per member the parameters of one architecture (:mod:`nndl.architecture`) as NumPy
+        arrays (the assignment's layout); copied onto ``backend``.
     options : list
         Per member an object with ``optimizer``, ``momentum``, ``weight_decay``,
         ``dropout`` and ``label_smoothing`` (a :class:`nndl.config.TrainOptions`).
@@ -76,16 +87,14 @@ class Population:
             (self.xp.max, self.xp.sum)
         order = sorted(range(len(params)), key=lambda i: _RULE_ORDER[options[i].optimizer])
         params = [params[i] for i in order]
-        self.H, self.C = params[0]["W1"].shape[0], params[0]["W2"].shape[0]
-        put = self._put
+        self.arch = read_architecture(params[0])
+        self.L, self.batchnorm = self.arch.num_layers, self.arch.batchnorm
+        self.widths = self.arch.sizes[1:-1]  # H<l> of hidden layer l = 1 .. L-1
+        self.H, self.C = self.widths[0], self.arch.sizes[-1]
         self.rows = self.numpy and self.dtype in ROW_LAYOUT_DTYPES  # V's layout
-        W1 = np.concatenate([p["W1"] for p in params])  # (K*H, D)
-        self.V = put(W1).T if self.rows else put(np.ascontiguousarray(W1.T))
-        self.b1 = put(np.concatenate([p["b1"] for p in params]))
-        self.W2 = put(np.stack([p["W2"] for p in params]))
-        self.b2 = put(np.stack([p["b2"] for p in params]))
+        self.p, self.stats, self.width = self._stack(params)
         self.scale = self.bk.asarray(np.ones(len(params) * self.H), np.float64)
-        self.eye = put(np.eye(self.C))
+        self.eye = self._put(np.eye(self.C))
         self.active = order  # member index of each stacked slot
         self.hp = {k: np.array([getattr(options[i], k) for i in order]) for k in
                    ("optimizer", "dropout", "label_smoothing", *RULE_OPTIONS)}
@@ -93,7 +102,7 @@ class Population:
         self.state = {}  # optimizer state: name -> stacked arrays shaped like the parameters
         self.t = 0  # steps taken (for the rules that count them: Adam's bias correction)
         self._buffers, self._scale_min = {}, 1.0
-        self._halves = None  # the lone step split between two cores (use_halves)
+        self._halves = None  # the first layer's products split between two cores (use_halves)
         self._one_call = _OneCall(self)
         self._regroup()
 
@@ -102,8 +111,37 @@ class Population:
     def K(self):
         return len(self.active)
 
+    @property
+    def V(self):
+        return self.p["V"]
+
     def _put(self, a):
         return self.bk.asarray(np.asarray(a), self.dtype)
+
+    def _stack(self, params):
+        """(stacked parameters, stacked statistics, name -> H of a per-column array or 0 of
+        a per-member one) from the members' parameter dicts."""
+        put, L = self._put, self.L
+        W1 = np.concatenate([p["W1"] for p in params])  # (K*H, D)
+        stacked = {"V": put(W1).T if self.rows else put(np.ascontiguousarray(W1.T))}
+        width, stats = {"V": self.H}, {}
+        for layer in range(1, L + 1):
+            if layer > 1:
+                stacked[f"W{layer}"] = put(np.stack([p[f"W{layer}"] for p in params]))
+                width[f"W{layer}"] = 0
+            if layer == L:
+                stacked[f"b{L}"], width[f"b{L}"] = put(np.stack([p[f"b{L}"] for p in params])), 0
+                continue
+            names = ("b", "gamma", "beta") if self.batchnorm else ("b",)
+            for name in names:
+                stacked[f"{name}{layer}"] = put(np.concatenate([p[f"{name}{layer}"]
+                                                                for p in params]))
+                width[f"{name}{layer}"] = self.widths[layer - 1]
+            for name in ("running_mean", "running_var") if self.batchnorm else ():
+                stats[f"{name}{layer}"] = put(np.concatenate([p[f"{name}{layer}"]
+                                                              for p in params]))
+                width[f"{name}{layer}"] = self.widths[layer - 1]
+        return stacked, stats, width
 
     def _regroup(self):
         """Contiguous slot ranges per update rule, and what this step needs to compute."""
@@ -116,51 +154,62 @@ class Population:
         self.all_sgd = self.sgd_slots == slice(0, self.K)
         self.any_dropout = bool(np.any(self.hp["dropout"] > 0))
         self.any_smoothing = bool(np.any(self.hp["label_smoothing"] > 0))
-        # one plain-SGD network on NumPy, no dropout or smoothing: the assignment's case
-        self.lone_sgd = (self.numpy and self.K == 1 and self.all_sgd and not self.any_dropout
-                         and not self.any_smoothing)
-        H = self.H
-        self._drop_cols = np.repeat(self.hp["dropout"], H)  # host (K*H,)
-        self._drop_scale = self._put(np.repeat(1 / (1 - self.hp["dropout"]), H))
+        # one plain-SGD network on NumPy: its first layer's products fold in the scale and
+        # the update (_OneCall), or split between two cores (use_halves)
+        self.lone_sgd = self.numpy and self.K == 1 and self.all_sgd
+        self._drop_cols = {H: np.repeat(self.hp["dropout"], H) for H in set(self.widths)}
+        self._drop_scale = {H: self._put(np.repeat(1 / (1 - self.hp["dropout"]), H))
+                            for H in set(self.widths)}
 
-    def cols(self, slots):
-        """The columns of ``V`` (and entries of ``b1``) of a slot range."""
-        return slice(slots.start * self.H, slots.stop * self.H)
+    def cols(self, slots, H=None):
+        """The columns of a per-column array (``V``'s by default) of a slot range."""
+        H = self.H if H is None else H
+        return slice(slots.start * H, slots.stop * H)
 
     def member_params(self, slot):
         """Member ``slot``'s parameters as NumPy arrays in the assignment's layout."""
         self._wait()
-        c = self.cols(slice(slot, slot + 1))
-        get = self.bk.to_numpy
-        W1 = (get(self.V[:, c]) * get(self.scale[c])).T.astype(self.dtype, order="C")
-        return {"W1": W1,
-                "b1": get(self.b1[c]).copy(), "W2": get(self.W2[slot]).copy(),
-                "b2": get(self.b2[slot]).copy()}
+        get, out = self.bk.to_numpy, {}
+        for name, a in {**self.p, **self.stats}.items():
+            H = self.width[name]
+            if name == "V":
+                c = self.cols(slice(slot, slot + 1))
+                out["W1"] = (get(a[:, c]) * get(self.scale[c])).T.astype(self.dtype, order="C")
+            else:
+                out[name] = get(a[slot * H:(slot + 1) * H] if H else a[slot]).copy()
+        return out
 
     def keep(self, slots):
         """Drop every stacked slot not in ``slots`` (a sorted list)."""
         error = self.close()  # the split (one member only) ends with the stack it was made for
         if error is not None:
             raise error
-        H, xp = self.H, self.xp
-        cols = np.concatenate([np.arange(s * H, (s + 1) * H) for s in slots]) if slots \
-            else np.zeros(0, dtype=np.int64)
-        cols_x, slots_x = self.bk.asarray(cols), self.bk.asarray(np.array(slots, np.int64))
+        xp = self.xp
+        slots_x = self.bk.asarray(np.array(slots, np.int64))
+        by_width = {}
 
-        def by_col(a):
+        def cols_of(H):
+            if H not in by_width:
+                cols = np.concatenate([np.arange(s * H, (s + 1) * H) for s in slots]) \
+                    if slots else np.zeros(0, dtype=np.int64)
+                by_width[H] = self.bk.asarray(cols)
+            return by_width[H]
+
+        def take(name, a):
+            H = self.width[name]
+            if not H:
+                return xp.take(a, slots_x, axis=0)
             if self.rows and a.ndim == 2:  # the rows of the C-ordered array under V
-                return xp.take(a.T, cols_x, axis=0).T
-            a = xp.take(a, cols_x, axis=a.ndim - 1)
+                return xp.take(a.T, cols_of(H), axis=0).T
+            a = xp.take(a, cols_of(H), axis=a.ndim - 1)
             return np.ascontiguousarray(a) if self.numpy else a  # take() on axis 1: F-order
 
-        def by_slot(a):
-            return xp.take(a, slots_x, axis=0)
-
-        self.V, self.scale, self.b1 = by_col(self.V), by_col(self.scale), by_col(self.b1)
-        self.W2, self.b2 = by_slot(self.W2), by_slot(self.b2)
+        self.p = {name: take(name, a) for name, a in self.p.items()}
+        self.stats = {name: take(name, a) for name, a in self.stats.items()}
+        self.scale = take("V", self.scale)
         for arrays in self.state.values():
             for name, a in arrays.items():
-                arrays[name] = by_col(a) if name in ("V", "b1") else by_slot(a)
+                arrays[name] = take(name, a)
         self.active = [self.active[s] for s in slots]
         self.hp = {k: v[slots] for k, v in self.hp.items()}
         self._buffers = {}
@@ -181,31 +230,103 @@ class Population:
         out = self._buffer(name, (*a.shape[:-1], b.shape[-1]))
         return a @ b if out is None else np.matmul(a, b, out=out)
 
-    def _hidden(self, X):
-        """ReLU activations (B, K*H) of rows X (B, D), in a reused buffer on NumPy."""
+    def _first_layer(self, X, products):
+        """Pre-activations (B, K*H1) of the first layer: ``X @ V * scale + b1``, in a reused
+        buffer on NumPy; ``products`` (NumPy, one member) does the product."""
         if not self.numpy:
-            hidden = X @ self.V * self._scale() + self.b1
-            return self.xp.where(hidden > 0, hidden, self.xp.zeros_like(hidden[:1]))
-        hidden = self._buffer("hidden", (X.shape[0], self.V.shape[1]))
-        if self.K == 1:  # one member, one scale: BLAS applies it
-            _blas.gemm(hidden, X, self.V, float(self.scale[0]))
+            return X @ self.V * self._scale() + self.p["b1"]
+        n = X.shape[0] if X is not None else products.batch_rows()
+        a = self._buffer("a1", (n, self.V.shape[1]))
+        if products is not None:  # one member, one scale: BLAS applies it
+            products.forward(a, float(self.scale[0]))
+        elif self.K == 1:
+            _blas.gemm(a, X, self.V, float(self.scale[0]))
         else:
-            _blas.gemm(hidden, X, self.V)
-            hidden *= self.scale
-        hidden += self.b1
-        return np.maximum(hidden, 0, out=hidden)
+            _blas.gemm(a, X, self.V)
+            a *= self.scale
+        a += self.p["b1"]
+        return a
 
     def _per_member(self, hidden):
         """(B, K*H) -> (K, B, H) view."""
         xp = self.xp
-        return xp.permute_dims(xp.reshape(hidden, (hidden.shape[0], self.K, self.H)), (1, 0, 2))
+        return xp.permute_dims(xp.reshape(hidden, (hidden.shape[0], self.K, -1)), (1, 0, 2))
+
+    def _affine(self, hidden, layer):
+        """Pre-activations (B, K*H<layer>) of hidden layer ``layer`` >= 2 from the previous
+        layer's activations ``hidden`` (B, K*H<layer-1>): a batched product per member."""
+        xp, W = self.xp, self.p[f"W{layer}"]  # (K, H<l>, H<l-1>)
+        n, H = hidden.shape[0], W.shape[1]
+        hk, WT = self._per_member(hidden), xp.permute_dims(W, (0, 2, 1))
+        if not self.numpy:
+            a = xp.reshape(xp.permute_dims(hk @ WT, (1, 0, 2)), (n, self.K * H))
+        else:
+            out = self._buffer(f"a{layer}", (n, self.K, H))
+            np.matmul(hk, WT, out=out.transpose(1, 0, 2))
+            a = out.reshape(n, self.K * H)
+        a += self.p[f"b{layer}"]
+        return a
+
+    def _hidden_layers(self, X, train, products=None):
+        """Activations (B, K*H<l>) of every hidden layer for rows ``X`` (B, D), each with
+        what its backward pass needs: ``(activations, batch-norm cache)``. ``train``:
+        batch statistics (updating the running ones) and dropout, else running statistics."""
+        layers = []
+        a = self._first_layer(X, products)
+        for layer in range(1, self.L):
+            if layer > 1:
+                a = self._affine(layers[-1][0], layer)
+            cache = None
+            if self.batchnorm:
+                a, cache = self._normalize(a, layer, train)
+            h = self._relu(a)
+            if train and self.any_dropout:
+                h = h * self._dropout_mask(h.shape[0], self.widths[layer - 1])
+            layers.append((h, cache))
+        return layers
+
+    def _relu(self, a):
+        if self.numpy:
+            return np.maximum(a, 0, out=a)
+        return self.xp.where(a > 0, a, self.xp.zeros_like(a[:1]))
+
+    def _normalize(self, a, layer, train):
+        """Batch normalization of ``a`` (B, K*H) per column; with ``train`` from the batch's
+        statistics (folded into the running ones), else from the running ones. Returns the
+        result and the cache of :meth:`_normalize_backward` ((x_hat, 1/std) or None)."""
+        xp, p = self.xp, self.p
+        gamma, beta = p[f"gamma{layer}"], p[f"beta{layer}"]
+        mean_name, var_name = f"running_mean{layer}", f"running_var{layer}"
+        if not train:
+            inv_std = 1 / xp.sqrt(self.stats[var_name] + BN_EPS)
+            return (a - self.stats[mean_name]) * (inv_std * gamma) + beta, None
+        mean = self._sum(a, axis=0) / a.shape[0]
+        a = a - mean
+        var = self._sum(a * a, axis=0) / a.shape[0]
+        self.stats[mean_name] = BN_MOMENTUM * self.stats[mean_name] + (1 - BN_MOMENTUM) * mean
+        self.stats[var_name] = BN_MOMENTUM * self.stats[var_name] + (1 - BN_MOMENTUM) * var
+        inv_std = 1 / xp.sqrt(var + BN_EPS)
+        x_hat = a * inv_std
+        return x_hat * gamma + beta, (x_hat, inv_std)
+
+    def _normalize_backward(self, dout, layer, cache, grads):
+        """Gradient (B, K*H) through batch normalization of ``dout``; records
+        ``gamma<layer>``'s and ``beta<layer>``'s gradients in ``grads``."""
+        x_hat, inv_std = cache
+        n = dout.shape[0]
+        grads[f"beta{layer}"] = self._sum(dout, axis=0)
+        grads[f"gamma{layer}"] = self._sum(dout * x_hat, axis=0)
+        dx_hat = dout * self.p[f"gamma{layer}"]
+        return (inv_std / n) * (n * dx_hat - self._sum(dx_hat, axis=0)
+                                - x_hat * self._sum(dx_hat * x_hat, axis=0))
 
     def scores(self, X):
-        """Scores (K, N, C) of every active member for rows X (N, D); no dropout."""
+        """Scores (K, N, C) of every active member for rows X (N, D); no dropout, batch
+        normalization from the running statistics."""
         self._wait()
-        xp = self.xp
-        hidden = self._per_member(self._hidden(X))
-        return hidden @ xp.permute_dims(self.W2, (0, 2, 1)) + self.b2[:, None, :]
+        xp, L = self.xp, self.L
+        hk = self._per_member(self._hidden_layers(X, train=False)[-1][0])
+        return hk @ xp.permute_dims(self.p[f"W{L}"], (0, 2, 1)) + self.p[f"b{L}"][:, None, :]
 
     # -- one step ---------------------------------------------------------------------
     def step(self, X, y, lr, reg):
@@ -213,15 +334,21 @@ class Population:
         distributions y (B, C), e.g. for distillation — (backend arrays), with per-member
         learning rates ``lr`` and L2 strengths ``reg`` (NumPy (K,)). Returns each member's
         loss (NumPy (K,) float64) before the step."""
-        if self.lone_sgd and y.ndim == 1:
-            return self._lone_sgd_step(X, y, float(lr[0]), float(reg[0]))
-        xp, n = self.xp, X.shape[0]
-        hidden = self._hidden(X)  # (B, K*H)
-        if self.any_dropout:
-            hidden = hidden * self._dropout_mask(n)
-        hk = self._per_member(hidden)  # (K, B, H)
+        products = None
+        if self.lone_sgd:
+            products = self._one_call
+            products.X = X
+        return self._step(X, y, lr, reg, products)
+
+    def _step(self, X, y, lr, reg, products):
+        """:meth:`step`; ``products`` (one plain-SGD member on NumPy: :class:`_OneCall` or
+        :class:`nndl._halves.Halves`) does the first layer's two large products, else None."""
+        xp, L, p = self.xp, self.L, self.p
+        n = y.shape[0]
+        layers = self._hidden_layers(X, train=True, products=products)
+        hk = self._per_member(layers[-1][0])  # (K, B, H<L-1>)
         scores = self._scores_classes_first(hk)  # (K, C, B)
-        scores += self.b2[:, :, None]
+        scores += p[f"b{L}"][:, :, None]
         scores -= self._max(scores, axis=1, keepdims=True)
         probs = xp.exp(scores) if not self.numpy else \
             np.exp(scores, out=self._buffer("probs", scores.shape))
@@ -229,30 +356,18 @@ class Population:
         probs /= total
         data_loss = self._subtract_targets(probs, scores, xp.log(total), y)
         losses = self.bk.to_numpy(data_loss).astype(np.float64) / n + \
-            0.5 * reg * self._weight_norms()
+            0.5 * reg * self._weight_norms(products)
         # d loss / d scores, times lr for the SGD members (their step, not their gradient)
         dscores = probs
         dscores *= self._grad_scale(lr, n)
-        grads = {"W2": self._matmul(dscores, hk, "dW2"), "b2": self._sum(dscores, axis=2)}
-        dhidden = self._hidden_grad(dscores)  # (B, K*H)
-        if self.numpy:
-            np.multiply(dhidden, hidden > 0, out=dhidden)  # ReLU (and dropped units)
-        else:
-            dhidden = xp.where(hidden > 0, dhidden, xp.zeros_like(dhidden[:1]))
-        if self.any_dropout:
-            dhidden = dhidden * self._drop_scale
-        grads["b1"] = self._ones(n) @ dhidden  # the column sums, as one BLAS call
-        self._shrink_scale(lr, reg)  # SGD's weight decay goes into the scale of its columns
-        # V holds W1.T / scale (the new scale, for SGD members): the gradient step divides
-        if self.all_sgd and self.numpy:  # V -= X.T @ dhidden / scale, inside the product
-            if self.K == 1:
-                _blas.add_product(self.V, X, dhidden, float(-1.0 / self.scale[0]))
-            else:
-                dhidden /= self.scale
-                _blas.add_product(self.V, X, dhidden, -1.0)
-        else:
-            dhidden /= self._scale()
-            grads["V"] = self._first_layer_grad(X, dhidden)
+        grads = {f"W{L}": self._matmul(dscores, hk, f"dW{L}"),
+                 f"b{L}": self._sum(dscores, axis=2)}
+        dhidden = self._hidden_grad(dscores)  # (B, K*H<L-1>)
+        for layer in range(L - 1, 0, -1):
+            da = self._hidden_backward(dhidden, layer, layers[layer - 1], grads)
+            if layer > 1:
+                dhidden = self._affine_backward(da, layer, layers[layer - 2][0], grads)
+        self._first_layer_step(X, da, lr, reg, grads, products)
         self.t += 1
         for name, slots in self.groups:
             if name == "sgd":
@@ -261,11 +376,53 @@ class Population:
                 apply_rule(self, name, slots, grads, lr[slots], reg[slots])
         return losses
 
+    def _hidden_backward(self, dhidden, layer, cached, grads):
+        """The gradient (B, K*H) of hidden layer ``layer``'s pre-activations from that of
+        its activations ``dhidden``, through dropout, ReLU and batch normalization;
+        records its bias's gradient (and batch normalization's) in ``grads``."""
+        xp = self.xp
+        hidden, bn_cache = cached
+        if self.numpy:
+            np.multiply(dhidden, hidden > 0, out=dhidden)  # ReLU (and dropped units)
+        else:
+            dhidden = xp.where(hidden > 0, dhidden, xp.zeros_like(dhidden[:1]))
+        if self.any_dropout:
+            dhidden = dhidden * self._drop_scale[self.widths[layer - 1]]
+        if bn_cache is not None:
+            dhidden = self._normalize_backward(dhidden, layer, bn_cache, grads)
+        grads[f"b{layer}"] = self._ones(dhidden.shape[0]) @ dhidden  # column sums, one call
+        return dhidden
+
+    def _affine_backward(self, da, layer, hidden, grads):
+        """Layer ``layer`` >= 2 backwards: records ``W<layer>``'s gradient (K, H<l>, H<l-1>)
+        from ``da`` (B, K*H<l>) and the previous activations ``hidden`` (B, K*H<l-1>);
+        returns the gradient (B, K*H<l-1>) of those activations."""
+        dak = self._per_member(da)  # (K, B, H<l>)
+        grads[f"W{layer}"] = self._matmul(self.xp.permute_dims(dak, (0, 2, 1)),
+                                          self._per_member(hidden), f"dW{layer}")
+        return self._to_hidden(dak @ self.p[f"W{layer}"] if not self.numpy else None,
+                               dak, self.p[f"W{layer}"], f"dh{layer - 1}")
+
+    def _first_layer_step(self, X, da, lr, reg, grads, products):
+        """The first layer's weight gradient from ``da`` (B, K*H1): fused into ``V`` for
+        plain SGD on NumPy, else recorded in ``grads["V"]``. SGD's weight decay goes into
+        the scale of its columns first: ``V`` holds W1.T / scale (the new scale), so the
+        gradient step divides by it."""
+        self._shrink_scale(lr, reg)
+        if products is not None:  # V -= X.T @ da / scale, inside the product
+            products.backward(da, float(-1.0 / self.scale[0]))
+        elif self.all_sgd and self.numpy:
+            da /= self.scale
+            _blas.add_product(self.V, X, da, -1.0)
+        else:
+            da /= self._scale()
+            grads["V"] = self._first_layer_grad(X, da)
+
     def use_halves(self, X, batch_size):
-        """From now on split the lone SGD step between two cores (:mod:`nndl._halves`) for
-        minibatches of rows of ``X`` (N, D) (C-ordered NumPy, this population's dtype), taken
-        by :meth:`step_rows`, where that pays; returns whether it does. :meth:`close` ends it.
-        """
+        """From now on split the lone SGD step's first-layer products between two cores
+        (:mod:`nndl._halves`) for minibatches of rows of ``X`` (N, D) (C-ordered NumPy, this
+        population's dtype), taken by :meth:`step_rows`, where that pays; returns whether it
+        does. :meth:`close` ends it."""
         if self.lone_sgd and _halves.worth_splitting(X, self.V, batch_size):
             self._halves = _halves.Halves(X, self.V, batch_size)
         return self._halves is not None
@@ -274,7 +431,7 @@ class Population:
         """:meth:`step` on the rows ``idx`` (an int index array (B,)) of the ``X`` given to
         :meth:`use_halves`, with labels ``y`` (B,)."""
         self._halves.select(idx)
-        return self._lone_step(y, float(lr[0]), float(reg[0]), self._halves)
+        return self._step(None, y, lr, reg, self._halves)
 
     def close(self):
         """End the split of :meth:`use_halves`: its worker thread stops after its jobs and
@@ -297,96 +454,43 @@ class Population:
         if self._halves is not None:
             self._halves.refresh_norms()
 
-    def _lone_sgd_step(self, X, y, lr, reg):
-        """:meth:`step` for one plain-SGD network on NumPy with labels (``lone_sgd``): the
-        two large products as single BLAS calls on the rows ``X``."""
-        self._one_call.X = X
-        return self._lone_step(y, lr, reg, self._one_call)
-
-    def _lone_step(self, y, lr, reg, products):
-        """One plain-SGD network on NumPy with labels (``lone_sgd``); ``products`` does the
-        two large products (:class:`_OneCall` or :class:`nndl._halves.Halves`).
-
-        The same computation as the general path, in the same order, with the per-member
-        bookkeeping left out (Python floats for the one member's settings and scale, work
-        arrays fetched once): each small operation of the step costs 1-4 us and the Python
-        around it as much again, so for the assignment's case (a step of ~1 ms) the general
-        path's generality costs 25-40 us a step. The tests hold the two paths equal to each
-        other and to the layer-by-layer reference. ``lr``, ``reg``: floats.
-        """
-        n, H = y.shape[0], self.H
-        W2, b2 = self.W2[0], self.b2[0]  # (C, H), (C,) views
-        hidden, W2T, by_row, scores, probs, dW2, dhidden, ones = self._lone_buffers(n)
-        scale = float(self.scale[0])
-        products.forward(hidden, scale)  # X @ V, the scale as BLAS's alpha
-        hidden += self.b1
-        np.maximum(hidden, 0, out=hidden)
-        np.copyto(W2T, W2.T)  # scores (C, B) as hidden @ W2.T, transposed
-        np.copyto(scores, np.matmul(hidden, W2T, out=by_row).T)
-        scores += b2[:, None]
-        scores -= np.maximum.reduce(scores, axis=0)
-        np.exp(scores, out=probs)
-        total = np.add.reduce(probs, axis=0)
-        at = self._label_positions(y, (1, self.C, n))  # flat positions of (y[b], b)
-        data = float(np.log(total).sum() - scores.reshape(-1)[at].sum())
-        loss = data / n + 0.5 * reg * self._lone_weight_norm(products.v_norm())
-        probs /= total
-        probs.reshape(-1)[at] -= 1
-        probs *= lr / n  # d loss / d scores, times lr: the step
-        np.matmul(probs, hidden, out=dW2)
-        dW2 += (lr * reg) * W2  # W2's decay, kept in the step: a float32 (1 - lr * reg) rounds
-        db2 = np.add.reduce(probs, axis=1)
-        np.matmul(probs.T, W2, out=dhidden)
-        np.multiply(dhidden, hidden > 0, out=dhidden)
-        db1 = ones @ dhidden
-        shrink = 1.0 - lr * reg
-        self._shrink_scale_by(shrink, slice(0, H))  # W1's weight decay
-        products.backward(dhidden, float(-1.0 / self.scale[0]))  # V -= X.T @ dh / scale
-        W2 -= dW2
-        b2 -= db2
-        self.b1 -= db1
-        _fold_scale(self, shrink, slice(0, H))
-        self.t += 1
-        return np.array([loss])
-
-    def _lone_buffers(self, n):
-        """The work arrays of :meth:`_lone_step` for batches of ``n`` rows (kept)."""
-        H, C, dt = self.H, self.C, self.dtype
-        return self._cached("lone", n, lambda: (
-            np.empty((n, H), dt), np.empty((H, C), dt), np.empty((n, C), dt),
-            np.empty((C, n), dt), np.empty((C, n), dt), np.empty((C, H), dt),
-            np.empty((n, H), dt), np.ones(n, dt)))
-
     def _scores_classes_first(self, hk):
-        """Scores (K, C, B) of hidden activations ``hk`` (K, B, H), without biases.
+        """Scores (K, C, B) of the last hidden activations ``hk`` (K, B, H), without biases.
 
         The class axis sits in the middle so that the softmax reductions run along
         contiguous rows of B values instead of over C values per row. NumPy's stacked
-        product is computed as ``hk @ W2.T`` (K, B, C) and then transposed: measured,
-        twice as fast as ``W2 @ hk.T`` for 32 members (119 against 247 us), 5 against 9
+        product is computed as ``hk @ W.T`` (K, B, C) and then transposed: measured,
+        twice as fast as ``W @ hk.T`` for 32 members (119 against 247 us), 5 against 9
         us for one.
         """
-        xp = self.xp
+        xp, W = self.xp, self.p[f"W{self.L}"]
         if not self.numpy:
-            return self.W2 @ xp.permute_dims(hk, (0, 2, 1))
-        W2T = self._buffer("W2T", (self.K, self.H, self.C))
-        np.copyto(W2T, self.W2.transpose(0, 2, 1))
-        by_row = np.matmul(hk, W2T, out=self._buffer("scores_by_row", (self.K, hk.shape[1],
-                                                                       self.C)))
+            return W @ xp.permute_dims(hk, (0, 2, 1))
+        WT = self._buffer("WT", (self.K, W.shape[2], self.C))
+        np.copyto(WT, W.transpose(0, 2, 1))
+        by_row = np.matmul(hk, WT, out=self._buffer("scores_by_row", (self.K, hk.shape[1],
+                                                                      self.C)))
         out = self._buffer("scores", (self.K, self.C, hk.shape[1]))
         np.copyto(out, by_row.transpose(0, 2, 1))
         return out
 
     def _hidden_grad(self, dscores):
-        """``dscores`` (K, C, B) back through ``W2``: (B, K*H), each member's block of
-        columns; on NumPy the product writes straight into that layout (no copy)."""
-        xp, (K, _, n) = self.xp, dscores.shape
+        """``dscores`` (K, C, B) back through the last layer: (B, K*H<L-1>)."""
+        xp, W = self.xp, self.p[f"W{self.L}"]
         dscores_t = xp.permute_dims(dscores, (0, 2, 1))
-        if not self.numpy:
-            return xp.reshape(xp.permute_dims(dscores_t @ self.W2, (1, 0, 2)), (n, K * self.H))
-        out = self._buffer("dhidden", (n, K, self.H))
-        np.matmul(dscores_t, self.W2, out=out.transpose(1, 0, 2))
-        return out.reshape(n, K * self.H)
+        return self._to_hidden(dscores_t @ W if not self.numpy else None, dscores_t, W,
+                               f"dh{self.L - 1}")
+
+    def _to_hidden(self, product, d, W, name):
+        """``d @ W`` ((K, B, n) @ (K, n, H)) as (B, K*H), each member's block of columns:
+        ``product`` computed already (other backends), or on NumPy written straight into
+        that layout (no copy)."""
+        xp, (K, n, H) = self.xp, (d.shape[0], d.shape[1], W.shape[2])
+        if product is not None:
+            return xp.reshape(xp.permute_dims(product, (1, 0, 2)), (n, K * H))
+        out = self._buffer(name, (n, K, H))
+        np.matmul(d, W, out=out.transpose(1, 0, 2))
+        return out.reshape(n, K * H)
 
     def _shrink_scale(self, lr, reg):
         """Multiply the SGD members' scales by ``1 - lr * reg`` (weight decay of W1)."""
@@ -457,8 +561,8 @@ class Population:
     def _grad_scale(self, lr, n):
         """Per-member factor (K, 1, 1) of d loss / d scores (a float for one member):
         ``lr / n`` for SGD members, ``1 / n`` for the others."""
-        if self.all_sgd and self.K == 1:
-            return float(lr[0] / n)
+        if self.K == 1:
+            return float(lr[0] / n) if self.all_sgd else 1 / n
         scale = lr / n if self.all_sgd else np.full(self.K, 1 / n)
         if not self.all_sgd:
             scale[self.sgd_slots] *= lr[self.sgd_slots]
@@ -473,7 +577,7 @@ class Population:
 
     def _member_view(self, a):
         """(K*H,) -> (K, H) view, so per-member values broadcast over their columns."""
-        return self.xp.reshape(a, (self.K, self.H))
+        return self.xp.reshape(a, (self.K, -1))
 
     def _targets(self, y):
         """Target distributions, classes first: (C, B) shared, or (K, C, B) with
@@ -485,35 +589,38 @@ class Population:
         eps = self._put(self.hp["label_smoothing"])[:, None, None]
         return targets[None, :, :] * (1 - eps) + eps / self.C
 
-    def _weight_norms(self):
-        """|W1_k|^2 + |W2_k|^2 per member (NumPy (K,) float64), without a (D, K*H)
-        temporary on NumPy."""
+    def _weight_norms(self, products=None):
+        """Sum of |W<l>|^2 over the layers, per member (NumPy (K,) float64), without a
+        (D, K*H) temporary on NumPy; ``products`` (one member) gives |V|^2."""
         xp, K = self.xp, self.K
+        later = [self.p[f"W{layer}"] for layer in range(2, self.L + 1)]
         if self.numpy and K == 1:
-            return np.array([self._lone_weight_norm(self._one_call.v_norm())])
+            v_norm = (products or self._one_call).v_norm()
+            return np.array([v_norm * float(self.scale[0]) ** 2 +
+                             sum(_blas.sq_norm(W) for W in later)])
         col_sq = np.einsum("ij,ij->j", self.V, self.V) if self.numpy else \
             xp.sum(self.V * self.V, axis=0)
-        w1 = xp.sum(self._member_view(col_sq * self.scale * self.scale), axis=1)
-        w2 = xp.sum(xp.reshape(self.W2 * self.W2, (K, -1)), axis=1)
-        return self.bk.to_numpy(w1 + w2).astype(np.float64)
+        norms = xp.sum(self._member_view(col_sq * self.scale * self.scale), axis=1)
+        for W in later:
+            norms = norms + xp.sum(xp.reshape(W * W, (K, -1)), axis=1)
+        return self.bk.to_numpy(norms).astype(np.float64)
 
-    def _lone_weight_norm(self, v_norm):
-        """|W1|^2 + |W2|^2 (a float) of a single member on NumPy, from ``v_norm`` = |V|^2:
-        one scale value, one BLAS dot over W2."""
-        return v_norm * float(self.scale[0]) ** 2 + _blas.sq_norm(self.W2)
-
-    def _dropout_mask(self, n):
+    def _dropout_mask(self, n, H):
         """Inverted-dropout mask (B, K*H): kept units scaled by 1/(1-p) of their member."""
-        keep = uniform(self.noise_rng, (n, self.K * self.H)) >= self._drop_cols
-        return self._put(keep) * self._drop_scale
+        keep = uniform(self.noise_rng, (n, self.K * H)) >= self._drop_cols[H]
+        return self._put(keep) * self._drop_scale[H]
 
 
 class _OneCall:
-    """The lone step's two large products as single BLAS calls on the gathered minibatch
-    ``X`` (B, D) (set before each step), for :meth:`Population._lone_step`."""
+    """The first layer's two large products as single BLAS calls on the gathered minibatch
+    ``X`` (B, D) (set before each step), for one plain-SGD member (the interface
+    :class:`nndl._halves.Halves` shares)."""
 
     def __init__(self, pop):
         self.pop, self.X = pop, None
+
+    def batch_rows(self):
+        return self.X.shape[0]
 
     def forward(self, hidden, alpha):
         return _blas.gemm(hidden, self.X, self.pop.V, alpha)
@@ -529,10 +636,20 @@ class _OneCall:
 
 # -- update rules on the contiguous members `slots`: nndl.optim's cores, SGD fused --------
 def _views(pop, slots):
-    """(parameter, its block) of each parameter for a slot range."""
-    c = pop.cols(slots)
-    return {"V": (pop.V, (slice(None), c)), "b1": (pop.b1, c), "W2": (pop.W2, slots),
-            "b2": (pop.b2, slots)}
+    """(parameter, its block's index) of each stacked parameter for a slot range."""
+    out = {}
+    for name, param in pop.p.items():
+        H = pop.width[name]
+        if name == "V":
+            out[name] = (param, (slice(None), pop.cols(slots)))
+        else:
+            out[name] = (param, pop.cols(slots, H) if H else slots)
+    return out
+
+
+def _is_weight(name):
+    """Whether L2 applies to the stacked parameter ``name`` (the weight matrices)."""
+    return name == "V" or name.startswith("W")
 
 
 def _per_param(pop, values, name):
@@ -541,26 +658,25 @@ def _per_param(pop, values, name):
     product, without building an array)."""
     if len(values) == 1 or np.all(values == values[0]):
         return float(values[0])
-    if name in ("V", "b1"):
-        return pop._put(np.repeat(values, pop.H))
-    shape = (-1, 1, 1) if name == "W2" else (-1, 1)
-    return pop._put(np.reshape(values, shape))
+    H = pop.width[name]
+    if H:
+        return pop._put(np.repeat(values, H))
+    return pop._put(np.reshape(values, (-1,) + (1,) * (pop.p[name].ndim - 1)))
 
 
 def _sgd(pop, slots, grads, lr, reg):
     """``W <- W * (1 - lr * reg) - lr * dW_data``; ``grads`` already hold lr * dW_data, and
     the first layer's decay went into ``scale`` before its gradient product."""
-    shrink = 1 - lr * reg  # W1's part is already in scale (Population.step)
-    c = pop.cols(slots)
-    W2, dW2 = pop.W2[slots], grads["W2"][slots]
-    # W2's decay goes into the step (a float32 factor 1 - lr * reg could round to 1)
-    dW2 += _per_param(pop, lr * reg, "W2") * W2
-    W2 -= dW2
-    pop.b2[slots] -= grads["b2"][slots]
-    pop.b1[c] -= grads["b1"][c]
-    if "V" in grads:  # else Population.step added it inside the gradient product
-        pop.V[:, c] -= grads["V"][:, c]
-    _fold_scale(pop, min(shrink) if len(shrink) else 1.0, c)
+    shrink = 1 - lr * reg  # W1's part is already in scale (Population._first_layer_step)
+    for name, (param, index) in _views(pop, slots).items():
+        if name == "V" and "V" not in grads:  # Population._step added it inside the product
+            continue
+        g = grads[name][index]
+        if name != "V" and _is_weight(name):
+            # the decay goes into the step (a float32 factor 1 - lr * reg could round to 1)
+            g += _per_param(pop, lr * reg, name) * param[index]
+        param[index] -= g
+    _fold_scale(pop, min(shrink) if len(shrink) else 1.0, pop.cols(slots))
 
 
 def _fold_scale(pop, shrink, c):
@@ -581,7 +697,7 @@ def _full_grads(pop, slots, grads, reg):
     out = {}
     for name, (param, index) in _views(pop, slots).items():
         g = grads[name][index]
-        if name in ("V", "W2"):
+        if _is_weight(name):
             g += _per_param(pop, reg, name) * param[index]
         out[name] = (param, index, g)
     return out
@@ -591,7 +707,7 @@ def _state(pop, key, name):
     """Optimizer state ``key`` for parameter ``name``, zeros shaped like it at first."""
     arrays = pop.state.setdefault(key, {})
     if name not in arrays:
-        arrays[name] = pop.xp.zeros_like(getattr(pop, name))
+        arrays[name] = pop.xp.zeros_like(pop.p[name])
     return arrays[name]
 
 

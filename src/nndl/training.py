@@ -24,6 +24,7 @@ from nndl._layers import softmax
 from nndl._stops import held_stops
 from nndl._typing import ArrayLike, NDArray, Params, RandomState
 from nndl._validation import all_finite, check_float, check_y
+from nndl.architecture import read_architecture
 from nndl.backend import resolve_backend
 from nndl.config import SHARED_TRAIN_FIELDS, TrainOptions
 from nndl.optim import RULES
@@ -304,27 +305,24 @@ def _shared_options(members):
 
 def _check_members(members):
     """(dtype, W1's shape (H, D), number of classes C) that every member's parameters share;
-    float32 or float64 NumPy arrays of shapes that fit together."""
+    float32 or float64 NumPy arrays of one architecture (:mod:`nndl.architecture`)."""
     first = members[0].params
-    shapes = {name: np.shape(first[name]) for name in ("W1", "b1", "W2", "b2")}
-    if len(shapes["W1"]) != 2 or len(shapes["W2"]) != 2:
-        raise ValueError(f"params must hold W1 (H, D), b1 (H,), W2 (C, H), b2 (C,), got "
-                         f"shapes {shapes}")
-    (H, _), (C, _) = shapes["W1"], shapes["W2"]
-    if shapes["b1"] != (H,) or shapes["W2"] != (C, H) or shapes["b2"] != (C,):
-        raise ValueError(f"params must hold W1 (H, D), b1 (H,), W2 (C, H), b2 (C,), got "
-                         f"shapes {shapes}")
+    arch = read_architecture(first)
     dtype = np.asarray(first["W1"]).dtype
     if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
         raise TypeError(f"params must be float32 or float64 arrays, got {dtype}")
+    shapes = arch.param_shapes()
     for m in members[1:]:
         for name, shape in shapes.items():
-            a = m.params[name]
+            a = m.params.get(name)
             if np.shape(a) != shape or np.asarray(a).dtype != dtype:
                 raise ValueError(f"members of one population must share layer sizes and dtype: "
                                  f"{name} {np.shape(a)} {np.asarray(a).dtype} against "
                                  f"{shape} {dtype}")
-    return dtype, shapes["W1"], C
+        if set(m.params) != set(shapes):
+            raise ValueError(f"members of one population must share an architecture: "
+                             f"{sorted(m.params)} against {sorted(shapes)}")
+    return dtype, shapes["W1"], arch.sizes[-1]
 
 
 def _hidden_units(members):
