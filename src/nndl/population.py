@@ -108,10 +108,6 @@ class Population:
 
     # -- layout ---------------------------------------------------------------------
     @property
-    def K(self):
-        return len(self.active)
-
-    @property
     def V(self):
         return self.p["V"]
 
@@ -146,7 +142,8 @@ class Population:
     def _regroup(self):
         """Contiguous slot ranges per update rule, and what this step needs to compute."""
         names = list(self.hp["optimizer"])
-        self.groups = []
+        self.K = len(self.active)  # members stacked now
+        self.groups, self._views = [], {}  # (_views: blocks of the parameters by slots)
         for name in dict.fromkeys(names):
             first = names.index(name)
             self.groups.append((name, slice(first, first + names.count(name))))
@@ -249,6 +246,8 @@ class Population:
 
     def _per_member(self, hidden):
         """(B, K*H) -> (K, B, H) view."""
+        if self.numpy:  # the methods skip the array API's wrappers
+            return hidden.reshape(hidden.shape[0], self.K, -1).transpose(1, 0, 2)
         xp = self.xp
         return xp.permute_dims(xp.reshape(hidden, (hidden.shape[0], self.K, -1)), (1, 0, 2))
 
@@ -466,12 +465,11 @@ class Population:
         xp, W = self.xp, self.p[f"W{self.L}"]
         if not self.numpy:
             return W @ xp.permute_dims(hk, (0, 2, 1))
-        WT = self._buffer("WT", (self.K, W.shape[2], self.C))
+        K, n, C, dt = self.K, hk.shape[1], self.C, self.dtype
+        WT, by_row, out = self._cached("scores", (K, n), lambda: (
+            np.empty((K, W.shape[2], C), dt), np.empty((K, n, C), dt), np.empty((K, C, n), dt)))
         np.copyto(WT, W.transpose(0, 2, 1))
-        by_row = np.matmul(hk, WT, out=self._buffer("scores_by_row", (self.K, hk.shape[1],
-                                                                      self.C)))
-        out = self._buffer("scores", (self.K, self.C, hk.shape[1]))
-        np.copyto(out, by_row.transpose(0, 2, 1))
+        np.copyto(out, np.matmul(hk, WT, out=by_row).transpose(0, 2, 1))
         return out
 
     def _hidden_grad(self, dscores):
@@ -636,15 +634,28 @@ class _OneCall:
 
 # -- update rules on the contiguous members `slots`: nndl.optim's cores, SGD fused --------
 def _views(pop, slots):
-    """(parameter, its block's index) of each stacked parameter for a slot range."""
-    out = {}
-    for name, param in pop.p.items():
-        H = pop.width[name]
-        if name == "V":
-            out[name] = (param, (slice(None), pop.cols(slots)))
-        else:
-            out[name] = (param, pop.cols(slots, H) if H else slots)
-    return out
+    """name -> (parameter, its block's index, the block: a view) of each stacked parameter
+    for a slot range; kept until members leave (the parameters are updated in place)."""
+    key = (slots.start, slots.stop)
+    views = pop._views.get(key)
+    if views is None:
+        views = pop._views[key] = {}
+        for name, param in pop.p.items():
+            H = pop.width[name]
+            if name == "V":
+                index = (slice(None), pop.cols(slots))
+            else:
+                index = pop.cols(slots, H) if H else slots
+            views[name] = (param, index, param[index])
+    return views
+
+
+def _grad_blocks(pop, slots, grads):
+    """name -> the block of ``grads[name]`` for a slot range (the whole array for all)."""
+    if slots.start == 0 and slots.stop == pop.K:
+        return grads
+    return {name: grads[name][index] for name, (_, index, _) in _views(pop, slots).items()
+            if name in grads}
 
 
 def _is_weight(name):
@@ -668,15 +679,16 @@ def _sgd(pop, slots, grads, lr, reg):
     """``W <- W * (1 - lr * reg) - lr * dW_data``; ``grads`` already hold lr * dW_data, and
     the first layer's decay went into ``scale`` before its gradient product."""
     shrink = 1 - lr * reg  # W1's part is already in scale (Population._first_layer_step)
-    for name, (param, index) in _views(pop, slots).items():
-        if name == "V" and "V" not in grads:  # Population._step added it inside the product
+    blocks = _grad_blocks(pop, slots, grads)
+    for name, (_, _, block) in _views(pop, slots).items():
+        if name not in blocks:  # V: Population._step added it inside the product
             continue
-        g = grads[name][index]
+        g = blocks[name]
         if name != "V" and _is_weight(name):
             # the decay goes into the step (a float32 factor 1 - lr * reg could round to 1)
-            g += _per_param(pop, lr * reg, name) * param[index]
-        param[index] -= g
-    _fold_scale(pop, min(shrink) if len(shrink) else 1.0, pop.cols(slots))
+            g += _per_param(pop, lr * reg, name) * block
+        block -= g
+    _fold_scale(pop, float(shrink.min()) if len(shrink) else 1.0, pop.cols(slots))
 
 
 def _fold_scale(pop, shrink, c):
@@ -692,14 +704,15 @@ def _fold_scale(pop, shrink, c):
 
 
 def _full_grads(pop, slots, grads, reg):
-    """name -> (parameter, its block's index, the block's gradient including the L2 term,
-    added in place: ``grads`` are the step's work arrays)."""
+    """name -> (the parameter's block, its index, the block's gradient including the L2
+    term, added in place: ``grads`` are the step's work arrays)."""
     out = {}
-    for name, (param, index) in _views(pop, slots).items():
-        g = grads[name][index]
+    blocks = _grad_blocks(pop, slots, grads)
+    for name, (_, index, block) in _views(pop, slots).items():
+        g = blocks[name]
         if _is_weight(name):
-            g += _per_param(pop, reg, name) * param[index]
-        out[name] = (param, index, g)
+            g += _per_param(pop, reg, name) * block
+        out[name] = (block, index, g)
     return out
 
 
@@ -717,10 +730,10 @@ def apply_rule(pop, name, slots, grads, lr, reg):
     rule = RULES[name]
     options = {key: pop.hp[key][slots] for key in rule.options}
     steps = {"t": pop.t} if rule.counts_steps else {}
-    for param_name, (param, index, g) in _full_grads(pop, slots, grads, reg).items():
+    for param_name, (block, index, g) in _full_grads(pop, slots, grads, reg).items():
         state = [_state(pop, key, param_name)[index] for key in rule.state]
         hyper = {key: _per_param(pop, values, param_name) for key, values in options.items()}
-        rule.update(param[index], g, *state, learning_rate=_per_param(pop, lr, param_name),
+        rule.update(block, g, *state, learning_rate=_per_param(pop, lr, param_name),
                     **steps, **hyper)
 
 
