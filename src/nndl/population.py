@@ -107,10 +107,6 @@ class Population:
         self._regroup()
 
     # -- layout ---------------------------------------------------------------------
-    @property
-    def V(self):
-        return self.p["V"]
-
     def _put(self, a):
         return self.bk.asarray(np.asarray(a), self.dtype)
 
@@ -143,6 +139,7 @@ class Population:
         """Contiguous slot ranges per update rule, and what this step needs to compute."""
         names = list(self.hp["optimizer"])
         self.K = len(self.active)  # members stacked now
+        self.V = self.p["V"]  # the stacked first layer (D, K*H1), updated in place
         self.groups, self._views = [], {}  # (_views: blocks of the parameters by slots)
         for name in dict.fromkeys(names):
             first = names.index(name)
@@ -678,7 +675,7 @@ def _per_param(pop, values, name):
 def _sgd(pop, slots, grads, lr, reg):
     """``W <- W * (1 - lr * reg) - lr * dW_data``; ``grads`` already hold lr * dW_data, and
     the first layer's decay went into ``scale`` before its gradient product."""
-    shrink = 1 - lr * reg  # W1's part is already in scale (Population._first_layer_step)
+    decay = lr * reg  # W1's part is already in scale (Population._first_layer_step)
     blocks = _grad_blocks(pop, slots, grads)
     for name, (_, _, block) in _views(pop, slots).items():
         if name not in blocks:  # V: Population._step added it inside the product
@@ -686,9 +683,9 @@ def _sgd(pop, slots, grads, lr, reg):
         g = blocks[name]
         if name != "V" and _is_weight(name):
             # the decay goes into the step (a float32 factor 1 - lr * reg could round to 1)
-            g += _per_param(pop, lr * reg, name) * block
+            g += _per_param(pop, decay, name) * block
         block -= g
-    _fold_scale(pop, float(shrink.min()) if len(shrink) else 1.0, pop.cols(slots))
+    _fold_scale(pop, 1.0 - float(decay.max(initial=0.0)), pop.cols(slots))
 
 
 def _fold_scale(pop, shrink, c):
