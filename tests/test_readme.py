@@ -6,7 +6,8 @@ import sys
 from pathlib import Path
 
 from nndl.cli import build_parser
-from nndl.config import config_from_args, read_toml
+from nndl.config import read_toml
+from nndl.flags import config_from_args
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
