@@ -14,7 +14,6 @@ space's checks, the scikit-learn estimator and the README's table. scikit-learn'
 from __future__ import annotations
 
 import dataclasses
-import functools
 import math
 from collections.abc import Callable
 from typing import Any
@@ -123,13 +122,17 @@ def param(default: Any, help: str, **constraints: Any) -> Any:
                              metadata={"param": Param(help, **constraints)})
 
 
-@functools.cache
+_TABLES: dict[type, dict[str, Param]] = {}
+
+
 def params_of(cls: type) -> dict[str, Param]:
     """The :class:`Param` of every field of dataclass ``cls`` made by :func:`param`, with
-    its name and annotation kinds filled in, in field order."""
-    return {f.name: dataclasses.replace(f.metadata["param"], name=f.name,
-                                        kinds=tuple(annotation_kinds(f)))
-            for f in dataclasses.fields(cls) if "param" in f.metadata}
+    its name and annotation kinds filled in, in field order (made once per class)."""
+    if cls not in _TABLES:
+        _TABLES[cls] = {f.name: dataclasses.replace(f.metadata["param"], name=f.name,
+                                                    kinds=tuple(annotation_kinds(f)))
+                        for f in dataclasses.fields(cls) if "param" in f.metadata}
+    return _TABLES[cls]
 
 
 def check_params(obj: Any) -> None:

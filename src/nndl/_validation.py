@@ -71,8 +71,10 @@ _FIELD_KINDS = {  # annotation -> (accepts(value), what it expects)
 
 def annotation_kinds(f):
     """The kinds of dataclass field ``f``'s annotation: ``"int | None"`` -> ["int", "None"]
-    (annotations are strings under ``from __future__ import annotations``)."""
-    return [k.strip() for k in str(f.type).split("|")]
+    (annotations are strings under ``from __future__ import annotations``; a class is
+    its name)."""
+    text = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+    return [k.strip() for k in text.split("|")]
 
 
 def check_field_types(obj):

@@ -22,7 +22,7 @@ exclude an end), ``choices`` or a ``check`` function its constraints; ``shared="
 ``"population"`` when configurations must agree on it to share prepared data or to train as
 one population. It then is a flag of ``nndl train`` and ``nndl search``, a TOML key, a
 searchable dimension, checked on every construction, and listed in the README's table
-(regenerate it with ``python -m nndl._params_doc``; a test compares them). Then use it
+(regenerate it with ``python -m nndl.flags``; a test compares them). Then use it
 (``cfg.train.name`` in the loop, ...); a :class:`TrainOptions` field is also a parameter of
 :class:`nndl.sklearn.TwoLayerNetClassifier` (add it to its ``__init__``: a test says so).
 
@@ -38,7 +38,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from nndl._params import Param, check_params, param, params_of
-from nndl._typing import NDArray, RandomState
+from nndl._typing import NDArray, PathLike, RandomState
 from nndl._validation import check_float, check_int, closest_names, parse_image_size
 from nndl.backend import BACKENDS, resolve_backend
 from nndl.optim import RULES
@@ -310,7 +310,9 @@ def merge_config(base: RunConfig | None = None, from_file: Mapping[str, Any] | N
         raise
 
 
-def read_toml(path):
+def read_toml(path: PathLike) -> dict[str, Any]:
+    """The keys of the TOML file ``path``; a missing or malformed file is one error naming
+    it."""
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover

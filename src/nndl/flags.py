@@ -5,11 +5,16 @@ One ``--flag`` per key of :data:`nndl.config.PARAMS` (``learning_rate`` ->
 with the command's default, its choices the key's choices, its type the key's annotation
 (bool keys are ``--flag/--no-flag``). The values are checked by the configuration itself
 (:func:`nndl.config.merge_config`), so a flag and a TOML key fail with one message.
+
+:func:`markdown_table` is the README's table of the options, from the same table
+(``python -m nndl.flags`` prints it; a test compares the README with it).
 """
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+from typing import Any
 
 from nndl._params import Param
 from nndl.config import PARAMS, RunConfig, merge_config, read_toml
@@ -26,7 +31,7 @@ def add_config_arguments(parser: argparse.ArgumentParser, base: RunConfig | None
                         help="read options from a TOML file (flags override it)")
 
 
-def _add_flag(parser, p: Param, default):
+def _add_flag(parser: argparse.ArgumentParser, p: Param, default: Any) -> None:
     flag = "--" + p.name.replace("_", "-")
     text = p.help
     if "(default" not in text:
@@ -42,7 +47,7 @@ def _add_flag(parser, p: Param, default):
                             help=text)
 
 
-def _flag_type(p: Param):
+def _flag_type(p: Param) -> Callable[[str], Any]:
     """The argparse type of a key from its annotation: int, float, a number (int or
     float: ``--num-validation 500`` or ``0.1``), or str."""
     kinds = set(p.kinds) - {"None"}
@@ -67,4 +72,29 @@ def config_from_args(args: argparse.Namespace, base: RunConfig | None = None) ->
     return merge_config(base, read_toml(source) if source else {}, given, source or "")
 
 
-__all__ = ["add_config_arguments", "config_from_args"]
+def markdown_table(base: RunConfig | None = None) -> str:
+    """The options as a Markdown table: TOML key, flag, what it accepts, default (``base``'s,
+    or ``nndl train``'s) and help, one row per key of :data:`nndl.config.PARAMS`."""
+    defaults = (base or RunConfig()).to_dict()
+    rows = ["| key | flag | accepts | default | what |", "|---|---|---|---|---|"]
+    for name, p in PARAMS.items():
+        cells = (f"`{name}`", f"`--{name.replace('_', '-')}`", p.describe(),
+                 _toml(defaults[name]), p.help)
+        rows.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")
+    return "\n".join(rows) + "\n"
+
+
+def _toml(value):
+    """``value`` as a TOML file writes it (None, which TOML cannot hold: "-", unset)."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    return f'`"{value}"`' if isinstance(value, str) else f"`{value!r}`"
+
+
+__all__ = ["add_config_arguments", "config_from_args", "markdown_table"]
+
+
+if __name__ == "__main__":
+    print(markdown_table(), end="")
