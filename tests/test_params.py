@@ -122,3 +122,16 @@ def test_a_new_key_is_one_declaration():
 def test_a_param_refuses_an_unknown_grouping():
     with pytest.raises(ValueError, match="shared must be one of"):
         Param("x", shared="stream")
+
+
+def test_a_key_of_another_kind_parses_its_flag_with_its_own_function():
+    """A key such as a list of sizes declares how its flag's text becomes its value."""
+    from nndl.flags import _add_flag
+
+    def sizes(text):
+        return tuple(int(t) for t in text.split(","))
+
+    parser = argparse.ArgumentParser()
+    p = Param("layer sizes", parse=sizes, name="hidden_sizes", kinds=("tuple",))
+    _add_flag(parser, p, (50,))
+    assert parser.parse_args(["--hidden-sizes", "100,50"]).hidden_sizes == (100, 50)

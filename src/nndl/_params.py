@@ -42,6 +42,9 @@ class Param:
         The only values accepted (and the flag's choices).
     check : callable(name, value), optional
         A further check that raises naming the key (device names, "WxH" sizes).
+    parse : callable(str), optional
+        The flag's type: text -> value (default: from the kinds: int, float, a number for
+        ``int | float``, else the text itself), for a key of another kind (a list of sizes).
     accepts : str
         What ``check`` accepts, in words, for the docs (default: :meth:`describe`'s
         words from the kinds, range and choices).
@@ -59,6 +62,7 @@ class Param:
     high_open: bool = False
     choices: tuple | None = None
     check: Callable[[str, Any], object] | None = None
+    parse: Callable[[str], Any] | None = None
     accepts: str = ""
     shared: str = ""
     name: str = ""

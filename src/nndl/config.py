@@ -18,11 +18,13 @@ How to add a parameter: add one field to :class:`TrainOptions` (an option of the
 loop), :class:`Augmentation` (a random change to training images) or :class:`RunConfig`
 (model or data), written with :func:`param`: its annotation (``int``, ``float``, ``str``,
 ``bool``, ``X | None``) is its type, and ``low``/``high`` (``low_open``/``high_open`` to
-exclude an end), ``choices`` or a ``check`` function its constraints; ``shared="data"`` or
-``"population"`` when configurations must agree on it to share prepared data or to train as
-one population. It then is a flag of ``nndl train`` and ``nndl search``, a TOML key, a
-searchable dimension, checked on every construction, and listed in the README's table
-(regenerate it with ``python -m nndl.flags``; a test compares them). Then use it
+exclude an end), ``choices`` or a ``check`` function its constraints (a key of another
+kind, a list of sizes say, adds ``parse``: its flag's text -> value, and ``accepts``: what
+it takes, in words); ``shared="data"`` or ``"population"`` when configurations must agree
+on it to share prepared data or to train as one population. It then is a flag of ``nndl
+train`` and ``nndl search``, a TOML key, a searchable dimension, checked on every
+construction, and listed in the README's table (regenerate it with ``python -m
+nndl.flags``; a test compares them). Then use it
 (``cfg.train.name`` in the loop, ...); a :class:`TrainOptions` field is also a parameter of
 :class:`nndl.sklearn.TwoLayerNetClassifier` (add it to its ``__init__``: a test says so).
 

@@ -48,8 +48,10 @@ def _add_flag(parser: argparse.ArgumentParser, p: Param, default: Any) -> None:
 
 
 def _flag_type(p: Param) -> Callable[[str], Any]:
-    """The argparse type of a key from its annotation: int, float, a number (int or
-    float: ``--num-validation 500`` or ``0.1``), or str."""
+    """The argparse type of a key: its ``parse``, else from its annotation: int, float, a
+    number (int or float: ``--num-validation 500`` or ``0.1``), or str."""
+    if p.parse is not None:
+        return p.parse
     kinds = set(p.kinds) - {"None"}
     if kinds == {"int", "float"}:
         return _number
