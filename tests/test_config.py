@@ -2,7 +2,8 @@ import argparse
 
 import pytest
 
-from nndl.config import RunConfig, add_config_arguments, config_from_args
+from nndl.config import RunConfig
+from nndl.flags import add_config_arguments, config_from_args
 
 
 def parse(*argv):

@@ -6,7 +6,8 @@ import sys
 from pathlib import Path
 
 from nndl.cli import build_parser
-from nndl.config import config_from_args, read_toml
+from nndl.config import read_toml
+from nndl.flags import config_from_args
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()
@@ -79,3 +80,13 @@ def test_the_gradcheck_table_shows_every_check_nndl_runs():
     results = run_toy_checks() + run_course_checks()
     assert shown == [r.check for r in results]
     assert f"all {len(results)} checks passed" in block
+
+
+def test_the_options_table_is_the_configurations_own():
+    """The README's table of options is the one ``python -m nndl.flags`` makes from the
+    declarations in nndl.config (kinds, ranges, choices, defaults, help)."""
+    from nndl.flags import markdown_table
+
+    section = _section("Options")
+    table = "\n".join(line for line in section.splitlines() if line.startswith("|")) + "\n"
+    assert table == markdown_table()

@@ -180,6 +180,20 @@ def test_every_train_option_is_a_parameter_with_its_default_or_a_stated_one():
         assert f"    {name} : " in TwoLayerNetClassifier.__doc__
 
 
+def test_the_train_options_kinds_and_ranges_in_the_docstring_are_the_tables():
+    """Each TrainOptions parameter is documented with its Param's kind and range, widened
+    where the estimator takes more (num_iters None, batch_size "auto", early_stopping bool)."""
+    from nndl.config import PARAMS
+
+    doc = TwoLayerNetClassifier.__doc__
+    assert "    momentum : float in [0, 1), default=0.9\n" in doc
+    assert "    step_epochs : float > 0, default=10.0\n" in doc
+    assert '    batch_size : int >= 1 or "auto", default="auto"\n' in doc
+    assert "    early_stopping : bool or int >= 0, default=False\n" in doc
+    for f in fields(TrainOptions):
+        assert f"    {f.name} : " in doc and PARAMS[f.name].describe() in doc, f.name
+
+
 def test_get_set_params_round_trip(blobs):
     X, y, _, _ = blobs
     clf = TwoLayerNetClassifier(hidden_size=7, learning_rate=0.05, optimizer="adam")

@@ -12,7 +12,8 @@ PUBLIC = ["nndl", "nndl.neural_net", "nndl.layers", "nndl.layer_utils", "nndl.fc
           "nndl.solver",
           "nndl.optim", "nndl.gradient_check",
           "nndl.data_utils", "nndl.vis_utils", "nndl.metrics", "nndl.model_io",
-          "nndl.training", "nndl.schedules", "nndl.sampling", "nndl.config", "nndl.data",
+          "nndl.training", "nndl.schedules", "nndl.sampling", "nndl.config", "nndl.flags",
+          "nndl.data",
           "nndl.data.datasets",
           "nndl.transforms", "nndl.sklearn",
           "nndl.grading.grader", "nndl.grading.verdicts", "nndl.grading.variants"]

@@ -38,16 +38,27 @@ def env_int(name: str, default: int, minimum: int = 1, meaning: str = "") -> int
     return number
 
 
-def check_float(name, value, minimum=0.0, maximum=math.inf, exclusive_max=False):
-    """``value`` as a finite float in [minimum, maximum] (or [minimum, maximum))."""
+def check_float(name, value, minimum=0.0, maximum=math.inf, exclusive_max=False,
+                exclusive_min=False):
+    """``value`` as a finite float in [minimum, maximum] (``exclusive_min``: (minimum, ...;
+    ``exclusive_max``: ..., maximum))."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {value!r}")
     value = float(value)
     too_big = value >= maximum if exclusive_max else value > maximum
-    if not math.isfinite(value) or value < minimum or too_big:
-        upper = ")" if exclusive_max else "]"
-        raise ValueError(f"{name} must be in [{minimum}, {maximum}{upper}, got {value}")
+    too_small = value <= minimum if exclusive_min else value < minimum
+    if not math.isfinite(value) or too_small or too_big:
+        lower, upper = "(" if exclusive_min else "[", ")" if exclusive_max else "]"
+        raise ValueError(f"{name} must be in {lower}{minimum}, {maximum}{upper}, got {value}")
     return value
+
+
+def parse_image_size(text: str) -> tuple[int, int]:
+    """``"WxH"`` (e.g. ``"32x32"``) as ``(width, height)``; ValueError otherwise."""
+    parts = text.lower().split("x")
+    if len(parts) != 2 or not all(p.strip().isdigit() and int(p) > 0 for p in parts):
+        raise ValueError(f"image size must be WIDTHxHEIGHT such as 32x32, got {text!r}")
+    return int(parts[0]), int(parts[1])
 
 
 _FIELD_KINDS = {  # annotation -> (accepts(value), what it expects)
@@ -60,8 +71,10 @@ _FIELD_KINDS = {  # annotation -> (accepts(value), what it expects)
 
 def annotation_kinds(f):
     """The kinds of dataclass field ``f``'s annotation: ``"int | None"`` -> ["int", "None"]
-    (annotations are strings under ``from __future__ import annotations``)."""
-    return [k.strip() for k in str(f.type).split("|")]
+    (annotations are strings under ``from __future__ import annotations``; a class is
+    its name)."""
+    text = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+    return [k.strip() for k in text.split("|")]
 
 
 def check_field_types(obj):
@@ -75,15 +88,18 @@ def check_field_types(obj):
     (A hand check of four kinds instead of a schema library keeps the core NumPy-only.)
     """
     for f in dataclasses.fields(obj):
-        kinds = annotation_kinds(f)
-        value = getattr(obj, f.name)
-        if not all(k in _FIELD_KINDS or k == "None" for k in kinds) or \
-                (value is None and "None" in kinds):
-            continue
-        if not any(_FIELD_KINDS[k][0](value) for k in kinds if k != "None"):
-            expected = " or ".join(_FIELD_KINDS[k][1] if k != "None" else "none"
-                                   for k in kinds)
-            raise TypeError(f"{f.name} must be {expected}, got {value!r}")
+        check_kinds(f.name, annotation_kinds(f), getattr(obj, f.name))
+
+
+def check_kinds(name, kinds, value):
+    """``value`` is of one of ``kinds`` (annotation words: bool, int, float, str, None),
+    strictly, as :func:`check_field_types` says; kinds it does not know are not checked."""
+    if not all(k in _FIELD_KINDS or k == "None" for k in kinds) or \
+            (value is None and "None" in kinds):
+        return
+    if not any(_FIELD_KINDS[k][0](value) for k in kinds if k != "None"):
+        expected = " or ".join(_FIELD_KINDS[k][1] if k != "None" else "none" for k in kinds)
+        raise TypeError(f"{name} must be {expected}, got {value!r}")
 
 
 def check_X(X: ArrayLike, width: int | None = None, name: str = "X") -> NDArray:

@@ -169,8 +169,8 @@ def cmd_data_info(args):
 
 
 def add_data_commands(sub):
+    from nndl._validation import parse_image_size
     from nndl.data.catalog import DATASETS
-    from nndl.data.imagefolder import parse_image_size
 
     def image_size(text):  # argparse names the type in its message
         return parse_image_size(text)
@@ -237,7 +237,7 @@ def _print_summary(folder):
 
 
 def cmd_train(args):
-    from nndl.config import config_from_args
+    from nndl.flags import config_from_args
     from nndl.workflow import run_train
 
     recipe = None
@@ -356,7 +356,7 @@ def _add_max_memory_argument(parser):
 
 
 def add_workflow_commands(sub):
-    from nndl.config import add_config_arguments
+    from nndl.flags import add_config_arguments
 
     p = sub.add_parser(
         "reproduce", help="run the whole assignment and write a report",
@@ -449,7 +449,8 @@ def cmd_search(args):
 
         return run_worker(args.storage, args.study, args.out or ".", args.worker_index,
                           storage_wait=args.storage_wait)
-    from nndl.config import RunConfig, config_from_args, read_toml
+    from nndl.config import RunConfig, read_toml
+    from nndl.flags import config_from_args
     from nndl.search import SearchSettings, default_space, load_space, run_search
 
     space = load_space(args.space) if args.space else default_space()
@@ -604,7 +605,8 @@ def _add_storage_wait_argument(p):
 
 
 def _add_search_run_arguments(p):
-    from nndl.config import RunConfig, add_config_arguments
+    from nndl.config import RunConfig
+    from nndl.flags import add_config_arguments
     from nndl.search.settings import HALVING_FROM_TRIALS, PRUNERS, SAMPLERS
 
     p.add_argument("--sampler", choices=SAMPLERS, default=None, help="default: tpe")

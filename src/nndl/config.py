@@ -3,9 +3,30 @@
 :class:`TrainOptions` is every knob of the training loop, :class:`Augmentation` the one
 augmentation spec that data preparation, the loop and the search all read, and
 :class:`RunConfig` a whole run (model + data + augmentation + training). Their fields are
-the flags of ``nndl train`` (``learning_rate`` -> ``--learning-rate``) and the keys of its
-TOML files; precedence is defaults < config file < flags given on the command line. Each
-field's help text is its ``metadata["help"]``.
+the flags of ``nndl train`` (``learning_rate`` -> ``--learning-rate``, built by
+:mod:`nndl.flags`) and the keys of its TOML files; precedence is defaults < config file <
+flags given on the command line (:func:`merge_config`).
+
+The fields are the one table of parameters: each is declared once, as ``name: type =
+param(default, help, low=..., high=..., choices=..., shared=...)``
+(:class:`nndl._params.Param`), and :data:`PARAMS` lists them all, flat. The
+``__post_init__`` checks, the flags and their ``--help``, the TOML keys, the search
+space's checks (:mod:`nndl.search.space`), the scikit-learn estimator's validation and
+docstring (:mod:`nndl.sklearn`) and the README's parameter table all read it.
+
+How to add a parameter: add one field to :class:`TrainOptions` (an option of the training
+loop), :class:`Augmentation` (a random change to training images) or :class:`RunConfig`
+(model or data), written with :func:`param`: its annotation (``int``, ``float``, ``str``,
+``bool``, ``X | None``) is its type, and ``low``/``high`` (``low_open``/``high_open`` to
+exclude an end), ``choices`` or a ``check`` function its constraints (a key of another
+kind, a list of sizes say, adds ``parse``: its flag's text -> value, and ``accepts``: what
+it takes, in words); ``shared="data"`` or ``"population"`` when configurations must agree
+on it to share prepared data or to train as one population. It then is a flag of ``nndl
+train`` and ``nndl search``, a TOML key, a searchable dimension, checked on every
+construction, and listed in the README's table (regenerate it with ``python -m
+nndl.flags``; a test compares them). Then use it
+(``cfg.train.name`` in the loop, ...); a :class:`TrainOptions` field is also a parameter of
+:class:`nndl.sklearn.TwoLayerNetClassifier` (add it to its ``__init__``: a test says so).
 
 :func:`population_key` is the one rule for which configurations can train together as one
 population (one minibatch stream, stacked networks): the search and the loop both use it.
@@ -13,22 +34,15 @@ population (one minibatch stream, stacked networks): the search and the loop bot
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from nndl._typing import NDArray, RandomState
-from nndl._validation import (
-    annotation_kinds,
-    check_field_types,
-    check_float,
-    check_int,
-    closest_names,
-)
+from nndl._params import Param, check_params, param, params_of
+from nndl._typing import NDArray, PathLike, RandomState
+from nndl._validation import check_float, check_int, closest_names, parse_image_size
 from nndl.backend import BACKENDS, resolve_backend
-from nndl.data.imagefolder import parse_image_size
 from nndl.optim import RULES
 from nndl.sampling import SAMPLERS
 from nndl.schedules import SCHEDULES
@@ -40,8 +54,21 @@ from nndl.transforms import random_flip, random_translate
 OPTIMIZERS = tuple(RULES)
 
 
-def _opt(default, text, choices=None):
-    return field(default=default, metadata={"help": text, "choices": choices})
+def _device(name, value):
+    if value not in ("cpu", "cuda") and not value.startswith("cuda:"):
+        raise ValueError(f"{name} must be cpu or cuda[:N], got {value!r}")
+
+
+def _image_size(name, value):
+    parse_image_size(value)  # its message names the "image size"
+
+
+def _count_or_fraction(name, value):
+    """An int >= 1 (a count of images) or a float in (0, 1) (a fraction of them)."""
+    if isinstance(value, float):
+        check_float(name, value, 0.0, 1.0, exclusive_min=True, exclusive_max=True)
+    else:
+        check_int(name, value)
 
 
 @dataclass
@@ -53,48 +80,38 @@ class TrainOptions:
     one population share them. Every other option may differ from member to member.
     """
 
-    learning_rate: float = _opt(1e-3, "base learning rate")
-    learning_rate_decay: float = _opt(0.95, "per-epoch multiplier (schedule epoch_decay)")
-    reg: float = _opt(1e-5, "L2 strength: loss += 0.5 * reg * (|W1|^2 + |W2|^2)")
-    num_iters: int = _opt(100, "training iterations (minibatches)")
-    batch_size: int = _opt(200, "minibatch size")
-    optimizer: str = _opt("sgd", "update rule", OPTIMIZERS)
-    momentum: float = _opt(0.9, "momentum coefficient (momentum, nesterov)")
-    weight_decay: float = _opt(0.0, "decoupled weight decay (adamw)")
-    schedule: str = _opt("epoch_decay", "learning-rate schedule", SCHEDULES)
-    step_epochs: float = _opt(10.0, "epochs between decays (schedule step)")
-    warmup_iters: int = _opt(0, "linear learning-rate warmup iterations")
-    batch_sampler: str = _opt("replacement", "replacement (the assignment's), shuffle "
-                              "(epoch permutations) or blocks (contiguous blocks, no gather)",
-                              SAMPLERS)
-    dropout: float = _opt(0.0, "probability of dropping a hidden unit while training")
-    label_smoothing: float = _opt(0.0, "label smoothing of the cross-entropy targets")
-    early_stopping: int = _opt(0, "stop after N epochs without a better validation accuracy "
-                               "and restore the best weights (0 = off)")
-    backend: str = _opt("numpy", "array backend", BACKENDS)
-    device: str = _opt("cpu", "cpu or cuda (a GPU through torch or cupy; with the numpy "
-                       "backend, cuda picks whichever is installed)")
+    learning_rate: float = param(1e-3, "base learning rate", low=0)
+    learning_rate_decay: float = param(0.95, "per-epoch multiplier (schedule epoch_decay)",
+                                       low=0, high=1)
+    reg: float = param(1e-5, "L2 strength: loss += 0.5 * reg * (|W1|^2 + |W2|^2)", low=0)
+    num_iters: int = param(100, "training iterations (minibatches)", low=1,
+                           shared="population")
+    batch_size: int = param(200, "minibatch size", low=1, shared="population")
+    optimizer: str = param("sgd", "update rule", choices=OPTIMIZERS)
+    momentum: float = param(0.9, "momentum coefficient (momentum, nesterov)", low=0, high=1,
+                            high_open=True)
+    weight_decay: float = param(0.0, "decoupled weight decay (adamw)", low=0)
+    schedule: str = param("epoch_decay", "learning-rate schedule", choices=SCHEDULES)
+    step_epochs: float = param(10.0, "epochs between decays (schedule step)", low=0,
+                               low_open=True)
+    warmup_iters: int = param(0, "linear learning-rate warmup iterations", low=0)
+    batch_sampler: str = param("replacement", "replacement (the assignment's), shuffle "
+                               "(epoch permutations) or blocks (contiguous blocks, no gather)",
+                               choices=SAMPLERS, shared="population")
+    dropout: float = param(0.0, "probability of dropping a hidden unit while training", low=0,
+                           high=1, high_open=True)
+    label_smoothing: float = param(0.0, "label smoothing of the cross-entropy targets", low=0,
+                                   high=1, high_open=True)
+    early_stopping: int = param(0, "stop after N epochs without a better validation accuracy "
+                                "and restore the best weights (0 = off)", low=0)
+    backend: str = param("numpy", "array backend", choices=BACKENDS, shared="population")
+    device: str = param("cpu", "cpu or cuda (a GPU through torch or cupy; with the numpy "
+                        "backend, cuda picks whichever is installed)", check=_device,
+                        accepts='"cpu", "cuda" or "cuda:N"',
+                        shared="population")
 
     def __post_init__(self):
-        check_field_types(self)
-        check_float("learning_rate", self.learning_rate)
-        check_float("learning_rate_decay", self.learning_rate_decay, 0.0, 1.0)
-        check_float("reg", self.reg)
-        check_int("num_iters", self.num_iters)
-        check_int("batch_size", self.batch_size)
-        check_float("momentum", self.momentum, 0.0, 1.0, exclusive_max=True)
-        check_float("weight_decay", self.weight_decay)
-        check_float("step_epochs", self.step_epochs, 1e-9)
-        check_int("warmup_iters", self.warmup_iters, minimum=0)
-        check_float("dropout", self.dropout, 0.0, 1.0, exclusive_max=True)
-        check_float("label_smoothing", self.label_smoothing, 0.0, 1.0, exclusive_max=True)
-        check_int("early_stopping", self.early_stopping, minimum=0)
-        for name, allowed in (("optimizer", OPTIMIZERS), ("schedule", SCHEDULES),
-                              ("batch_sampler", SAMPLERS), ("backend", BACKENDS)):
-            if getattr(self, name) not in allowed:
-                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
-        if self.device not in ("cpu", "cuda") and not self.device.startswith("cuda:"):
-            raise ValueError(f"device must be cpu or cuda[:N], got {self.device!r}")
+        check_params(self)
         if (self.backend, self.device) != ("numpy", "cpu"):
             resolve_backend(self.backend, self.device)  # fail now, before any data is loaded
 
@@ -105,7 +122,10 @@ class TrainOptions:
         return TrainOptions(**{**self.to_dict(), **changes})
 
 
-SHARED_TRAIN_FIELDS = ("num_iters", "batch_size", "batch_sampler", "backend", "device")
+#: The options of the loop that networks training as one population share (the minibatch
+#: stream and where it runs): those declared ``shared="population"``.
+SHARED_TRAIN_FIELDS = tuple(n for n, p in params_of(TrainOptions).items()
+                            if p.shared == "population")
 
 
 @dataclass(frozen=True)
@@ -114,12 +134,12 @@ class Augmentation:
     applied in field order before flattening and preprocessing. An augmentation is one
     field here (with its help text) and one function in :mod:`nndl.transforms`."""
 
-    flip: bool = _opt(False, "augmentation: random horizontal flips")
-    translate: int = _opt(0, "augmentation: random translations of up to N pixels (0 = off)")
+    flip: bool = param(False, "augmentation: random horizontal flips")
+    translate: int = param(0, "augmentation: random translations of up to N pixels (0 = off)",
+                           low=0)
 
     def __post_init__(self):
-        check_field_types(self)
-        check_int("translate", self.translate, minimum=0)
+        check_params(self)
 
     @property
     def active(self) -> bool:
@@ -140,48 +160,43 @@ class RunConfig:
     """Everything a training run needs. Defaults: the assignment's best configuration
     (hidden 50, learning rate 1e-3, reg 0.1, batch 200, per-epoch decay 0.95)."""
 
-    hidden_size: int = _opt(50, "hidden units H")
-    std: float = _opt(1e-4, "initial weight scale: W = std * N(0, 1)")
-    dtype: str = _opt("float64", "float64 (the assignment's) or float32 (faster)",
-                      ("float32", "float64"))
-    seed: int = _opt(0, "random seed for initialization, minibatches and augmentation")
-    dataset: str = _opt("cifar10", "a dataset name (cifar10, cifar100, mnist, fashion-mnist, "
-                        "digits) or the path of an image folder or .npz file")
-    data: str | None = _opt(None, "data root where named datasets are looked for and "
-                            "downloaded (default: $NNDL_DATA, else the user cache)")
-    labels: str = _opt("fine", "cifar100's labels: fine (100 classes) or coarse (20)",
-                       ("fine", "coarse"))
-    image_size: str | None = _opt(None, "resize an image folder's images to WxH, e.g. 32x32 "
-                                  "(default: their own size, which they must share)")
-    num_training: int | None = _opt(None, "training images (default: all but the validation "
-                                    "ones; cifar10: the assignment's first 49,000)")
-    num_validation: int | float | None = _opt(
+    hidden_size: int = param(50, "hidden units H", low=1, shared="population")
+    std: float = param(1e-4, "initial weight scale: W = std * N(0, 1)", low=0)
+    dtype: str = param("float64", "float64 (the assignment's) or float32 (faster)",
+                       choices=("float32", "float64"), shared="data")
+    seed: int = param(0, "random seed for initialization, minibatches and augmentation",
+                      low=0)
+    dataset: str = param("cifar10", "a dataset name (cifar10, cifar100, mnist, fashion-mnist, "
+                         "digits) or the path of an image folder or .npz file", shared="data")
+    data: str | None = param(None, "data root where named datasets are looked for and "
+                             "downloaded (default: $NNDL_DATA, else the user cache)",
+                             shared="data")
+    labels: str = param("fine", "cifar100's labels: fine (100 classes) or coarse (20)",
+                        choices=("fine", "coarse"), shared="data")
+    image_size: str | None = param(None, "resize an image folder's images to WxH, e.g. 32x32 "
+                                   "(default: their own size, which they must share)",
+                                   check=_image_size, accepts='"WxH" or None',
+                                   shared="data")
+    num_training: int | None = param(None, "training images (default: all but the validation "
+                                     "ones; cifar10: the assignment's first 49,000)", low=1,
+                                     shared="data")
+    num_validation: int | float | None = param(
         None, "validation images, or a fraction of the training ones (default: cifar10 the "
-        "1,000 after the training ones; others a stratified 1,000 or 10%, whichever is fewer)")
-    num_test: int | None = _opt(None, "test images (default: cifar10 the assignment's first "
-                                "1,000; others the whole official test set, or a stratified "
-                                "20% where there is none)")
-    full_test: bool = _opt(False, "use the whole test set (cifar10: all 10,000)")
-    preprocessing: str = _opt("mean", "comma-separated transforms fit on the training split: "
-                              "mean, standardize, pca, zca (or none)")
+        "1,000 after the training ones; others a stratified 1,000 or 10%, whichever is fewer)",
+        check=_count_or_fraction, accepts="int >= 1, float in (0, 1) or None", shared="data")
+    num_test: int | None = param(None, "test images (default: cifar10 the assignment's first "
+                                 "1,000; others the whole official test set, or a stratified "
+                                 "20% where there is none)", low=1, shared="data")
+    full_test: bool = param(False, "use the whole test set (cifar10: all 10,000)",
+                            shared="data")
+    preprocessing: str = param("mean", "comma-separated transforms fit on the training split: "
+                               "mean, standardize, pca, zca (or none)", shared="data")
     augment: Augmentation = field(default_factory=Augmentation)
     train: TrainOptions = field(default_factory=lambda: TrainOptions(
         learning_rate=1e-3, reg=0.1, num_iters=3000))
 
     def __post_init__(self):
-        check_field_types(self)
-        check_int("hidden_size", self.hidden_size)
-        check_float("std", self.std)
-        check_int("seed", self.seed, minimum=0)
-        for name in ("num_training", "num_validation", "num_test"):
-            value = getattr(self, name)  # training needs validation rows to score
-            if value is not None and not isinstance(value, float):
-                check_int(name, value)
-        if isinstance(self.num_validation, float):
-            check_float("num_validation", self.num_validation, 1e-9, 1.0, exclusive_max=True)
-        image_size(self)  # a malformed WxH fails now
-        if self.dtype not in ("float32", "float64"):
-            raise ValueError(f"dtype must be float32 or float64, got {self.dtype!r}")
+        check_params(self)
         for name, kind in (("augment", Augmentation), ("train", TrainOptions)):
             value = getattr(self, name)
             if isinstance(value, dict):
@@ -226,8 +241,17 @@ def image_size(cfg: RunConfig) -> tuple[int, int] | None:
     return None if cfg.image_size is None else parse_image_size(cfg.image_size)
 
 
-DATA_FIELDS = ("dataset", "data", "labels", "image_size", "num_training", "num_validation",
-               "num_test", "full_test", "preprocessing", "dtype", "augment")
+def _own_params() -> dict[str, Param]:
+    return params_of(RunConfig)
+
+
+#: The keys of the prepared data (those declared ``shared="data"``, and the augmentation).
+DATA_FIELDS = (*(n for n, p in _own_params().items() if p.shared == "data"), "augment")
+
+#: Every configuration key's :class:`nndl._params.Param`, flat, in flag order: the model
+#: and data keys, the augmentation's, the training options'.
+PARAMS: dict[str, Param] = {**_own_params(), **params_of(Augmentation),
+                            **params_of(TrainOptions)}
 
 
 def data_key(cfg: RunConfig) -> tuple:
@@ -241,7 +265,8 @@ def population_key(cfg: RunConfig) -> tuple:
     augmentation settings, and the shared fields of the loop (:data:`SHARED_TRAIN_FIELDS`).
     Optimizers, schedules, learning rates, reg, dropout, label smoothing, early stopping
     and initial scales may all differ."""
-    return (cfg.hidden_size, *data_key(cfg),
+    own = [k for k, p in _own_params().items() if p.shared == "population"]
+    return (*(getattr(cfg, k) for k in own), *data_key(cfg),
             *(getattr(cfg.train, k) for k in SHARED_TRAIN_FIELDS))
 
 
@@ -255,70 +280,25 @@ def _key_groups():
             "train": {f.name for f in fields(TrainOptions)}}
 
 
-def _all_fields(base=None):
-    """(name, default, field) of every flat configuration key; defaults from ``base``."""
-    defaults = (base or RunConfig()).to_dict()
-    for f in [*_own_fields(), *fields(Augmentation), *fields(TrainOptions)]:
-        yield f.name, defaults[f.name], f
-
-
-def add_config_arguments(parser: argparse.ArgumentParser, base: RunConfig | None = None
-                         ) -> None:
-    """One ``--flag`` per configuration field (defaults left as None = not given; the
-    help shows ``base``'s value, the command's own defaults)."""
-    for name, default, f in _all_fields(base):
-        flag = "--" + name.replace("_", "-")
-        text, choices = f.metadata["help"], f.metadata["choices"]
-        if "(default" not in text:
-            text += f" (default: {default})"
-        text = text.replace("%", "%%")  # argparse formats help with %
-        if isinstance(default, bool):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None,
-                                help=text)
-        elif choices:
-            parser.add_argument(flag, choices=choices, default=None, help=text)
-        else:
-            parser.add_argument(flag, type=_flag_type(f), default=None, metavar=name.upper(),
-                                help=text)
-    parser.add_argument("--config", metavar="TOML",
-                        help="read options from a TOML file (flags override it)")
-
-
-def _flag_type(f):
-    """The argparse type of a field from its annotation: int, float, a number (int or
-    float: ``--num-validation 500`` or ``0.1``), or str."""
-    kinds = set(annotation_kinds(f)) - {"None"}
-    if kinds == {"int", "float"}:
-        return _number
-    return {"int": int, "float": float}.get(next(iter(kinds)) if len(kinds) == 1 else "", str)
-
-
-def _number(text):
-    try:
-        return int(text)
-    except ValueError:
-        return float(text)
-
-
 #: Defaults that differ on datasets other than CIFAR-10. The assignment's per-epoch decay
 #: of 0.95 suits CIFAR-10's 245-iteration epochs; a small dataset's epochs are a few
 #: iterations long, and the same decay would stop its training within a few hundred.
 OTHER_DATASET_DEFAULTS = {"learning_rate_decay": 1.0}
 
 
-def config_from_args(args: argparse.Namespace, base: RunConfig | None = None) -> RunConfig:
-    """Defaults (or ``base``) < the ``--config`` TOML file < flags given; on a dataset
-    other than CIFAR-10, :data:`OTHER_DATASET_DEFAULTS` replace defaults nobody chose."""
+def merge_config(base: RunConfig | None = None, from_file: Mapping[str, Any] | None = None,
+                 given: Mapping[str, Any] | None = None, source: str = "") -> RunConfig:
+    """Defaults (or ``base``) < ``from_file`` (the keys of the TOML file ``source``) <
+    ``given`` (flags given on the command line); on a dataset other than CIFAR-10,
+    :data:`OTHER_DATASET_DEFAULTS` replace defaults nobody chose. An error in a key that
+    came from the file names the file."""
     values = (base or RunConfig()).to_dict()
-    from_file = read_toml(args.config) if getattr(args, "config", None) else {}
+    from_file, given = dict(from_file or {}), dict(given or {})
     values.update(from_file)
-    chosen = set(from_file)
-    for name, _, _ in _all_fields():
-        given = getattr(args, name, None)
-        if given is not None:
-            values[name] = given
-            chosen.add(name)
-            from_file.pop(name, None)
+    values.update(given)
+    chosen = set(from_file) | set(given)
+    for name in given:
+        from_file.pop(name, None)
     if values.get("dataset") != "cifar10":
         defaults = RunConfig().to_dict()
         values.update({k: v for k, v in OTHER_DATASET_DEFAULTS.items()
@@ -328,11 +308,13 @@ def config_from_args(args: argparse.Namespace, base: RunConfig | None = None) ->
     except (TypeError, ValueError) as exc:
         key = str(exc).split(" ", 1)[0]  # the checks' messages start with the key
         if key in from_file or (from_file and key == "unknown"):
-            raise type(exc)(f"config file {args.config}: {exc}") from None
+            raise type(exc)(f"config file {source}: {exc}") from None
         raise
 
 
-def read_toml(path):
+def read_toml(path: PathLike) -> dict[str, Any]:
+    """The keys of the TOML file ``path``; a missing or malformed file is one error naming
+    it."""
     if sys.version_info >= (3, 11):
         import tomllib
     else:  # pragma: no cover
@@ -347,6 +329,5 @@ def read_toml(path):
     return data
 
 
-__all__ = ["Augmentation", "RunConfig", "SHARED_TRAIN_FIELDS", "TrainOptions",
-           "add_config_arguments", "config_from_args", "data_key", "image_size",
-           "population_key"]
+__all__ = ["Augmentation", "PARAMS", "RunConfig", "SHARED_TRAIN_FIELDS", "TrainOptions",
+           "data_key", "image_size", "merge_config", "population_key", "read_toml"]

@@ -98,7 +98,7 @@ from nndl import _memory, _random
 from nndl._layers import softmax
 from nndl._typing import ArrayLike, NDArray, PathLike, RandomState
 from nndl._validation import check_float, check_float_dtype, check_int, check_sample_weight
-from nndl.config import TrainOptions
+from nndl.config import PARAMS, TrainOptions
 from nndl.neural_net import TwoLayerNet
 from nndl.sampling import iterations_per_epoch
 from nndl.training import new_history, train_network, training_memory
@@ -133,9 +133,10 @@ DIFFERENT_DEFAULTS: dict[str, tuple[Any, str]] = {
                        "True holds out validation_fraction and stops on its accuracy"),
 }
 
-_DOC_TYPES = {"float": "float", "int": "int", "str": "str", "bool": "bool"}
-_ESTIMATOR_TYPES = {"num_iters": "int or None", "batch_size": 'int or "auto"',
-                    "early_stopping": "bool or int"}
+#: The training options that take more here than in :class:`nndl.config.TrainOptions`:
+#: name -> their kind in words, ``{}`` standing for the option's own (its Param's).
+_ESTIMATOR_KINDS = {"num_iters": "{} or None", "batch_size": '{} or "auto"',
+                    "early_stopping": "bool or {}"}
 
 
 class TwoLayerNetClassifier(ClassifierMixin, BaseEstimator):
@@ -361,9 +362,9 @@ class TwoLayerNetClassifier(ClassifierMixin, BaseEstimator):
         """Check every parameter (TrainOptions checks its own) before any work; returns the
         float dtype."""
         self._options(1)
-        check_int("hidden_size", self.hidden_size)
+        PARAMS["hidden_size"].validate(self.hidden_size)
         if not (isinstance(self.std, str) and self.std == "auto"):
-            check_float("std", self.std)
+            PARAMS["std"].validate(self.std)
         check_int("max_iter", self.max_iter)
         check_float("tol", self.tol)
         check_int("n_iter_no_change", self.n_iter_no_change)
@@ -531,20 +532,19 @@ def _encode(classes, y):
 
 
 def _train_option_docs():
-    """The numpydoc entries of the TrainOptions parameters, from their own help text, with
-    the estimator's default and its reason where it differs from the assignment's."""
+    """The numpydoc entries of the TrainOptions parameters from their table
+    (:data:`nndl.config.PARAMS`: kind, range, choices, help), with the estimator's default
+    and its reason where it differs from the assignment's."""
     lines = []
     for f in fields(TrainOptions):
-        kind = _ESTIMATOR_TYPES.get(f.name) or _DOC_TYPES.get(str(f.type), str(f.type))
-        choices = f.metadata.get("choices")
-        if choices:
-            kind = "{" + ", ".join(f'"{c}"' for c in choices) + "}"
+        p = PARAMS[f.name]
+        kind = _ESTIMATOR_KINDS.get(f.name, "{}").format(p.describe())
         default, why = DIFFERENT_DEFAULTS.get(f.name, (f.default, ""))
         if default is MISSING:
             default = None
         shown = f'"{default}"' if isinstance(default, str) else repr(default)
         lines.append(f"    {f.name} : {kind}, default={shown}")
-        text = f.metadata["help"] + "." + (f" Default {why}." if why else "")
+        text = p.help + "." + (f" Default {why}." if why else "")
         lines.extend(textwrap.wrap(text, 80, initial_indent=" " * 8,
                                    subsequent_indent=" " * 8))
     return "\n".join(lines) + "\n"

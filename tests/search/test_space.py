@@ -98,3 +98,30 @@ def test_base_point_is_the_base_values_only_when_all_lie_in_the_space():
     hidden = {"hidden_size": Dimension(20, 60, integer=True)}
     assert base_point(hidden, RunConfig().replace(hidden_size=50)) == {"hidden_size": 50}
     assert base_point(hidden, RunConfig().replace(hidden_size=64)) is None
+
+
+@pytest.mark.parametrize("name, body, words", [
+    ("momentum", "low = 0.5\nhigh = 1.0", ["[momentum]", "momentum must be in [0.0, 1.0)",
+                                           "1.0"]),
+    ("dropout", "choices = [0.0, 1.0]", ["[dropout]", "dropout must be in [0.0, 1.0)"]),
+    ("step_epochs", "low = 0.0\nhigh = 5.0", ["[step_epochs]", "(0.0, inf]", "0.0"]),
+    ("labels", 'choices = ["fine", "medium"]', ["[labels]", "labels must be one of",
+                                                "'medium'"]),
+    ("optimizer", "low = 1\nhigh = 3", ["[optimizer]", "optimizer takes one of", "choices"]),
+    ("warmup_iters", "low = -5\nhigh = 10", ["[warmup_iters]", "warmup_iters must be an int "
+                                                               ">= 0", "-5"]),
+])
+def test_a_dimension_outside_what_its_key_accepts_is_refused_by_name(tmp_path, name, body,
+                                                                    words):
+    """The bounds are the table's (nndl.config.PARAMS): [0, 1) for momentum and dropout,
+    above 0 for step_epochs, fine or coarse for labels, a name for optimizer."""
+    assert_refused(space_file(tmp_path, f"[{name}]\n{body}\n"), words)
+
+
+def test_integer_bounds_over_a_float_key_are_a_float_range(tmp_path):
+    """learning_rate takes floats: low = 0, high = 1 is the interval, not the ints 0 and 1;
+    hidden_size takes ints: its integer bounds stay an integer dimension."""
+    space = load_space(space_file(tmp_path, "[learning_rate]\nlow = 0\nhigh = 1\n"
+                                  "[hidden_size]\nlow = 10\nhigh = 20\n"))
+    assert space["learning_rate"] == Dimension(0, 1, integer=False)
+    assert space["hidden_size"] == Dimension(10, 20, integer=True)

@@ -187,11 +187,3 @@ def _read(path, size, mode, skip_unreadable, skipped):
             raise
         skipped.append(str(path))
         return None
-
-
-def parse_image_size(text: str) -> tuple[int, int]:
-    """``"WxH"`` (e.g. ``"32x32"``) as ``(width, height)``; ValueError otherwise."""
-    parts = text.lower().split("x")
-    if len(parts) != 2 or not all(p.strip().isdigit() and int(p) > 0 for p in parts):
-        raise ValueError(f"image size must be WIDTHxHEIGHT such as 32x32, got {text!r}")
-    return int(parts[0]), int(parts[1])

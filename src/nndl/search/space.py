@@ -1,7 +1,8 @@
 """Search spaces: which RunConfig keys vary, over what range, and the grid.
 
 A space is a dict ``name -> Dimension``; any key of :class:`nndl.config.RunConfig`
-(model, data or training option) may vary. Spaces load from TOML::
+(model, data or training option) may vary, within what the key accepts
+(:data:`nndl.config.PARAMS`: its kind, range and choices). Spaces load from TOML::
 
     [learning_rate]
     low = 1e-4
@@ -18,10 +19,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from nndl.config import RunConfig, read_toml
+from nndl.config import PARAMS, RunConfig, read_toml
 
 # The keys a dimension of a space file may have; ``float = true`` makes integer bounds a
-# float range.
+# float range (as they always are for a key that takes floats only).
 SPACE_KEYS = ("low", "high", "log", "choices", "grid", "float")
 
 
@@ -181,10 +182,9 @@ def load_space(path):
     """A space from a TOML file (see the module docstring). Every mistake is a ValueError
     naming the file, the dimension and the key: unknown names and keys, wrong types
     (``log = "false"``), infinite or reversed bounds, values the option does not take."""
-    known = set(RunConfig().to_dict())
     space = {}
     for name, spec in read_toml(path).items():
-        if name not in known:
+        if name not in PARAMS:
             raise ValueError(f"{path}: unknown search dimension {name!r}")
         if not isinstance(spec, dict):
             raise ValueError(f"{path}: [{name}] must be a table with low/high or choices")
@@ -196,20 +196,26 @@ def load_space(path):
 
 
 def _dimension(name, spec):
-    """The Dimension of one ``[name]`` table, its values checked as ``name`` values."""
+    """The Dimension of one ``[name]`` table, its values checked as ``name`` values: by the
+    key's :class:`nndl._params.Param` (kind, range, choices), then as a whole configuration
+    (backend and device together). A range over a key of choices is refused."""
     unknown = sorted(set(spec) - set(SPACE_KEYS))
     if unknown:
         raise ValueError(f"unknown key(s) {', '.join(map(repr, unknown))}; a dimension takes "
                          f"{', '.join(SPACE_KEYS)}")
+    p = PARAMS[name]
+    if p.choices is not None and ("low" in spec or "high" in spec):
+        raise ValueError(f"{name} takes one of {p.choices}: give choices, not low and high")
     as_float = spec.get("float", False)
     _check_flag("float", as_float)
-    integer = not as_float and all(isinstance(spec.get(k), int)
-                                   and not isinstance(spec.get(k), bool)
-                                   for k in ("low", "high"))
+    integer = "int" in p.kinds and not as_float and all(
+        isinstance(spec.get(k), int) and not isinstance(spec.get(k), bool)
+        for k in ("low", "high"))
     dim = Dimension(spec.get("low"), spec.get("high"), spec.get("log", False),
                     spec.get("choices"), spec.get("grid"), integer)
-    for value in dim.values():
-        RunConfig().replace(**{name: value})  # raises naming the option and the value
+    for value in dim.values():  # a range's ends suffice: each key's range is an interval
+        p.validate(value)  # raises naming the key and the value
+        RunConfig().replace(**{name: value})
     return dim
 
 
