@@ -38,5 +38,6 @@ def test_unknown_key_and_bad_values_are_named(tmp_path):
 
 def test_unknown_config_keys_get_the_closest_known_ones():
     with pytest.raises(ValueError, match=r"unknown configuration key\(s\): hidden_sise \(did "
-                       r"you mean hidden_size\?\), lr \(did you mean learning_rate\?\)"):
+                       r"you mean hidden_size or hidden_sizes\?\), lr \(did you mean "
+                       r"learning_rate\?\)"):
         RunConfig.from_dict({"lr": 0.1, "hidden_sise": 10})

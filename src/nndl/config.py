@@ -63,6 +63,36 @@ def _image_size(name, value):
     parse_image_size(value)  # its message names the "image size"
 
 
+def parse_hidden_sizes(text: str) -> tuple[int, ...]:
+    """``"500,500,500"`` -> (500, 500, 500); ValueError unless each width is an int >= 1."""
+    parts = [part.strip() for part in str(text).split(",")]
+    try:
+        sizes = tuple(int(part) for part in parts)
+    except ValueError:
+        sizes = ()
+    if not sizes or min(sizes) < 1:
+        raise ValueError(f"hidden_sizes must be comma-separated widths >= 1, e.g. 500,500,500, "
+                         f"got {text!r}")
+    return sizes
+
+
+def _hidden_sizes(name, value):
+    parse_hidden_sizes(value)
+
+
+def _std(name, value):
+    """A float >= 0 or "auto"."""
+    if isinstance(value, str):
+        if value != "auto":
+            raise ValueError(f"{name} must be a number >= 0 or 'auto', got {value!r}")
+    else:
+        check_float(name, value, 0.0)
+
+
+def _parse_std(text):
+    return text if text == "auto" else float(text)
+
+
 def _count_or_fraction(name, value):
     """An int >= 1 (a count of images) or a float in (0, 1) (a fraction of them)."""
     if isinstance(value, float):
@@ -160,8 +190,18 @@ class RunConfig:
     """Everything a training run needs. Defaults: the assignment's best configuration
     (hidden 50, learning rate 1e-3, reg 0.1, batch 200, per-epoch decay 0.95)."""
 
-    hidden_size: int = param(50, "hidden units H", low=1, shared="population")
-    std: float = param(1e-4, "initial weight scale: W = std * N(0, 1)", low=0)
+    hidden_size: int = param(50, "hidden units H (one hidden layer)", low=1,
+                             shared="population")
+    hidden_sizes: str | None = param(
+        None, "widths of several hidden layers, comma-separated, e.g. 500,500,500 (default: "
+        "one layer of hidden_size)", check=_hidden_sizes, accepts='"H1,H2,..." or None',
+        shared="population")
+    batchnorm: bool = param(False, "batch normalization before each hidden layer's ReLU",
+                            shared="population")
+    std: float | str | None = param(
+        None, "initial weight scale: W = std * N(0, 1), or auto (He: sqrt(2 / fan-in) per "
+        "layer); default 1e-4 (the assignment's) for one hidden layer without batchnorm, "
+        "else auto", check=_std, parse=_parse_std, accepts='float >= 0, "auto" or None')
     dtype: str = param("float64", "float64 (the assignment's) or float32 (faster)",
                        choices=("float32", "float64"), shared="data")
     seed: int = param(0, "random seed for initialization, minibatches and augmentation",
@@ -197,12 +237,36 @@ class RunConfig:
 
     def __post_init__(self):
         check_params(self)
+        if self.hidden_sizes is not None:  # normalized; hidden_size is the first width
+            widths = parse_hidden_sizes(self.hidden_sizes)
+            self.hidden_sizes = ",".join(map(str, widths))
+            self.hidden_size = widths[0]
         for name, kind in (("augment", Augmentation), ("train", TrainOptions)):
             value = getattr(self, name)
             if isinstance(value, dict):
                 setattr(self, name, kind(**value))
             elif not isinstance(value, kind):
                 raise TypeError(f"{name} must be a {kind.__name__} or a table, got {value!r}")
+
+    @property
+    def hidden_widths(self) -> tuple[int, ...]:
+        """The hidden layers' widths: ``hidden_sizes``, else one layer of ``hidden_size``."""
+        if self.hidden_sizes is None:
+            return (self.hidden_size,)
+        return parse_hidden_sizes(self.hidden_sizes)
+
+    @property
+    def first_assignment_network(self) -> bool:
+        """One hidden layer without batch normalization: the first assignment's
+        :class:`nndl.neural_net.TwoLayerNet`."""
+        return len(self.hidden_widths) == 1 and not self.batchnorm
+
+    @property
+    def init_std(self) -> float | str:
+        """``std`` resolved: 1e-4 for the first assignment's network, else ``"auto"``."""
+        if self.std is not None:
+            return self.std
+        return 1e-4 if self.first_assignment_network else "auto"
 
     @property
     def preprocessing_steps(self) -> list[str]:

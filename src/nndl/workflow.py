@@ -225,7 +225,7 @@ def fit(cfg, prepared, progress=True, callback=None, soft_targets=None):
     diverging loss stops training, the exception propagates carrying ``partial``: the same
     (SavedModel of the weights reached, history recorded so far, seconds) triple."""
     net = TwoLayerNet(prepared.input_size, cfg.hidden_size, len(prepared.class_names),
-                      std=cfg.std, random_state=cfg.seed, dtype=np.dtype(cfg.dtype))
+                      std=cfg.init_std, random_state=cfg.seed, dtype=np.dtype(cfg.dtype))
     X, transform = training_inputs(cfg, prepared)
     history = new_history()
     start = time.perf_counter()

@@ -263,7 +263,7 @@ class Worker:
             trial.set_user_attr("stream_seed", stream_seed)
             trial.set_user_attr("population_size", len(members))
             nets.append(TwoLayerNet(prepared.input_size, cfg.hidden_size,
-                                    len(prepared.class_names), std=cfg.std,
+                                    len(prepared.class_names), std=cfg.init_std,
                                     random_state=cfg.seed, dtype=np.dtype(cfg.dtype)))
         group = [Member(net.params, cfg.train) for net, (_, cfg) in zip(nets, members)]
 
