@@ -7,11 +7,16 @@ updates a dict of parameter arrays in place from a dict of gradients with the sa
 stay separate. They are written here independently of :mod:`nndl.optim` (whose cores the
 engine runs), from the formulas as published and as the course writes them.
 
+The learning rate of every iteration comes from each schedule's closed form
+(:func:`schedule_multiplier`), written here apart from :mod:`nndl.schedules`, which the
+engine runs (``tests/test_schedules.py`` checks that module against the same forms).
+
 It takes its RNGs as the fused loop does (the dropout generator derived from the stream's
 state, then per iteration the minibatch, then its augmentation), so the two must agree to
 rounding for every option.
 """
 
+import math
 
 import numpy as np
 
@@ -20,7 +25,6 @@ from nndl._typing import Params
 from nndl.config import OPTIMIZERS
 from nndl.neural_net import TwoLayerNet
 from nndl.sampling import MinibatchSampler, iterations_per_epoch
-from nndl.schedules import make_schedule
 
 
 class SGD:
@@ -120,15 +124,40 @@ def make_optimizer(name: str = "sgd", momentum: float = 0.9, weight_decay: float
     raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {name!r}")
 
 
+def schedule_multiplier(options, ipe: int, it: int) -> float:
+    """The multiplier of the base rate at iteration ``it`` (from 0) of ``options.schedule``,
+    ``ipe`` iterations an epoch, times the linear warmup's ramp.
+
+    epoch_decay is the course's loop (``learning_rate *= decay`` after the update of every
+    iteration with ``it % ipe == 0``): ``decay**ceil(it / ipe)``. step: ``decay**floor(it /
+    span)``, ``span`` = ``step_epochs`` epochs. cosine: ``0.5 * (1 + cos(pi * it / (T -
+    1)))``. one_cycle: linear from 0.04 to 1 at ``peak = round(0.3 * T)``, then linear
+    towards 1e-4 at ``T``. Warmup: times ``min(1, (it + 1) / warmup_iters)``.
+    """
+    o, T, decay = options, options.num_iters, options.learning_rate_decay
+    if o.schedule == "epoch_decay":
+        value = decay ** math.ceil(it / ipe)
+    elif o.schedule == "step":
+        value = decay ** (it // max(1, round(o.step_epochs * ipe)))
+    elif o.schedule == "cosine":
+        value = 0.5 * (1 + math.cos(math.pi * it / max(T - 1, 1)))
+    elif o.schedule == "one_cycle":
+        peak = max(1, round(0.3 * T))
+        value = (0.04 + 0.96 * it / peak if it < peak
+                 else 1 - (1 - 1e-4) * (it - peak) / max(T - peak, 1))
+    elif o.schedule == "constant":
+        value = 1.0
+    else:
+        raise ValueError(f"no reference for schedule {o.schedule!r}")
+    return value * min(1.0, (it + 1) / o.warmup_iters) if o.warmup_iters > 0 else value
+
+
 def reference_train(params, X, y, options, rng, batch_transform=None, soft_targets=None):
     """Train a copy of ``params``; returns (its parameters, the loss per iteration)."""
     net = TwoLayerNet.from_params({k: v.copy() for k, v in params.items()})
     o = options
     optimizer = make_optimizer(o.optimizer, o.momentum, o.weight_decay)
-    schedule = make_schedule(o.schedule, num_iters=o.num_iters,
-                             iterations_per_epoch=iterations_per_epoch(len(X), o.batch_size),
-                             decay=o.learning_rate_decay, step_epochs=o.step_epochs,
-                             warmup_iters=o.warmup_iters)
+    ipe = iterations_per_epoch(len(X), o.batch_size)
     noise = _random.derived_generator(rng) if o.dropout > 0 else None
     sample = MinibatchSampler(o.batch_sampler, rng, len(X), o.batch_size)
     losses = []
@@ -139,6 +168,6 @@ def reference_train(params, X, y, options, rng, batch_transform=None, soft_targe
         loss, grads = net._loss_and_grads(X_batch, y[idx], o.reg, dropout=o.dropout, rng=noise,
                                           label_smoothing=o.label_smoothing,
                                           soft_targets=targets)
-        optimizer.step(net.params, grads, o.learning_rate * schedule(it))
+        optimizer.step(net.params, grads, o.learning_rate * schedule_multiplier(o, ipe, it))
         losses.append(loss)
     return net.params, losses

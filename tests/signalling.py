@@ -21,6 +21,17 @@ import pytest
 #: a progress bar that has counted at least one iteration ("  3/10000000 [")
 TRAINING_STEPS = re.compile(r"\|\s*[1-9]\d*/\d+ \[")
 
+
+def default_stop_handlers():
+    """In a child about to run nndl (``preexec_fn``): SIGINT, SIGTERM and SIGHUP back to
+    their defaults. A test runner started under ``nohup`` (or in the background of a shell
+    without job control) ignores SIGHUP (or SIGINT), its children inherit that, and nndl
+    rightly leaves an ignored signal ignored: the test meant a terminal's signals."""
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_DFL)
+
+
 needs_posix_signals = pytest.mark.skipif(
     sys.platform == "win32" or not hasattr(os, "openpty"),
     reason="POSIX signals and pseudo-terminals")
@@ -42,7 +53,8 @@ class NndlProcess:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "nndl", *args], stdout=subprocess.PIPE, stderr=slave,
             stdin=subprocess.DEVNULL, env={**(env or os.environ), "PYTHONUNBUFFERED": "1"},
-            cwd=cwd, start_new_session=True)  # a signal of the test's own never reaches it
+            cwd=cwd, start_new_session=True,  # a signal of the test's own never reaches it
+            preexec_fn=default_stop_handlers)
         os.close(slave)
         self._out = self.proc.stdout.fileno()
 

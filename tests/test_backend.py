@@ -1,4 +1,5 @@
-"""The training core on the PyTorch CPU backend gives NumPy's results."""
+"""The training core on the PyTorch CPU backend gives NumPy's results; a GPU asked for where
+there is none is a clear error (skipped where torch or cupy finds one)."""
 
 import os
 
@@ -60,14 +61,49 @@ def test_two_layer_net_trains_on_torch_like_on_numpy(blobs, torch_backend, sampl
     np.testing.assert_allclose(s_t["loss_history"], s_np["loss_history"], rtol=1e-4)
 
 
-def test_missing_gpu_is_a_clear_error():
-    with pytest.raises(BackendUnavailable, match="no CUDA GPU is available"):
-        try:
-            import cupy  # noqa: F401
+def gpu_found():
+    """Whether torch or cupy (either installed) sees a CUDA device here."""
+    try:
+        import torch
 
-            pytest.skip("cupy is installed here")
-        except ImportError:
-            get_backend("auto", "cuda")
+        if torch.cuda.is_available():
+            return True
+    except ImportError:
+        pass
+    try:
+        import cupy
+
+        return cupy.cuda.runtime.getDeviceCount() > 0
+    except Exception:  # noqa: BLE001 - not installed, or cupy's own CUDA errors: none found
+        return False
+
+
+def test_missing_gpu_is_a_clear_error():
+    if gpu_found():
+        pytest.skip("this machine has a CUDA GPU")
+    with pytest.raises(BackendUnavailable, match="no CUDA GPU is available"):
+        get_backend("auto", "cuda")
+
+
+def test_torch_without_a_gpu_says_so(torch_backend):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("torch finds a CUDA GPU here")
+    with pytest.raises(BackendUnavailable, match="torch finds no CUDA GPU"):
+        get_backend("torch", "cuda")
+
+
+def test_auto_on_a_gpu_machine_picks_a_gpu_backend():
+    if not gpu_found():
+        pytest.skip("no CUDA GPU here")
+    backend = get_backend("auto", "cuda")
+    assert backend.name in ("cupy", "torch") and str(backend.device).startswith("cuda")
+
+
+def test_numpy_refuses_the_gpu_whatever_the_machine():
+    with pytest.raises(BackendUnavailable, match="numpy backend runs on the CPU only"):
+        get_backend("numpy", "cuda")
 
 
 def test_unknown_backend_is_named():

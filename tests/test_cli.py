@@ -53,6 +53,7 @@ COURSE_ROWS = {
 }
 
 
+@pytest.mark.slow
 def test_gradcheck_prints_table_and_passes():
     result = run_nndl("gradcheck")
     assert result.returncode == 0, result.stderr
@@ -84,6 +85,7 @@ BROKEN_LAYERS = {
 
 
 @pytest.mark.parametrize("check", BROKEN_LAYERS)
+@pytest.mark.slow
 def test_gradcheck_fails_a_broken_layer(check):
     """A deliberately broken function (patched in before the command runs) fails its row,
     and the command exits 1 naming it."""

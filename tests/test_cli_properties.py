@@ -152,6 +152,7 @@ def command_lines(draw):
 
 @SETTINGS
 @given(line=command_lines())
+@pytest.mark.slow
 def test_any_arguments_are_handled(nndl_env, model_and_image, line):
     command, extra = line
     model, image = model_and_image

@@ -35,6 +35,7 @@ def digit_sources(tmp_path_factory):
     return folder, npz
 
 
+@pytest.mark.slow
 def test_train_on_digits_reaches_95_percent_and_evaluates_the_same(tmp_path, env):
     out = tmp_path / "run"
     result = run_nndl("train", "--dataset", "digits", "--no-progress", "--out", str(out),
@@ -53,6 +54,7 @@ def test_train_on_digits_reaches_95_percent_and_evaluates_the_same(tmp_path, env
 
 
 @pytest.mark.parametrize("kind", ["folder", "npz"])
+@pytest.mark.slow
 def test_train_evaluate_predict_on_the_users_own_data(tmp_path, env, digit_sources, kind):
     source = digit_sources[0] if kind == "folder" else digit_sources[1]
     out = tmp_path / "run"
@@ -72,6 +74,7 @@ def test_train_evaluate_predict_on_the_users_own_data(tmp_path, env, digit_sourc
     assert f"{100 * metrics['val_accuracy']:.2f}%" in evaluated.stdout
 
 
+@pytest.mark.slow
 def test_a_model_and_a_dataset_that_do_not_fit(tmp_path, env, digit_sources):
     out = tmp_path / "run"
     assert run_nndl("train", "--dataset", str(digit_sources[1]), "--num-iters", "20",

@@ -222,6 +222,7 @@ def _train_in_process(env, monkeypatch, out, **settings):
     return run_train(cfg.replace(num_iters=2), out=out, progress=False)
 
 
+@pytest.mark.slow
 def test_a_full_disk_at_any_write_of_train_leaves_nothing_or_a_failed_folder(
         tmp_path, env, monkeypatch):
     disk = tmp_path / "disk"

@@ -18,6 +18,7 @@ def test_norm_rel_error_by_hand():
     assert norm_rel_error([1.0, 0.0], [1.0, 1e-12]) == pytest.approx(0.5e-12)
 
 
+@pytest.mark.slow
 def test_course_checks_are_deterministic_and_leave_the_global_rng_alone():
     np.random.seed(5)
     state = np.random.get_state()

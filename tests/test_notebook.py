@@ -42,6 +42,7 @@ def printed(text, label):
     return [float(v) for v in re.findall(rf"^\s*{label}:?\s+{NUMBER}\s*$", text, re.M)]
 
 
+@pytest.mark.slow
 def test_notebook_runs(tmp_path, monkeypatch):
     text, images = run_notebook("two_layer_nn.ipynb", tmp_path, monkeypatch)
     assert "Final training loss:  0.01449786458776" in text
@@ -67,6 +68,7 @@ def network_errors(text):
     return errors
 
 
+@pytest.mark.slow
 def test_fc_nets_notebook(tmp_path, monkeypatch):
     text, images = run_notebook("FC_nets.ipynb", tmp_path, monkeypatch)
     assert_layer_checks(text, 9)  # affine, relu, the sandwich, the svm and softmax losses
@@ -82,6 +84,7 @@ def test_fc_nets_notebook(tmp_path, monkeypatch):
     assert images == 3
 
 
+@pytest.mark.slow
 def test_optimization_notebook(tmp_path, monkeypatch):
     text, images = run_notebook("Optimization.ipynb", tmp_path, monkeypatch)
     assert_layer_checks(text, 7)  # nndl.layer_tests: affine, relu, the sandwich
@@ -102,6 +105,7 @@ def test_optimization_notebook(tmp_path, monkeypatch):
     assert images == 2
 
 
+@pytest.mark.slow
 def test_batch_normalization_notebook(tmp_path, monkeypatch):
     text, images = run_notebook("Batch-Normalization.ipynb", tmp_path, monkeypatch)
     means = re.search(r"nontrivial gamma, beta\)\n  means:  \[([^\]]+)\]\n  stds:  \[([^\]]+)\]",
@@ -125,6 +129,7 @@ def test_batch_normalization_notebook(tmp_path, monkeypatch):
     assert images == 2
 
 
+@pytest.mark.slow
 def test_dropout_notebook(tmp_path, monkeypatch):
     text, images = run_notebook("Dropout.ipynb", tmp_path, monkeypatch)
     zeroed = printed(text, "Fraction of train-time output set to zero")

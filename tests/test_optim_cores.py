@@ -161,3 +161,16 @@ def test_every_engine_rule_is_a_core_of_this_module():
     for rule in optim.RULES.values():
         assert rule.update is getattr(optim, rule.update.__name__)
         assert rule.course is None or callable(getattr(optim, rule.course))
+
+
+def test_adamw_decay_is_decoupled_from_the_adaptive_step():
+    """Loshchilov & Hutter's AdamW with a zero gradient: the moments stay zero, so the Adam
+    step is 0 and only the decay acts, ``w *= 1 - lr * weight_decay`` each step, exactly
+    as written (L2 folded into the gradient would instead be divided by ``sqrt(a_hat)``)."""
+    w0 = np.array([2.0, -0.5, 1e-3])
+    w, v, a = w0.copy(), np.zeros(3), np.zeros(3)
+    for t in (1, 2, 3):
+        optim.adam_update(w, np.zeros(3), v, a, t, 0.1, weight_decay=0.2)
+    np.testing.assert_allclose(w, w0 * (1 - 0.1 * 0.2) ** 3, rtol=1e-15)
+    assert not v.any() and not a.any()
+

@@ -5,6 +5,8 @@ import re
 import sys
 from pathlib import Path
 
+import pytest
+
 from nndl.cli import build_parser
 from nndl.config import read_toml
 from nndl.flags import config_from_args
@@ -69,6 +71,7 @@ def test_readme_states_no_test_counts_that_go_stale():
     assert not re.findall(r"\b\d[\d,]* (?:tests|skips)\b", README)
 
 
+@pytest.mark.slow
 def test_the_gradcheck_table_shows_every_check_nndl_runs():
     from nndl.checks import run_toy_checks
     from nndl.layer_checks import run_course_checks

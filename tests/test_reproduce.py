@@ -6,6 +6,7 @@ from nndl.reproduce import ReproducePlan, reproduce
 from tests.fakecifar import make_arrays, write_python_folder
 
 
+@pytest.mark.slow
 def test_ctrl_c_leaves_a_marked_usable_partial_folder(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     write_python_folder(tmp_path / "data" / "cifar-10-batches-py", make_arrays(per_batch=200))

@@ -154,6 +154,7 @@ def small_data(tmp_path, monkeypatch):
     return {k: data[k] for k in KEYS}
 
 
+@pytest.mark.slow
 def test_overfits_50_images(small_data):
     """The course's check: a three-layer net learns 50 training images by heart."""
     np.random.seed(0)

@@ -37,6 +37,7 @@ def parse_report(path):
     return parser
 
 
+@pytest.mark.slow
 def test_reproduce_quick(tmp_path, env):
     out = tmp_path / "run"
     result = run_nndl("reproduce", "--quick", "--no-progress", "--out", str(out), env=env)
@@ -64,6 +65,7 @@ def test_reproduce_quick(tmp_path, env):
 
 
 @needs_posix_signals
+@pytest.mark.slow
 def test_sigterm_during_reproduce_keeps_a_partial_folder(tmp_path, env):
     """What `timeout`, systemd and Slurm send: the run stops as on Ctrl-C (issue 22, item 5)."""
     out = tmp_path / "run"
@@ -79,6 +81,7 @@ def test_sigterm_during_reproduce_keeps_a_partial_folder(tmp_path, env):
     assert "This run is terminated" in (out / "report.html").read_text()
 
 
+@pytest.mark.slow
 def test_runs_never_overwrite(tmp_path, env):
     out = tmp_path / "taken"
     out.mkdir()
@@ -96,6 +99,7 @@ def test_runs_never_overwrite(tmp_path, env):
     assert len(folders) == 2
 
 
+@pytest.mark.slow
 def test_train_evaluate_visualize_predict(tmp_path, env):
     config = tmp_path / "c.toml"
     config.write_text("num_training = 800\nnum_validation = 200\nnum_test = 100\n"
@@ -157,12 +161,14 @@ def test_failures_are_one_line(tmp_path, env, args, message):
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_every_command_has_help():
     for command in ("reproduce", "train", "evaluate", "visualize", "predict", "gradcheck"):
         result = run_nndl(command, "--help")
         assert result.returncode == 0 and "usage: nndl " + command in result.stdout
 
 
+@pytest.mark.slow
 def test_train_output_in_a_log_file(tmp_path, env):
     """stderr not a terminal: no progress-bar redraws; stdout says where everything is."""
     out = tmp_path / "run"

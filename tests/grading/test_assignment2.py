@@ -265,6 +265,7 @@ def test_the_reference_dropout_mask_is_the_courses_seeded_draw():
     np.testing.assert_array_equal(mask, course)
 
 
+@pytest.mark.slow
 def test_a_hanging_layer_times_out_alone_and_the_others_still_run(quick_session, tmp_path):
     """The batch child hangs as a whole; its parts then run one child each, within their own
     limits: the hanging one times out, the one calling it is not run, the rest pass."""

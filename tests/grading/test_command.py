@@ -8,6 +8,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from .conftest import C147, plant
 
 PART_IDS = ["scores", "loss", "grad_W1_numeric", "grad_W1_reference", "grad_b1_numeric",
@@ -102,6 +104,7 @@ def test_gradescope_results_use_the_teachers_weights_and_ignore_the_students_own
     assert document["score"] == passed == 2.0 + 0.5 + 1.0 * 5  # 4 gradients and train fail
 
 
+@pytest.mark.slow
 def test_a_batch_with_a_hanging_submission_finishes_with_its_summary(tmp_path):
     good = plant(tmp_path, name="alice")
     hangs = plant(tmp_path, ("import numpy as np\n", "import numpy as np\nwhile True:\n"

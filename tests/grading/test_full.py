@@ -4,6 +4,7 @@ a time budget shared by a batch's runs."""
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -22,16 +23,30 @@ def fake_cifar(tmp_path, monkeypatch):
     return root
 
 
-def test_the_full_part_trains_the_students_network_and_scores_its_predictions(fake_cifar):
+@pytest.fixture
+def temp_root(tmp_path, monkeypatch):
+    """A fresh folder for ``tempfile``'s folders (where the session writes its split)."""
+    root = tmp_path / "temp"
+    root.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(root))
+    return root
+
+
+def split_folders(root):
+    return sorted(root.glob("nndl-check-data-*"))
+
+
+def test_the_full_part_trains_the_students_network_and_scores_its_predictions(fake_cifar,
+                                                                             temp_root):
     """On a small copy of random images nothing can be learned: the accuracy is near
     chance, outside the band, and the hint says so."""
     settings = Settings(full=True, data=str(fake_cifar), full_sizes=(900, 100), timeout=30,
                         full_timeout=120)
     with Session(settings) as session:
         result = session.grade(C147, only={"full"})
-        folder = session.full_data._folder
-        assert folder is not None and (folder / "train_rows.npy").is_file()
-    assert not folder.exists()  # the split's files go with the session
+        (folder,) = split_folders(temp_root)
+        assert (folder / "train_rows.npy").is_file()
+    assert split_folders(temp_root) == []  # the split's files go with the session
     (v,) = result.verdicts
     assert v.kind == "wrong" and v.expected == [0.25, 0.32]
     assert 0.0 <= v.value <= 0.2 and v.value * 100 == pytest.approx(round(v.value * 100))
@@ -39,12 +54,12 @@ def test_the_full_part_trains_the_students_network_and_scores_its_predictions(fa
     assert v.hint == "the network barely learned: chance is 10%"
 
 
-def test_a_spent_budget_skips_the_full_run_without_loading_data(tmp_path):
+def test_a_spent_budget_skips_the_full_run_without_loading_data(tmp_path, temp_root):
     settings = Settings(full=True, data=str(tmp_path / "no-data-here"), budget=1.0,
                         timeout=30)
     with Session(settings) as session:
         result = session.grade(C147, only={"full"})
-        assert session.full_data._data is None
+        assert split_folders(temp_root) == []  # no split written: the data never loaded
     (v,) = result.verdicts
     assert v.status == "skip" and v.kind == "budget" and not result.passed
     assert v.message == "not run: the --full time budget of 1 s was spent"

@@ -25,6 +25,7 @@ def failing(result):
     return {v.part for v in result.verdicts if not v.passed}
 
 
+@pytest.mark.slow
 def test_a_hanging_predict_times_out_alone(quick_session, tmp_path):
     started = time.monotonic()
     result = quick_session.grade(plant(tmp_path, (PREDICT, PREDICT + "        while True:\n"
@@ -40,6 +41,7 @@ def test_a_hanging_predict_times_out_alone(quick_session, tmp_path):
     assert time.monotonic() - started < 60
 
 
+@pytest.mark.slow
 def test_a_hanging_loss_is_waited_for_once(quick_session, tmp_path):
     """The numerical-gradient and training tasks call the loss that hung: they are not run."""
     started = time.monotonic()
@@ -254,6 +256,7 @@ def test_ctrl_c_stops_a_batch_and_its_children_at_once(tmp_path):
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+@pytest.mark.slow
 def test_a_child_does_not_outlive_its_limit_when_nndl_is_killed(tmp_path):
     marks = tmp_path / "marks"
     marks.mkdir()

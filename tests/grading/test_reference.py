@@ -24,6 +24,7 @@ def test_a_course_style_c147_solution_passes_every_part(session):
     assert "relative difference" in result.verdicts[PARTS.index("train")].message
 
 
+@pytest.mark.slow
 def test_a_cs231n_solution_passes_under_its_variant_and_is_told_of_it_under_c147(
         session, cs231n_session):
     assert cs231n_session.grade(CS231N).passed
@@ -70,6 +71,7 @@ def test_the_toy_problem_is_drawn_from_the_seed():
     assert np.all(first.params["b1"] != 0)  # a missing bias shows
 
 
+@pytest.mark.slow
 def test_same_seed_same_verdicts(tmp_path):
     broken = plant(tmp_path, ("dh1 = da1 * (h1 > 0)", "dh1 = da1"))
 

@@ -27,6 +27,7 @@ def test_real_copy_labels_and_shapes(real_root):
     assert np.bincount(data.y_train).tolist() == [5000] * 10
 
 
+@pytest.mark.slow
 def test_second_load_is_served_from_the_npy_cache(real_root, monkeypatch):
     load_CIFAR10(real_root)  # fills the cache if needed
     monkeypatch.setattr("nndl.data.cache.read_source", lambda s: pytest.fail("decoded again"))

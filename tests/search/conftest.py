@@ -6,6 +6,7 @@ import time
 import pytest
 
 from tests.fakecifar import make_arrays, write_python_folder
+from tests.signalling import default_stop_handlers
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +30,8 @@ def nndl(*args, env, **kwargs):
 
 def start_nndl(*args, env):
     return subprocess.Popen([sys.executable, "-m", "nndl", *args], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            preexec_fn=default_stop_handlers if os.name == "posix" else None)
 
 
 def wait_for(predicate, timeout=120, interval=0.2):

@@ -7,6 +7,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from tests.search.conftest import SMALL, small_disk_command
 
 
@@ -45,6 +47,7 @@ def test_a_journal_write_on_a_full_disk_names_the_file_and_leaves_no_torn_record
     assert "attrs: ['after', 'before']" in result.stdout
 
 
+@pytest.mark.slow
 def test_a_search_that_fills_its_disk_resumes_when_there_is_room(tmp_path, search_env):
     disk = tmp_path / "disk"
     disk.mkdir()

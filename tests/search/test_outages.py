@@ -68,6 +68,7 @@ def test_a_killed_worker_does_not_make_a_finished_study_look_failed(tmp_path, se
     assert json.loads((out / "metrics.json").read_text())["status"] == "complete"
 
 
+@pytest.mark.slow
 def test_a_killed_journal_worker_does_not_make_a_finished_study_look_failed(tmp_path,
                                                                           search_env):
     """As with PostgreSQL: the other worker fails the dead one's trial (its process is

@@ -27,6 +27,7 @@ def test_a_named_pruner_is_kept_at_any_budget(pruner):
     assert resolve_pruner(SearchSettings(trials=2, pruner=pruner)) == pruner
 
 
+@pytest.mark.slow
 def test_default_small_search_prunes_no_trial_and_starts_from_the_base(tmp_path, search_env):
     """Two populations of 4: under the old default (halving) the second one's trials were
     pruned at epoch 1 against the first's; now all 8 run their budget. Trial 0 is what
@@ -74,6 +75,7 @@ def test_pruned_members_leave_the_first_population_at_the_pruning_epoch(
     assert sizes[9:] == [8 - len(pruned)] * 21
 
 
+@pytest.mark.slow
 def test_one_population_and_one_by_one_prune_the_same_trials(tmp_path, search_env,
                                                               monkeypatch):
     """A trial's result does not depend on the population it trained in: the study has one

@@ -25,6 +25,7 @@ def trials_of(folder, url, name):
 
 @pytest.mark.parametrize("storage", ["journal", pytest.param("postgres",
                                                              marks=pytest.mark.postgres)])
+@pytest.mark.slow
 def test_resume_continues_the_sequence_and_reruns_the_killed_trial(tmp_path, search_env,
                                                                    storage, request):
     url = request.getfixturevalue("postgres_url") if storage == "postgres" else None
@@ -73,6 +74,7 @@ def test_resume_continues_the_sequence_and_reruns_the_killed_trial(tmp_path, sea
     assert json.loads((out / "metrics.json").read_text())["status"] == "complete"
 
 
+@pytest.mark.slow
 def test_resume_applies_trials_and_refuses_flags_that_change_what_a_trial_means(tmp_path,
                                                                                search_env):
     space = tmp_path / "space.toml"

@@ -1,6 +1,7 @@
 import json
 
 import optuna
+import pytest
 from optuna.trial import TrialState
 
 from nndl.search.storage import open_storage
@@ -43,6 +44,7 @@ def test_search_writes_run_folder_and_prunes_divergence(tmp_path, search_env):
     assert wrong.returncode == 2  # status has its own options
 
 
+@pytest.mark.slow
 def test_trials_with_any_options_share_one_population(tmp_path, search_env):
     """Adam, dropout, schedules and augmentation no longer train one by one: every trial
     that shares the stream (batch size, iterations, hidden size, data) joins the group."""

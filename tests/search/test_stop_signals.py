@@ -59,8 +59,10 @@ def alive(pid):
         return False
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP, signal.SIGINT],
-                         ids=["SIGTERM", "SIGHUP", "SIGINT"])
+@pytest.mark.parametrize("signum", [  # SIGTERM in the quick loop, the others slow
+    pytest.param(signal.SIGTERM, id="SIGTERM"),
+    pytest.param(signal.SIGHUP, id="SIGHUP", marks=pytest.mark.slow),
+    pytest.param(signal.SIGINT, id="SIGINT", marks=pytest.mark.slow)])
 def test_a_stopped_search_keeps_what_finished_and_resumes(tmp_path, search_env, signum):
     out = tmp_path / "run"
     args = search_args(tmp_path)
@@ -108,6 +110,7 @@ def test_a_stopped_search_keeps_what_finished_and_resumes(tmp_path, search_env, 
     assert all(t.state != TrialState.RUNNING for t in trials_of(out))
 
 
+@pytest.mark.slow
 def test_a_search_with_workers_stops_them_and_keeps_what_finished(tmp_path, search_env):
     out = tmp_path / "run"
     proc = start_nndl(*search_args(tmp_path, "--workers", "2"), env=search_env)
@@ -130,6 +133,7 @@ def test_a_search_with_workers_stops_them_and_keeps_what_finished(tmp_path, sear
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux's parent-death signal")
+@pytest.mark.slow
 def test_a_worker_whose_parent_is_killed_marks_its_trial_for_retry_and_exits(tmp_path,
                                                                             search_env):
     out = tmp_path / "run"

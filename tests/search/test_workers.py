@@ -115,6 +115,7 @@ def kill_a_training_worker(folder, parent):
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+@pytest.mark.slow
 def test_a_killed_worker_s_trial_runs_again_on_the_other_and_the_search_ends_well(
         tmp_path, search_env):
     """A journal study: the other worker fails the dead worker's trial, runs it again and
