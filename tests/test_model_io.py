@@ -505,7 +505,8 @@ def test_a_file_recording_the_courses_two_layer_net_is_refused(tmp_path, model):
     with pytest.raises(ModelFileError) as info:
         load_model(path)
     assert str(info.value) == (f"{path}: records network nndl.fc_net.TwoLayerNet; model files "
-                               "load nndl.neural_net.TwoLayerNet (W1 (H, D)) only")
+                               "load nndl.neural_net.TwoLayerNet and nndl.network.Network "
+                               "(W1 (H, D)) only")
 
 
 def test_saving_the_courses_networks_as_model_files_is_refused(tmp_path, model):
@@ -519,7 +520,8 @@ def test_saving_the_courses_networks_as_model_files_is_refused(tmp_path, model):
             save_model(tmp_path / "m.npz", saved)
         message = str(info.value)
         assert "\n" not in message and f"nndl.fc_net.{type(net).__name__}" in message
-        assert message.startswith("model files hold nndl.neural_net.TwoLayerNet (W1 (H, D))")
+        assert message.startswith("model files hold nndl.neural_net.TwoLayerNet or "
+                                  "nndl.network.Network (W1 (H, D))")
         assert "checkpoint_name" in message
     assert list(tmp_path.iterdir()) == []
 

@@ -11,8 +11,11 @@ The first assignment's network is ``[D, H, C]`` without batch normalization.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
+
+from nndl import _random
 
 #: batch normalization's constants (the course's: ``eps`` 1e-5, ``momentum`` 0.9)
 BN_EPS, BN_MOMENTUM = 1e-5, 0.9
@@ -68,4 +71,28 @@ def read_architecture(params: dict) -> Architecture:
     return arch
 
 
-__all__ = ["Architecture", "BN_EPS", "BN_MOMENTUM", "read_architecture"]
+def init_params(arch: Architecture, std: float | str, rng: Any,
+                dtype: Any = np.float64) -> dict:
+    """New parameters of ``arch`` drawn from ``rng`` (see :mod:`nndl._random`).
+
+    Weights ``std * N(0, 1)``, drawn layer by layer (W1, W2, ...), so that ``[D, H, C]``
+    gives :class:`nndl.neural_net.TwoLayerNet`'s weights for the same ``rng`` and ``std``;
+    ``std="auto"``: He's ``sqrt(2 / n_in)`` for each layer, the last one included (it keeps
+    the scores' scale near the inputs' whatever the depth). Biases zero; with batch
+    normalization ``gamma`` ones, ``beta`` zeros and the running statistics those of a
+    standard normal (mean 0, variance 1, as PyTorch starts them; the course starts the
+    variance at 0).
+    """
+    params = {}
+    for name, shape in arch.param_shapes().items():
+        if name.startswith("W"):
+            scale = np.sqrt(2.0 / shape[1]) if std == "auto" else float(std)
+            params[name] = scale * _random.standard_normal(rng, shape)
+        elif name.startswith(("gamma", "running_var")):
+            params[name] = np.ones(shape)
+        else:
+            params[name] = np.zeros(shape)
+    return {name: a.astype(dtype) for name, a in params.items()}
+
+
+__all__ = ["Architecture", "BN_EPS", "BN_MOMENTUM", "init_params", "read_architecture"]

@@ -15,10 +15,14 @@ format version 2, so an nndl too old to apply it refuses the file instead of
 predicting from the wrong scale; every other file stays version 1.
 
 Model files hold the first assignment's network, :class:`nndl.neural_net.TwoLayerNet`
-(``W1`` (H, D), ``W2`` (C, H)), and record it as ``architecture.network``; a file that
-records another network (the course's ``nndl.fc_net`` ones store ``W1`` as (D, H)) is
-refused, and so is saving one. The course's networks are saved by the Solver's checkpoints
-(:mod:`nndl.solver`); each reader names the other when handed the other's file.
+(``W1`` (H, D), ``W2`` (C, H)), or a :class:`nndl.network.Network` of any depth (layer sizes
+``architecture.sizes``, ``architecture.batchnorm``), and record which as
+``architecture.network``. A Network's file is format version 3 (an nndl that knows only the
+two-layer network refuses it by its version); a TwoLayerNet's stays version 1 or 2 as
+before. A file that records another network (the course's ``nndl.fc_net`` ones store ``W1``
+as (D, H)) is refused, and so is saving one. The course's networks are saved by the
+Solver's checkpoints (:mod:`nndl.solver`); each reader names the other when handed the
+other's file.
 """
 
 from __future__ import annotations
@@ -41,13 +45,17 @@ from nndl._archive import (
     write_archive,
 )
 from nndl._typing import ArrayLike, NDArray, PathLike
+from nndl.architecture import BN_EPS, Architecture
+from nndl.network import Network
 from nndl.neural_net import TwoLayerNet
 from nndl.transforms import PREPROCESSING, Pipeline, make_transform
 
 FORMAT = MODEL_FORMAT
-#: The one network model files hold, as their ``architecture.network`` records it.
+#: The networks model files hold, as their ``architecture.network`` records them.
 NETWORK = "nndl.neural_net.TwoLayerNet"
-FORMAT_VERSION = 2  # the newest this nndl reads and writes (2: ``input_range``)
+DEEP_NETWORK = "nndl.network.Network"
+#: the newest this nndl reads and writes (2: ``input_range``; 3: a Network of any depth)
+FORMAT_VERSION = 3
 PIXEL_RANGE = (0.0, 255.0)  # the values images arrive in
 TTA = (None, "flip")  # test-time augmentations
 IMAGE_CHANNELS = (1, 3)  # grayscale or RGB: what nndl's image readers give
@@ -68,7 +76,7 @@ class SavedModel:
     preprocessing and run the network.
     """
 
-    net: TwoLayerNet
+    net: TwoLayerNet | Network
     transform: Pipeline = field(default_factory=Pipeline)
     class_names: tuple = ()
     hyperparameters: dict = field(default_factory=dict)
@@ -126,7 +134,15 @@ def prediction_memory(model: SavedModel, images: int, tta: str | None = None
     passes = 2 if tta else 1
     return (_memory.Estimate()
             .add("rows", passes * 3 * images * net.input_size * s)
-            .add("activations", passes * images * (net.hidden_size + 3 * net.output_size) * s))
+            .add("activations", passes * images * (hidden_units(net) + 3 * net.output_size)
+                 * s))
+
+
+def hidden_units(net: TwoLayerNet | Network) -> int:
+    """The hidden units of ``net``, summed over its hidden layers."""
+    if isinstance(net, TwoLayerNet):
+        return net.hidden_size
+    return sum(net.sizes[1:-1])
 
 
 def check_input_range(value: object) -> tuple[float, float]:
@@ -146,16 +162,24 @@ def save_model(path: PathLike, model: SavedModel) -> Path:
     """Write ``model`` (a :class:`SavedModel`) to ``path`` atomically; returns the path."""
     path = Path(path)
     net = model.net
-    if not isinstance(net, TwoLayerNet):
-        raise TypeError(f"model files hold {NETWORK} (W1 (H, D)), not {_class_name(net)}: "
-                        "save the course's networks with the Solver's checkpoint_name")
+    if not isinstance(net, TwoLayerNet | Network):
+        raise TypeError(f"model files hold {NETWORK} or {DEEP_NETWORK} (W1 (H, D)), not "
+                        f"{_class_name(net)}: save the course's networks with the Solver's "
+                        "checkpoint_name")
     names, transform_arrays = model.transform.to_arrays()
+    if isinstance(net, Network):
+        version = 3
+        architecture = {"input_size": net.input_size, "output_size": net.output_size,
+                        "sizes": list(net.sizes), "batchnorm": net.architecture.batchnorm,
+                        "network": DEEP_NETWORK}
+    else:
+        version = 1 if model.input_range is None else 2
+        architecture = {"input_size": net.input_size, "hidden_size": net.hidden_size,
+                        "output_size": net.output_size, "network": NETWORK}
     metadata = {
         "format": FORMAT,
-        "format_version": 1 if model.input_range is None else 2,
-        "architecture": {"input_size": net.input_size, "hidden_size": net.hidden_size,
-                         "output_size": net.output_size, "dtype": net.dtype.name,
-                         "network": NETWORK},
+        "format_version": version,
+        "architecture": {**architecture, "dtype": net.dtype.name},
         "transform": names,
         "class_names": list(model.class_names),
         "image_shape": list(model.image_shape),
@@ -190,7 +214,9 @@ def load_model(path: PathLike) -> SavedModel:
         metadata = _read_metadata(path, archive.metadata())
         arch = metadata["architecture"]
         archive.check_memory()
-        net = TwoLayerNet.from_params(_read_params(path, archive, arch), random_state=0)
+        params = _read_params(path, archive, arch)
+        net = Network.from_params(params, random_state=0) if arch["network"] == DEEP_NETWORK \
+            else TwoLayerNet.from_params(params, random_state=0)
         transform = _read_transform(path, archive, metadata)
     model = SavedModel(net, transform, tuple(metadata["class_names"]),
                        metadata["hyperparameters"], metadata["history"],
@@ -229,10 +255,16 @@ def forward_bound(model: SavedModel) -> float:
                 if step.name == "zca":  # rotated back: @ components_
                     x = x * row_sums(np.asarray(step.components_).T)
             bounds.append(x)
-        p = model.net.params
-        hidden = row_sums(p["W1"]) * x + largest(p["b1"])
-        scores = row_sums(p["W2"]) * hidden + largest(p["b2"])
-        bounds += [hidden, scores]
+        p, layer = model.net.params, 1
+        while f"W{layer}" in p:  # each layer's output; batch normalization's too
+            x = row_sums(p[f"W{layer}"]) * x + largest(p[f"b{layer}"])
+            bounds.append(x)
+            if f"gamma{layer}" in p:
+                x = (x + largest(p[f"running_mean{layer}"])) / np.sqrt(
+                    np.min(p[f"running_var{layer}"]) + BN_EPS)
+                x = x * largest(p[f"gamma{layer}"]) + largest(p[f"beta{layer}"])
+                bounds.append(x)
+            layer += 1
         return float(np.nan) if np.isnan(bounds).any() else float(max(bounds))
 
 
@@ -271,12 +303,21 @@ def _read_metadata(path, raw):
     check_format(path, metadata, ModelFileError, "model", FORMAT, FORMAT_VERSION)
     key = partial(_metadata_key, path, metadata)
     key("architecture", lambda v: isinstance(v, dict), "a JSON object")
-    network = metadata["architecture"].get("network", NETWORK)  # files before it: this one
-    if network != NETWORK:
+    network = metadata["architecture"].setdefault("network", NETWORK)  # files before it
+    if network not in (NETWORK, DEEP_NETWORK):
         raise ModelFileError(f"{path}: records network {network!s:.80}; model files load "
-                             f"{NETWORK} (W1 (H, D)) only")
-    for size in ("input_size", "hidden_size", "output_size"):
+                             f"{NETWORK} and {DEEP_NETWORK} (W1 (H, D)) only")
+    sizes = ("input_size", "output_size") if network == DEEP_NETWORK else \
+        ("input_size", "hidden_size", "output_size")
+    for size in sizes:
         key(f"architecture.{size}", _is_count, "a positive int")
+    if network == DEEP_NETWORK:
+        arch = metadata["architecture"]
+        key("architecture.sizes", lambda v: isinstance(v, list) and len(v) >= 3
+            and all(map(_is_count, v)) and v[0] == arch["input_size"]
+            and v[-1] == arch["output_size"], "a list of at least 3 positive ints from "
+            "input_size to output_size")
+        key("architecture.batchnorm", lambda v: isinstance(v, bool), "true or false")
     key("architecture.dtype", lambda v: v in ("float32", "float64"), "'float32' or 'float64'")
     key("transform", lambda v: isinstance(v, list) and all(n in PREPROCESSING for n in v),
         f"a list of names among {PREPROCESSING}")
@@ -337,14 +378,21 @@ def _checked_array(path, what, value, shape, dtype=None):
 
 
 def _read_params(path, archive, arch):
-    D, H, C = arch["input_size"], arch["hidden_size"], arch["output_size"]
+    """The network's parameters, each checked against the shape its architecture gives
+    (a running variance must also be >= 0)."""
+    if arch["network"] == DEEP_NETWORK:
+        layers = Architecture(tuple(arch["sizes"]), arch["batchnorm"])
+    else:
+        layers = Architecture((arch["input_size"], arch["hidden_size"], arch["output_size"]))
     params = {}
-    for name, shape in {"W1": (H, D), "b1": (H,), "W2": (C, H), "b2": (C,)}.items():
+    for name, shape in layers.param_shapes().items():
         what = f"parameter {name}"
         if f"param.{name}" not in archive.members:
             raise ModelFileError(f"{path}: {what} is missing")
         value = archive.array(f"param.{name}", what, shape)
         params[name] = _checked_array(path, what, value, shape, arch["dtype"])
+        if name.startswith("running_var") and (params[name] < 0).any():
+            raise ModelFileError(f"{path}: {what} holds negative variances")
     return params
 
 

@@ -244,15 +244,17 @@ OPTIMIZER_MATRICES = {name: 0 if name == "sgd" else 4 + len(rule.state)
                       for name, rule in RULES.items()}
 
 
-def training_memory(input_size: int, hidden_size: int, num_classes: int, batch_size: int,
+def training_memory(input_size: int, hidden_size: int | tuple[int, ...], num_classes: int,
+                    batch_size: int,
                     dtype: Any = np.float64, members: int = 1,
                     optimizers: tuple[str, ...] = ("sgd",), val_rows: int = 0,
                     gathered_rows: bool = True) -> _memory.Estimate:
     """Bytes the loop allocates to train ``members`` networks (D ``input_size``, H
-    ``hidden_size``, C ``num_classes``) together on minibatches of ``batch_size`` rows,
-    scoring ``val_rows`` validation rows after each epoch (the rows themselves are the
-    caller's, not counted). ``gathered_rows``: minibatches are gathered from rows in
-    memory (else they come as images through a batch transform: one batch of rows).
+    ``hidden_size`` or the widths of several hidden layers, C ``num_classes``) together on
+    minibatches of ``batch_size`` rows, scoring ``val_rows`` validation rows after each
+    epoch (the rows themselves are the caller's, not counted). ``gathered_rows``:
+    minibatches are gathered from rows in memory (else they come as images through a batch
+    transform: one batch of rows).
 
     * weights: each network's own parameters, their stacked copy and the copy each member
       takes back at the end (3 copies), plus one network's float64 draw (when it is made)
@@ -266,8 +268,12 @@ def training_memory(input_size: int, hidden_size: int, num_classes: int, batch_s
       ``dtype``).
     """
     s = np.dtype(dtype).itemsize
-    D, H, C, B, K = input_size, hidden_size, num_classes, batch_size, members
-    params = H * D + H + C * H + C  # values of one network
+    widths = (hidden_size,) if isinstance(hidden_size, int) else tuple(hidden_size)
+    D, H, C, B, K = input_size, sum(widths), num_classes, batch_size, members
+    sizes = (D, *widths, C)
+    # values of one network (and batch normalization's four vectors a hidden unit, counted
+    # whether or not it is on)
+    params = sum(n_in * n_out + n_out for n_in, n_out in zip(sizes[:-1], sizes[1:])) + 4 * H
     worst = max(OPTIMIZER_MATRICES[name] for name in optimizers)
     batch = B * D * s
     gather = 3 * batch + min(32 << 20, 8 * batch) if gathered_rows else 2 * batch

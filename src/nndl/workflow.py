@@ -23,7 +23,7 @@ from nndl.data.catalog import flips_keep_class
 from nndl.data_utils import build_pipeline
 from nndl.metrics import accuracy, confusion_matrix, format_confusion, per_class_counts
 from nndl.model_io import SavedModel, save_model
-from nndl.neural_net import TwoLayerNet
+from nndl.network import network_for
 from nndl.report import Report, pct
 from nndl.runs import recorded_run
 from nndl.splits import RowSubset, split_dataset
@@ -155,7 +155,7 @@ def run_memory(cfg: RunConfig, splits: Any, num_classes: int, members: int = 1
     held = 0 if _too_large(image, cfg.dtype) else n_train
     steps = cfg.preprocessing_steps
     gathered = bool(held) and not cfg.augment.active
-    estimate = training_memory(width, cfg.hidden_size, num_classes, cfg.train.batch_size,
+    estimate = training_memory(width, cfg.hidden_widths, num_classes, cfg.train.batch_size,
                                cfg.dtype, members, (cfg.train.optimizer,), n_val, gathered)
     estimate.add("data", (n_val + n_test) * width * (pixel + s) + held * width * (pixel + s))
     if not gathered:  # each minibatch's images, and their augmented copies
@@ -169,7 +169,7 @@ def run_memory(cfg: RunConfig, splits: Any, num_classes: int, members: int = 1
                      + 2 * (n_val + n_test) * width * s)
     if flips_keep_class(cfg.dataset):
         estimate.add("evaluation", 4 * n_test * width * s
-                     + 4 * n_test * (cfg.hidden_size + num_classes) * s)
+                     + 4 * n_test * (sum(cfg.hidden_widths) + num_classes) * s)
     return estimate.add("class matrices", confusion_plot_bytes(num_classes))
 
 
@@ -187,7 +187,7 @@ def _load(cfg):
     size = image_size(cfg)
     if size is not None:
         pixels = size[0] * size[1]
-        estimate = training_memory(pixels, cfg.hidden_size, 2, cfg.train.batch_size,
+        estimate = training_memory(pixels, cfg.hidden_widths, 2, cfg.train.batch_size,
                                    cfg.dtype).add("decoded images", 6 * pixels)
         _memory.check_fits(estimate, f"--image-size {cfg.image_size}", "lower --image-size")
     return load_dataset(cfg.dataset, cfg.data, labels=cfg.labels, image_size=size)
@@ -224,8 +224,7 @@ def fit(cfg, prepared, progress=True, callback=None, soft_targets=None):
     training images and a batch transform built from ``cfg.augment``. When Ctrl-C or a
     diverging loss stops training, the exception propagates carrying ``partial``: the same
     (SavedModel of the weights reached, history recorded so far, seconds) triple."""
-    net = TwoLayerNet(prepared.input_size, cfg.hidden_size, len(prepared.class_names),
-                      std=cfg.init_std, random_state=cfg.seed, dtype=np.dtype(cfg.dtype))
+    net = network_for(cfg, prepared.input_size, len(prepared.class_names))
     X, transform = training_inputs(cfg, prepared)
     history = new_history()
     start = time.perf_counter()
@@ -273,6 +272,7 @@ def network_metrics(model, prepared, seconds, cfg):
         "test_size": int(len(prepared.y_test)),
         "val_size": int(len(prepared.y_val)),
         "hidden_size": cfg.hidden_size,
+        "hidden_sizes": list(cfg.hidden_widths),
         "train_seconds": round(seconds, 3),
         "config": cfg.to_dict(),
     }

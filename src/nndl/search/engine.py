@@ -36,7 +36,7 @@ from nndl._stops import held_stops
 from nndl.config import data_key, population_key
 from nndl.metrics import accuracy
 from nndl.model_io import SavedModel, save_model
-from nndl.neural_net import TwoLayerNet
+from nndl.network import network_for
 from nndl.search.processes import dead_workers, live_workers
 from nndl.search.settings import HALVING_REDUCTION, resolve_pruner
 from nndl.search.space import grid_of, suggest_config
@@ -262,9 +262,7 @@ class Worker:
         for trial, cfg in members:
             trial.set_user_attr("stream_seed", stream_seed)
             trial.set_user_attr("population_size", len(members))
-            nets.append(TwoLayerNet(prepared.input_size, cfg.hidden_size,
-                                    len(prepared.class_names), std=cfg.init_std,
-                                    random_state=cfg.seed, dtype=np.dtype(cfg.dtype)))
+            nets.append(network_for(cfg, prepared.input_size, len(prepared.class_names)))
         group = [Member(net.params, cfg.train) for net, (_, cfg) in zip(nets, members)]
 
         def on_epoch(i, epoch, record):
