@@ -98,7 +98,9 @@ from nndl import _memory, _random
 from nndl._layers import softmax
 from nndl._typing import ArrayLike, NDArray, PathLike, RandomState
 from nndl._validation import check_float, check_float_dtype, check_int, check_sample_weight
+from nndl.architecture import Architecture, init_params
 from nndl.config import PARAMS, TrainOptions
+from nndl.network import Network
 from nndl.neural_net import TwoLayerNet
 from nndl.sampling import iterations_per_epoch
 from nndl.training import new_history, train_network, training_memory
@@ -148,10 +150,18 @@ class TwoLayerNetClassifier(ClassifierMixin, BaseEstimator):
     Parameters
     ----------
     hidden_size : int, default=100
-        H, the number of hidden units.
+        H, the number of hidden units of a network with one hidden layer (an alias of
+        ``hidden_layer_sizes=(H,)``, kept for the first assignment's name).
+    hidden_layer_sizes : int or sequence of int, default=None
+        The width of each hidden layer, as scikit-learn's ``MLPClassifier`` names it, e.g.
+        ``(500, 500, 500)``; None: one layer of ``hidden_size`` (given, it replaces
+        ``hidden_size``).
+    batchnorm : bool, default=False
+        Batch normalization before each hidden layer's ReLU.
     std : float or "auto", default="auto"
-        Initial weight scale: ``W = std * N(0, 1)``; "auto": Glorot's ``sqrt(2 / (D + H))``
-        for ``W1`` and ``sqrt(2 / (H + C))`` for ``W2``. Biases start at zero.
+        Initial weight scale: ``W = std * N(0, 1)``; "auto": Glorot's
+        ``sqrt(2 / (fan_in + fan_out))`` for each layer (``W1``: ``sqrt(2 / (D + H))``).
+        Biases start at zero.
     dtype : {"float64", "float32"}, default="float64"
         Parameters, activations and gradients use it; inputs are cast once.
     random_state : None, int, numpy.random.Generator or RandomState, default=None
@@ -188,7 +198,10 @@ class TwoLayerNetClassifier(ClassifierMixin, BaseEstimator):
     feature_names_in_ : ndarray of shape (n_features_in_,)
         Column names, when ``X`` had string column names.
     params_ : dict of ndarray
-        ``W1`` (H, D), ``b1`` (H,), ``W2`` (C, H), ``b2`` (C,).
+        ``W1`` (H, D), ``b1`` (H,), ``W2`` (C, H), ``b2`` (C,); for more hidden layers
+        ``W<l>`` (n_out, n_in) and ``b<l>`` of each, and with batch normalization
+        ``gamma<l>``, ``beta<l>``, ``running_mean<l>``, ``running_var<l>`` of each hidden
+        layer (:mod:`nndl.architecture`).
     loss_curve_ : list of float
         The minibatch loss of every iteration (accumulated over ``partial_fit`` calls).
     n_iter_ : int
@@ -212,7 +225,8 @@ class TwoLayerNetClassifier(ClassifierMixin, BaseEstimator):
     True
     """
 
-    def __init__(self, hidden_size: int = 100, *, std: float | str = "auto",
+    def __init__(self, hidden_size: int = 100, *, hidden_layer_sizes: Any = None,
+                 batchnorm: bool = False, std: float | str = "auto",
                  dtype: str = "float64", random_state: RandomState = None,
                  max_iter: int = 200, tol: float = 1e-4, n_iter_no_change: int = 10,
                  validation_fraction: float = 0.1, class_weight: Any = None,
@@ -226,6 +240,8 @@ class TwoLayerNetClassifier(ClassifierMixin, BaseEstimator):
                  early_stopping: bool | int = False, backend: str = "numpy",
                  device: str = "cpu") -> None:
         self.hidden_size = hidden_size
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.batchnorm = batchnorm
         self.std = std
         self.dtype = dtype
         self.random_state = random_state
@@ -351,11 +367,13 @@ class TwoLayerNetClassifier(ClassifierMixin, BaseEstimator):
         scores = self._scores(X)  # checks that the estimator is fitted
         return self.classes_[np.argmax(scores, axis=1)]
 
-    def to_net(self) -> TwoLayerNet:
-        """The fitted network as a :class:`nndl.neural_net.TwoLayerNet` (sharing
-        ``params_``); its output ``i`` is ``classes_[i]``."""
+    def to_net(self) -> TwoLayerNet | Network:
+        """The fitted network (sharing ``params_``): a :class:`nndl.neural_net.TwoLayerNet`
+        for one hidden layer without batch normalization, else a
+        :class:`nndl.network.Network`; its output ``i`` is ``classes_[i]``."""
         check_is_fitted(self)
-        return TwoLayerNet.from_params(self.params_, random_state=self._rng)
+        kind = TwoLayerNet if set(self.params_) == {"W1", "b1", "W2", "b2"} else Network
+        return kind.from_params(self.params_, random_state=self._rng)
 
     # -- internals --------------------------------------------------------------------
     def _check_params(self):
@@ -363,6 +381,9 @@ class TwoLayerNetClassifier(ClassifierMixin, BaseEstimator):
         float dtype."""
         self._options(1)
         PARAMS["hidden_size"].validate(self.hidden_size)
+        self._widths()
+        if not isinstance(self.batchnorm, bool | np.bool_):
+            raise TypeError(f"batchnorm must be True or False, got {self.batchnorm!r}")
         if not (isinstance(self.std, str) and self.std == "auto"):
             PARAMS["std"].validate(self.std)
         check_int("max_iter", self.max_iter)
@@ -387,13 +408,25 @@ class TwoLayerNetClassifier(ClassifierMixin, BaseEstimator):
         options = self._options(len(rows))
         n_val = math.ceil(self.validation_fraction * len(rows)) if split and \
             self._patience() else 0
-        estimate = training_memory(rows.shape[1], self.hidden_size, n_classes,
+        estimate = training_memory(rows.shape[1], self._widths(), n_classes,
                                    options.batch_size, dtype, optimizers=(options.optimizer,),
                                    val_rows=n_val)
         estimate.add("data", rows.nbytes if n_val else 0)
         _memory.check_fits(estimate, f"{type(self).__name__} on {len(rows):,} rows of "
                            f"{rows.shape[1]:,} features",
                            "lower hidden_size or batch_size")
+
+    def _widths(self):
+        """The hidden layers' widths (a tuple of ints), checked."""
+        sizes = self.hidden_layer_sizes
+        if sizes is None:
+            return (self.hidden_size,)
+        if isinstance(sizes, int | np.integer) and not isinstance(sizes, bool):
+            sizes = (sizes,)
+        if isinstance(sizes, str) or not hasattr(sizes, "__len__") or len(sizes) == 0:
+            raise ValueError(f"hidden_layer_sizes must be a non-empty sequence of ints >= 1, "
+                             f"got {self.hidden_layer_sizes!r}")
+        return tuple(check_int(f"hidden_layer_sizes[{i}]", h) for i, h in enumerate(sizes))
 
     def _patience(self):
         """Early stopping's patience in epochs (0: off)."""
@@ -436,14 +469,15 @@ class TwoLayerNetClassifier(ClassifierMixin, BaseEstimator):
         return weights
 
     def _new_params(self, n_features, n_classes, dtype, rng):
+        """New parameters, drawn as ``TwoLayerNet`` draws them (layer by layer)."""
         auto = isinstance(self.std, str)
-        net = TwoLayerNet(n_features, self.hidden_size, n_classes, 1.0 if auto else self.std,
-                          random_state=rng, dtype=dtype)
+        arch = Architecture((n_features, *self._widths(), n_classes), bool(self.batchnorm))
+        params = init_params(arch, 1.0 if auto else self.std, rng, dtype)
         if auto:  # Glorot: variance 2 / (fan_in + fan_out) in each layer
-            for name, (fan_out, fan_in) in (("W1", (self.hidden_size, n_features)),
-                                            ("W2", (n_classes, self.hidden_size))):
-                net.params[name] *= dtype.type(math.sqrt(2.0 / (fan_in + fan_out)))
-        return net.params
+            for name, shape in arch.param_shapes().items():
+                if name.startswith("W"):
+                    params[name] *= dtype.type(math.sqrt(2.0 / sum(shape)))
+        return params
 
     def _split(self, X, y, weights, rng):
         """((X_train, y_train, w_train), (X_val, y_val)) for the loop (module docstring)."""
@@ -490,7 +524,7 @@ class TwoLayerNetClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         dtype = self.params_["W1"].dtype
         X = validate_data(self, X, dtype=dtype, reset=False)
-        return TwoLayerNet.from_params(self.params_)._scores(X)
+        return self.to_net()._scores(X)
 
 
 class _Convergence:
@@ -606,7 +640,7 @@ def save_model(estimator_or_net: Any, path: PathLike, *,
         labels = list(model.classes_)
         hyperparameters = {k: _json_safe(v) for k, v in model.get_params().items()}
         history = _json_safe(model.history_)
-    elif isinstance(model, TwoLayerNet):
+    elif isinstance(model, TwoLayerNet | Network):
         net, hyperparameters, history = model, {}, {}
         labels = list(range(model.output_size))
     else:
