@@ -6,16 +6,22 @@ layout (a layer mapping ``n_in`` features to ``n_out`` units holds ``W<l>`` (n_o
 normalization each hidden layer ``l`` < L also holds ``gamma<l>``, ``beta<l>`` (H<l>,) and
 the running statistics ``running_mean<l>``, ``running_var<l>`` (H<l>,) that predictions use.
 The first assignment's network is ``[D, H, C]`` without batch normalization.
+
+:func:`init_params` draws a fresh network: ``std * standard normal`` weights, layer by
+layer as :class:`nndl.neural_net.TwoLayerNet` draws them, or He initialization
+(``std="auto"``).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from nndl import _random
+from nndl._validation import check_float, check_float_dtype
 
 #: batch normalization's constants (the course's: ``eps`` 1e-5, ``momentum`` 0.9)
 BN_EPS, BN_MOMENTUM = 1e-5, 0.9
@@ -71,28 +77,49 @@ def read_architecture(params: dict) -> Architecture:
     return arch
 
 
-def init_params(arch: Architecture, std: float | str, rng: Any,
-                dtype: Any = np.float64) -> dict:
-    """New parameters of ``arch`` drawn from ``rng`` (see :mod:`nndl._random`).
+def init_params(architecture: Architecture, std: float | str, rng: object,
+                dtype: DTypeLike = np.float64) -> dict[str, np.ndarray]:
+    """A fresh network's parameters, in :meth:`Architecture.param_shapes`' order.
 
-    Weights ``std * N(0, 1)``, drawn layer by layer (W1, W2, ...), so that ``[D, H, C]``
-    gives :class:`nndl.neural_net.TwoLayerNet`'s weights for the same ``rng`` and ``std``;
-    ``std="auto"``: He's ``sqrt(2 / n_in)`` for each layer, the last one included (it keeps
-    the scores' scale near the inputs' whatever the depth). Biases zero; with batch
-    normalization ``gamma`` ones, ``beta`` zeros and the running statistics those of a
-    standard normal (mean 0, variance 1, as PyTorch starts them; the course starts the
-    variance at 0).
+    Parameters
+    ----------
+    architecture : Architecture
+        Layer sizes [D, H1, ..., C] and whether hidden layers normalize.
+    std : float >= 0 or "auto"
+        Each ``W<l>`` (n_out, n_in) is ``std * standard normal``, drawn from ``rng`` with
+        :func:`nndl._random.standard_normal` in the order W1, W2, ..., W<L> (nothing else is
+        drawn), so ``[D, H, C]`` gives exactly ``TwoLayerNet(D, H, C, std)``'s weights for
+        the same ``rng``. ``"auto"``: He initialization, layer l's std ``sqrt(2 / n_in)``
+        for every layer, the last (linear, no ReLU after it) included: one rule for every
+        layer, as the course's ``weight_scale`` is one number for all (the scores then
+        start with a variance of about 2 rather than 1, which changes little).
+    rng : RNG (:func:`nndl._random.check_random_state`'s result)
+    dtype : float32 or float64
+        Weights are drawn in float64 and cast once.
+
+    Returns
+    -------
+    dict of ndarray
+        ``W<l>`` (n_out, n_in) drawn, ``b<l>`` (n_out,) zeros; with batch normalization,
+        per hidden layer ``gamma<l>`` ones, ``beta<l>`` zeros, ``running_mean<l>`` zeros and
+        ``running_var<l>`` ones (PyTorch's start: the unit variance a fresh layer's
+        normalized output has; the course starts ``running_var`` at zeros, which scales
+        the first predictions by ``1 / sqrt(eps)`` until the running average catches up).
     """
+    auto = isinstance(std, str)
+    if auto and std != "auto":
+        raise ValueError(f"std must be a number >= 0 or 'auto', got {std!r}")
+    scale = None if auto else check_float("std", std)
+    dtype = check_float_dtype(dtype)
+    starts = {"b": 0.0, "gamma": 1.0, "beta": 0.0, "running_mean": 0.0, "running_var": 1.0}
     params = {}
-    for name, shape in arch.param_shapes().items():
+    for name, shape in architecture.param_shapes().items():
         if name.startswith("W"):
-            scale = np.sqrt(2.0 / shape[1]) if std == "auto" else float(std)
-            params[name] = scale * _random.standard_normal(rng, shape)
-        elif name.startswith(("gamma", "running_var")):
-            params[name] = np.ones(shape)
+            layer_std = math.sqrt(2 / shape[1]) if scale is None else scale
+            params[name] = (layer_std * _random.standard_normal(rng, shape)).astype(dtype)
         else:
-            params[name] = np.zeros(shape)
-    return {name: a.astype(dtype) for name, a in params.items()}
+            params[name] = np.full(shape, starts[name.rstrip("0123456789")], dtype=dtype)
+    return params
 
 
 __all__ = ["Architecture", "BN_EPS", "BN_MOMENTUM", "init_params", "read_architecture"]

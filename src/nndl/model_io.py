@@ -381,11 +381,23 @@ def _read_params(path, archive, arch):
     """The network's parameters, each checked against the shape its architecture gives
     (a running variance must also be >= 0)."""
     if arch["network"] == DEEP_NETWORK:
+        weights = [n for n in archive.names("param.W") if n[len("param.W"):].isdigit()]
+        if len(weights) < len(arch["sizes"]) - 1:  # before making any layer's shapes
+            raise ModelFileError(f"{path}: records {len(arch['sizes']) - 1} layers but holds "
+                                 f"{len(weights)} weight matrices")
         layers = Architecture(tuple(arch["sizes"]), arch["batchnorm"])
     else:
         layers = Architecture((arch["input_size"], arch["hidden_size"], arch["output_size"]))
+    shapes = layers.param_shapes()
+    extra = sorted(n[len("param."):] for n in archive.names("param.")
+                   if n[len("param."):] not in shapes)
+    if extra:  # e.g. batchnorm false over batch-norm members: another network
+        shown = ", ".join(extra[:4]) + (", ..." if len(extra) > 4 else "")
+        raise ModelFileError(f"{path}: parameters {shown} do not belong to a network of "
+                             f"sizes {list(layers.sizes)} (batchnorm "
+                             f"{str(layers.batchnorm).lower()})")
     params = {}
-    for name, shape in layers.param_shapes().items():
+    for name, shape in shapes.items():
         what = f"parameter {name}"
         if f"param.{name}" not in archive.members:
             raise ModelFileError(f"{path}: {what} is missing")
