@@ -304,7 +304,7 @@ def train_teacher(recipe, cfg, prepared, progress=True):
     if prepared.X_train is None:
         raise ValueError("a recipe with a teacher needs the training rows in memory; this "
                          "dataset is streamed from disk (see IN_MEMORY_BYTES)")
-    scores = model.net.loss(prepared.X_train)
+    scores = model.net._scores(prepared.X_train)  # either network class, rows checked
     targets = distillation_targets(scores, prepared.y_train, **recipe.distill)
     return network_metrics(model, prepared, seconds, teacher_config(recipe, cfg)), targets
 
@@ -326,7 +326,9 @@ def run_train(cfg, out=None, progress=True, recipe=None):
     start = time.perf_counter()
     if recipe is not None and recipe.teacher is not None:  # a wider network on this data
         teacher = recipe.teacher
-        check_memory(cfg.replace(hidden_size=teacher.hidden_size, **teacher.train.to_dict()),
+        check_memory(cfg.replace(hidden_size=teacher.hidden_size,
+                                 hidden_sizes=teacher.hidden_sizes,
+                                 batchnorm=teacher.batchnorm, **teacher.train.to_dict()),
                      what="this recipe's teacher")
     prepared = prepare_data(cfg)  # bad data fails here, before any folder exists
     with recorded_run(out, "train", cfg.to_dict()) as recorder:
