@@ -106,6 +106,27 @@ def test_a_populations_estimate_bounds_its_measured_peak(tmp_path):
     assert peak <= estimate.total <= 2 * peak, (peak / MiB, estimate.summary())
 
 
+def test_a_deep_populations_estimate_bounds_its_measured_peak():
+    """Four networks of three hidden layers with batch normalization, half of them Adam."""
+    from nndl.architecture import Architecture, init_params
+
+    D, widths, C, B, K = 768, (300, 200, 100), 10, 100, 4
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(600, D)), np.arange(600) % C
+    estimate = training_memory(D, widths, C, B, np.float64, K, ("sgd", "adam"), val_rows=100)
+
+    def run():
+        arch = Architecture((D, *widths, C), batchnorm=True)
+        members = [Member(init_params(arch, "auto", np.random.default_rng(k)),
+                          TrainOptions(num_iters=3, batch_size=B,
+                                       optimizer="adam" if k % 2 else "sgd"))
+                   for k in range(K)]
+        train_members(members, X, y, X[:100], y[:100], rng=np.random.default_rng(0))
+
+    peak = _peak(run)
+    assert peak <= estimate.total <= 2 * peak, (peak / MiB, estimate.summary())
+
+
 def test_the_parts_are_counted_in_closed_form():
     """One network, D 3,072, H 1,000,000 (the issue's --hidden-size), C 10, batch 200."""
     D, H, C, B = 3072, 10**6, 10, 200
@@ -132,6 +153,7 @@ def _image_folder(root):
 
 @pytest.mark.parametrize(("case", "flags", "part"), [
     ("hidden", ["--hidden-size", "1000000"], "weights"),
+    ("deep", ["--hidden-sizes", "60000,60000,60000", "--batchnorm"], "weights"),
     ("batch", ["--batch-size", "100000000"], "activations"),
     ("labels", [], "class matrices"),
     ("image-size", ["--image-size", "100000x100000"], "decoded images"),
