@@ -271,9 +271,9 @@ def training_memory(input_size: int, hidden_size: int | tuple[int, ...], num_cla
     widths = (hidden_size,) if isinstance(hidden_size, int) else tuple(hidden_size)
     D, H, C, B, K = input_size, sum(widths), num_classes, batch_size, members
     sizes = (D, *widths, C)
-    # values of one network (and batch normalization's four vectors a hidden unit, counted
-    # whether or not it is on)
-    params = sum(n_in * n_out + n_out for n_in, n_out in zip(sizes[:-1], sizes[1:])) + 4 * H
+    # values of one network (batch normalization's four per hidden unit are left out: at
+    # most 4 H against the weights' H * D and more)
+    params = sum(n_in * n_out + n_out for n_in, n_out in zip(sizes[:-1], sizes[1:]))
     worst = max(OPTIMIZER_MATRICES[name] for name in optimizers)
     batch = B * D * s
     gather = 3 * batch + min(32 << 20, 8 * batch) if gathered_rows else 2 * batch
