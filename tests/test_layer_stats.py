@@ -74,3 +74,11 @@ def test_no_validation_rows_record_nothing_and_old_histories_still_fill():
     none = train_network(deep_params(SIZES, seed=3), X, y, None, None,
                          TrainOptions(num_iters=3, batch_size=50), rng=0)
     assert none["layer_stats"] == [] and none["val_acc_history"] == []
+
+
+def test_layer_plot_refuses_an_empty_history(tmp_path):
+    from nndl.vis_utils import plot_layer_stats
+
+    with pytest.raises(ValueError, match="layer_stats must hold"):
+        plot_layer_stats([], tmp_path / "layers.png")
+    assert not (tmp_path / "layers.png").exists()
