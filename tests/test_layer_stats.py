@@ -37,8 +37,11 @@ def blobs(n, seed):
     return rng.normal(size=(n, SIZES[0])) + y[:, None], y
 
 
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
 @pytest.mark.parametrize("batchnorm", [False, True])
-def test_last_entry_matches_a_numpy_forward_pass_of_the_trained_members(batchnorm):
+def test_last_entry_matches_a_numpy_forward_pass_of_the_trained_members(batchnorm, backend):
+    if backend == "torch":
+        pytest.importorskip("torch")
     X, y = blobs(100, 0)
     X_val, y_val = blobs(LAYER_STAT_ROWS + 200, 1)  # the first 1,000 rows only count
     # 100 rows in batches of 50: epochs scored after iterations 0, 2, 4; the last is the
@@ -46,7 +49,7 @@ def test_last_entry_matches_a_numpy_forward_pass_of_the_trained_members(batchnor
     # L2 keeps W1 behind a scale; SGD is stacked first (rule order) though member 1
     members = [Member(deep_params(SIZES, batchnorm, seed=s),
                       TrainOptions(num_iters=5, batch_size=50, learning_rate=lr, reg=0.1,
-                                   optimizer=opt))
+                                   optimizer=opt, backend=backend))
                for s, (lr, opt) in enumerate([(0.01, "adam"), (0.3, "sgd")])]
     train_members(members, X, y, X_val, y_val, rng=0)
     for m in members:
