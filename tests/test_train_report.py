@@ -122,3 +122,54 @@ def test_predict_warns_in_one_line_when_asked_to_flip_digits(digits_run, tmp_pat
     plain = run_nndl("predict", str(folder / "model.npz"), str(tmp_path / "digit.png"),
                      cwd=tmp_path)
     assert plain.returncode == 0 and plain.stderr == ""
+
+
+@pytest.fixture(scope="module")
+def deep_digits_run(tmp_path_factory):
+    """Two hidden layers with batch normalization on digits: 1,294 training rows in batches
+    of 100 are 13 iterations an epoch, so the last of 40 iterations is a scored epoch's."""
+    from nndl.workflow import run_train
+
+    cache = tmp_path_factory.mktemp("cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("XDG_CACHE_HOME", str(cache))
+        cfg = RunConfig(dataset="digits", hidden_sizes="16,8", batchnorm=True,
+                        train=TrainOptions(learning_rate=0.05, reg=1e-3, num_iters=40,
+                                           batch_size=100))
+        folder, metrics = run_train(cfg, out=tmp_path_factory.mktemp("runs") / "deep",
+                                    progress=False)
+    return folder, metrics
+
+
+@pytest.mark.parametrize("run", ["digits_run", "deep_digits_run"])
+def test_layers_plot_and_last_epoch_table_at_any_depth(run, request):
+    from nndl.model_io import load_model
+
+    folder, _ = request.getfixturevalue(run)
+    page = (folder / "report.html").read_text()
+    assert (folder / "layers.png").read_bytes()[:4] == b"\x89PNG"
+    assert '<h2 id="layers">Layers</h2>' in page and "Frobenius norm of its weights" in page
+    rows = table_rows(page, "layer")
+    params = load_model(folder / "model.npz").net.params
+    count = sum(1 for k in params if k.startswith("W"))
+    assert count == (2 if run == "digits_run" else 3)
+    assert [r[:2] for r in rows] == [[str(i), "activations"] for i in range(1, count)] \
+        + [[str(count), "scores"]]
+    if run == "deep_digits_run":  # the last scored epoch is the last step: the saved weights
+        norms = [float(r[4]) for r in rows]
+        want = [np.sqrt((params[f"W{i}"].astype(np.float64) ** 2).sum())
+                for i in range(1, count + 1)]
+        np.testing.assert_allclose(norms, want, rtol=5e-4)  # printed to 4 digits
+    assert all(float(r[3]) >= 0 for r in rows)
+    # the first layer's weights (W1) still draw at any depth
+    assert (folder / "weights.png").read_bytes()[:4] == b"\x89PNG" and "W1 as images" in page
+
+
+def test_a_history_without_layer_stats_adds_no_layers_section(tmp_path):
+    from nndl.report import Report
+    from nndl.workflow import _layer_section
+
+    report = Report("old")
+    for history in ({"loss_history": [0.5]}, {"layer_stats": []}):
+        _layer_section(report, tmp_path, history)
+    assert report.parts == [] and not (tmp_path / "layers.png").exists()

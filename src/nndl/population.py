@@ -324,6 +324,40 @@ class Population:
         hk = self._per_member(self._hidden_layers(X, train=False)[-1][0])
         return hk @ xp.permute_dims(self.p[f"W{L}"], (0, 2, 1)) + self.p[f"b{L}"][:, None, :]
 
+    def scores_and_layer_stats(self, X, rows=1000):
+        """:meth:`scores` of rows X (N, D) and, from the same forward pass, each layer's
+        statistics per active member; reads the parameters, changes nothing.
+
+        Returns ``(scores (K, N, C), act_mean (K, L), act_std (K, L), weight_norm (K, L))``,
+        the last three NumPy float64. Column l-1 is layer l: ``act_mean`` and ``act_std``
+        are the mean and (population) standard deviation of its outputs over the first
+        ``rows`` rows of X and the member's units: the activations of a hidden layer (after
+        batch normalization, ReLU; no dropout), the scores (with the bias, before the
+        softmax) of the last. ``weight_norm`` is the Frobenius norm of ``W<l>``, of the
+        first layer through the scale (W1 = (V * scale).T).
+        """
+        self._wait()
+        xp, L, n = self.xp, self.L, min(rows, X.shape[0])
+        hidden = [h for h, _ in self._hidden_layers(X, train=False)]
+        hk = self._per_member(hidden[-1])
+        scores = hk @ xp.permute_dims(self.p[f"W{L}"], (0, 2, 1)) + self.p[f"b{L}"][:, None, :]
+        outputs = [self._per_member(h[:n]) for h in hidden] + [scores[:, :n, :]]  # (K, n, H)
+        get = self.bk.to_numpy
+        mean = np.stack([get(xp.mean(o, axis=(1, 2))) for o in outputs], axis=1)
+        std = np.stack([get(xp.std(o, axis=(1, 2))) for o in outputs], axis=1)
+        return scores, mean.astype(np.float64), std.astype(np.float64), self._layer_norms()
+
+    def _layer_norms(self):
+        """Frobenius norm of each layer's weights per member: NumPy (K, L) float64."""
+        xp, K, get = self.xp, self.K, self.bk.to_numpy
+        col_sq = np.einsum("ij,ij->j", self.V, self.V) if self.numpy else \
+            xp.sum(self.V * self.V, axis=0)  # (K*H1,) sums of squares of W1's rows
+        sq = [get(col_sq).astype(np.float64) * get(self.scale) ** 2]
+        sq += [get(xp.sum(xp.reshape(W * W, (K, -1)), axis=1)).astype(np.float64)
+               for W in (self.p[f"W{layer}"] for layer in range(2, self.L + 1))]
+        sq[0] = sq[0].reshape(K, -1).sum(axis=1)
+        return np.sqrt(np.stack(sq, axis=1))
+
     # -- one step ---------------------------------------------------------------------
     def step(self, X, y, lr, reg):
         """One update of every member on rows X (B, D) and labels y (B,) — or target

@@ -54,10 +54,24 @@ class TrainingDivergedError(FloatingPointError):
         )
 
 
+#: validation rows (the first ones) whose activations give ``layer_stats`` each epoch
+LAYER_STAT_ROWS = 1000
+#: the statistics of one layer in an entry of ``layer_stats`` (see :func:`new_history`)
+LAYER_STAT_KEYS = ("act_mean", "act_std", "weight_norm")
+
+
 def new_history() -> dict[str, Any]:
-    """Per-iteration losses; per-epoch train (minibatch) and validation accuracies."""
+    """Per-iteration losses; per-epoch train (minibatch) and validation accuracies and
+    ``layer_stats``: beside each validation accuracy, a list of L dicts (layer 1 .. L) of
+    :data:`LAYER_STAT_KEYS`: ``act_mean``, ``act_std`` of the layer's outputs on the first
+    :data:`LAYER_STAT_ROWS` validation rows (test mode: the hidden layers' activations
+    after ReLU, the last layer's scores before the softmax) and ``weight_norm``, the
+    Frobenius norm of its weight matrix (see
+    :meth:`nndl.population.Population.scores_and_layer_stats`). Histories recorded before
+    it (model files keep none) lack the key; a run without validation rows records none."""
     return {"loss_history": [], "train_acc_history": [], "val_acc_history": [],
-            "epoch_iterations": [], "best_val_acc": -1.0, "stopped_early": False}
+            "layer_stats": [], "epoch_iterations": [], "best_val_acc": -1.0,
+            "stopped_early": False}
 
 
 @dataclass
@@ -179,8 +193,9 @@ def train_members(members: list[Member], X: NDArray, y: NDArray, X_val: NDArray 
                     run.after_epoch(it, losses)
                 elif it % ipe == 0:
                     train_rows = X_batch if X_batch is not None else batches.X[idx]
+                    val_scores, *layers = pop.scores_and_layer_stats(X_val_dev, LAYER_STAT_ROWS)
                     run.after_epoch(it, losses, (pop.scores(train_rows), y[idx]),
-                                    (pop.scores(X_val_dev), y_val))
+                                    (val_scores, y_val), layers)
                     _show(bar, members, pop)
                 run.leave()
                 if bar is not None:
@@ -217,10 +232,13 @@ def train_network(params: Params, X: NDArray, y: NDArray, X_val: NDArray | None,
     :class:`TrainingDivergedError` naming the iteration when the loss becomes NaN or
     infinite. Returns the history dict: ``loss_history`` (one float per iteration),
     ``train_acc_history`` and ``val_acc_history`` (one per epoch; the train accuracy is the
-    current minibatch's, as in the assignment), ``epoch_iterations``, ``best_val_acc`` and
-    ``stopped_early``. ``sample_weight`` (N,) weighs the training rows (see
-    :func:`train_members`). Pass ``history`` (from :func:`new_history`) to have it filled in
-    place: after Ctrl-C it holds what was recorded, beside the weights reached in ``params``.
+    current minibatch's, as in the assignment), ``layer_stats`` (one entry per scored
+    epoch: per layer its activations' mean and standard deviation on the first
+    :data:`LAYER_STAT_ROWS` validation rows and its weights' Frobenius norm, see
+    :func:`new_history`), ``epoch_iterations``, ``best_val_acc`` and ``stopped_early``.
+    ``sample_weight`` (N,) weighs the training rows (see :func:`train_members`). Pass
+    ``history`` (from :func:`new_history`) to have it filled in place: after Ctrl-C it holds
+    what was recorded, beside the weights reached in ``params``.
     """
     if options is not None and not isinstance(options, TrainOptions):
         raise TypeError(f"options must be a TrainOptions, got {type(options).__name__}")
@@ -468,9 +486,10 @@ class _Run:
             shown = ", ".join(f"{loss:f}" for loss in losses)
             print(f"iteration {it} / {self.num_iters}: loss {shown}")
 
-    def after_epoch(self, it, losses, train=None, val=None):
+    def after_epoch(self, it, losses, train=None, val=None, layers=None):
         """Record an epoch: ``train`` and ``val`` are (scores (K, N, C), labels (N,)) of the
-        minibatch and the validation rows, or None (nothing scored)."""
+        minibatch and the validation rows, or None (nothing scored); ``layers``: arrays
+        (K, L) of :data:`LAYER_STAT_KEYS` (recorded with the validation accuracy), or None."""
         accuracies = [self._accuracies(pair) for pair in (train, val)]
         # in the members' own order (the stack keeps them by update rule): a pruner that
         # ranks each against those that reported before sees them as it would one by one
@@ -486,6 +505,8 @@ class _Run:
             if val is not None:
                 h["train_acc_history"].append(record["train_acc"])
                 h["val_acc_history"].append(record["val_acc"])
+                if layers is not None:
+                    h.setdefault("layer_stats", []).append(_layer_entry(layers, slot))
                 self._track_best(slot, i, record["val_acc"])
             reason = self.on_epoch(i, epoch, record) if self.on_epoch else None
             if reason:
@@ -551,6 +572,13 @@ class _Run:
                             f"(learning rate {rate:.3g}); try a smaller learning_rate")
 
 
+def _layer_entry(layers, slot):
+    """Member ``slot``'s statistics, one dict of :data:`LAYER_STAT_KEYS` per layer, from
+    arrays (K, L) in that order."""
+    return [dict(zip(LAYER_STAT_KEYS, map(float, values)))
+            for values in zip(*(a[slot] for a in layers))]
+
+
 def _progress_bar(num_iters, progress):
     if not progress:
         return None
@@ -574,5 +602,6 @@ def _show(bar, members, pop):
                         val_acc=f"{100 * h['val_acc_history'][-1]:.1f}%", refresh=False)
 
 
-__all__ = ["Member", "TrainingDivergedError", "distillation_targets", "new_history",
-           "train_members", "train_network", "training_memory"]
+__all__ = ["LAYER_STAT_KEYS", "LAYER_STAT_ROWS", "Member", "TrainingDivergedError",
+           "distillation_targets", "new_history", "train_members", "train_network",
+           "training_memory"]

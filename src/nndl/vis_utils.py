@@ -122,6 +122,31 @@ def plot_accuracy_history(history: Mapping[str, Sequence[float]], path: PathLike
     return _save(fig, path)
 
 
+def plot_layer_stats(layer_stats: Sequence[Sequence[Mapping[str, float]]], path: PathLike,
+                     title: str = "Layers per epoch") -> Path:
+    """Each layer's activation standard deviation and weight norm against the epoch, two
+    panels side by side, one line a layer (``layer_stats``: per epoch a list of dicts with
+    ``act_std`` and ``weight_norm`` per layer, as :func:`nndl.training.new_history` records
+    them; the last layer's activations are its scores)."""
+    from matplotlib.ticker import MaxNLocator
+
+    if not layer_stats:
+        raise ValueError("layer_stats must hold at least one epoch's statistics, got none")
+    count = len(layer_stats[0])
+    fig = _figure(10.0, 3.6)
+    for i, (key, label) in enumerate((("act_std", "Activation std"),
+                                      ("weight_norm", "Weight norm (Frobenius)")), start=1):
+        ax = fig.add_subplot(1, 2, i)
+        for layer in range(count):
+            name = f"layer {layer + 1}" + (" (scores)" if layer == count - 1 else "")
+            ax.plot([entry[layer][key] for entry in layer_stats], marker=".", label=name)
+        ax.set(xlabel="Epoch", ylabel=label)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside right upper", fontsize=8)
+    fig.suptitle(title)
+    return _save(fig, path)
+
+
 def plot_weight_grids(named_weights: Sequence[tuple[str, NDArray]], path: PathLike,
                       image_shape: Sequence[int] = (32, 32, 3)) -> Path:
     """First-layer weights of one or more networks as image grids (:func:`tile_images`: as

@@ -28,6 +28,7 @@ from nndl.report import Report, pct
 from nndl.runs import recorded_run
 from nndl.splits import RowSubset, split_dataset
 from nndl.training import (
+    LAYER_STAT_ROWS,
     TrainingDivergedError,
     distillation_targets,
     new_history,
@@ -40,6 +41,7 @@ from nndl.vis_utils import (
     confusion_plot_bytes,
     plot_accuracy_history,
     plot_confusion_matrix,
+    plot_layer_stats,
     plot_loss_history,
     plot_weight_grids,
 )
@@ -388,11 +390,32 @@ def _write_train_outputs(folder, cfg, prepared, recorder, model, history, second
                                           sorted(resolved_settings(cfg, prepared).items()))
     report.section("Training").figure(paths["loss"], "Training loss per iteration")
     report.figure(paths["accuracy"], "Train (minibatch) and validation accuracy per epoch")
+    _layer_section(report, folder, history)
     if not diverged:
         _class_section(report, folder, model, prepared)
     if "weights" in paths:
         report.section("First-layer weights").figure(paths["weights"], "W1 as images")
     report.write(folder / "report.html")
+
+
+def _layer_section(report, folder, history):
+    """layers.png and a table of each layer at the last scored epoch, from the history's
+    ``layer_stats`` (nothing for a history without them: an older one, or a run without
+    validation rows)."""
+    stats = history.get("layer_stats")
+    if not stats:
+        return
+    png = plot_layer_stats(stats, folder / "layers.png")
+    report.section("Layers").figure(
+        png, "Standard deviation of each layer's outputs on the validation rows (at most "
+        f"{LAYER_STAT_ROWS:,}; the last layer's: its scores) and the Frobenius norm of its "
+        "weights, per epoch")
+    last = len(stats[-1])
+    report.paragraph(f"Each layer at the last scored epoch ({len(stats) - 1}).")
+    report.table(["layer", "outputs", "activation mean", "activation std", "weight norm"],
+                 [[i, "scores" if i == last else "activations", f"{s['act_mean']:.4g}",
+                   f"{s['act_std']:.4g}", f"{s['weight_norm']:.4g}"]
+                  for i, s in enumerate(stats[-1], start=1)])
 
 
 def _result_section(report, metrics, seconds):
