@@ -75,7 +75,8 @@ def test_train_report_in_a_browser(browser, tmp_path, env):
                       "--out", str(out), env=env)
     assert result.returncode == 0, result.stderr
     metrics = json.loads((out / "metrics.json").read_text())
-    text = assert_renders(browser, out / "report.html", 4, pct(metrics["val_accuracy"]),
+    # loss, accuracy, first-layer weights, confusion matrix, layers (activations, weights)
+    text = assert_renders(browser, out / "report.html", 5, pct(metrics["val_accuracy"]),
                           pct(metrics["test_accuracy"]), "First-layer weights",
                           "Confusion matrix of the test images", "flip TTA")
     assert "None" not in text  # resolved settings: "data  default", not "None"
@@ -108,7 +109,8 @@ def test_diverged_train_report_in_a_browser(browser, tmp_path, env):
                       "--num-test", "100", "--num-iters", "60", "--learning-rate", "1e9",
                       "--no-progress", "--out", str(out), env=env)
     assert result.returncode == 1
-    assert_renders(browser, out / "report.html", 2, "Training diverged", "at iteration")
+    # the loss, the accuracy and the layers up to where it diverged
+    assert_renders(browser, out / "report.html", 3, "Training diverged", "at iteration")
 
 
 def test_search_report_in_a_browser_sorts_its_trials(browser, tmp_path, env):

@@ -173,7 +173,7 @@ def base_point(space, base):
     in its dimension (within low..high, or one of the choices); else None. A random or
     TPE search runs this point first (Optuna's ``enqueue_trial``): it starts from the
     configuration it would train without searching."""
-    values = base.to_dict()
+    values = {**base.to_dict(), "std": base.init_std}  # std's default, resolved
     point = {name: values[name] for name in space}
     return point if all(space[name].contains(v) for name, v in point.items()) else None
 
