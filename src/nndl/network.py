@@ -221,4 +221,4 @@ def network_for(cfg: RunConfig, input_size: int, num_classes: int) -> TwoLayerNe
                    random_state=cfg.seed, dtype=dtype)
 
 
-__all__ = ["Network", "check_sizes", "network_for", "score_chunk_rows"]
+__all__ = ["Network", "check_bool", "check_sizes", "network_for", "score_chunk_rows"]

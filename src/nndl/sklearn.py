@@ -100,7 +100,7 @@ from nndl._typing import ArrayLike, NDArray, PathLike, RandomState
 from nndl._validation import check_float, check_float_dtype, check_int, check_sample_weight
 from nndl.architecture import Architecture, init_params
 from nndl.config import PARAMS, TrainOptions
-from nndl.network import Network
+from nndl.network import Network, check_bool
 from nndl.neural_net import TwoLayerNet
 from nndl.sampling import iterations_per_epoch
 from nndl.training import new_history, train_network, training_memory
@@ -382,8 +382,7 @@ class TwoLayerNetClassifier(ClassifierMixin, BaseEstimator):
         self._options(1)
         PARAMS["hidden_size"].validate(self.hidden_size)
         self._widths()
-        if not isinstance(self.batchnorm, bool | np.bool_):
-            raise TypeError(f"batchnorm must be True or False, got {self.batchnorm!r}")
+        check_bool("batchnorm", self.batchnorm)
         if not (isinstance(self.std, str) and self.std == "auto"):
             PARAMS["std"].validate(self.std)
         check_int("max_iter", self.max_iter)
